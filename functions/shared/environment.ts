@@ -1,0 +1,29 @@
+/**
+ * Names of the environment variables the handlers read at cold start.
+ * The CDK code and the local runtime set them; nothing else should spell these strings.
+ */
+export const ENV = {
+  /** DynamoDB table holding connections (and, later, inboxes and preferences). */
+  tableName: 'PUSHLINE_TABLE_NAME',
+  /** Management API endpoint of the WebSocket stage: `https://{api}.execute-api.{region}.amazonaws.com/{stage}`. */
+  callbackUrl: 'PUSHLINE_CALLBACK_URL',
+  /** HS256 shared secret for tokens (local use). Mutually exclusive with the JWKS settings. */
+  jwtSecret: 'PUSHLINE_JWT_SECRET',
+  /** ARN of a Secrets Manager secret holding the HS256 secret (deployed use of a shared secret). */
+  jwtSecretArn: 'PUSHLINE_JWT_SECRET_ARN',
+  /** JWKS URL for RS256/ES256 tokens, e.g. a Cognito user pool's `/.well-known/jwks.json`. */
+  jwksUrl: 'PUSHLINE_JWKS_URL',
+  /** Expected `iss` claim (required with a JWKS URL, optional with a secret). */
+  jwtIssuer: 'PUSHLINE_JWT_ISSUER',
+  /** Expected `aud` claim, comma-separated when several are accepted. */
+  jwtAudience: 'PUSHLINE_JWT_AUDIENCE',
+  /** How many PostToConnection calls one delivery invocation keeps in flight. */
+  deliveryConcurrency: 'PUSHLINE_DELIVERY_CONCURRENCY',
+  /** Lifetime of a connection row in seconds (just over API Gateway's 2-hour maximum). */
+  connectionTtlSeconds: 'PUSHLINE_CONNECTION_TTL_SECONDS',
+  /** SQS queue URL where rejected (invalid) envelopes are kept with their reason. */
+  rejectedQueueUrl: 'PUSHLINE_REJECTED_QUEUE_URL',
+} as const;
+
+/** One of the environment variable names above. */
+export type EnvName = (typeof ENV)[keyof typeof ENV];

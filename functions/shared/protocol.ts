@@ -1,0 +1,89 @@
+/**
+ * Client protocol, version 1: the JSON frames exchanged over the WebSocket.
+ * Shared by the handlers and the client SDK (types and constants only, no runtime dependency).
+ */
+
+/** Protocol version; also offered by clients as the subprotocol `pushline.v1`. */
+export const PROTOCOL_VERSION = 1;
+
+/** Subprotocol name a client may offer (after its token) in `Sec-WebSocket-Protocol`. */
+export const SUBPROTOCOL = 'pushline.v1';
+
+/** Frames a client sends; API Gateway selects the route on `action`. */
+export type ClientFrame =
+  | { action: 'ping'; id?: string }
+  | { action: 'resume'; after?: string; limit?: number }
+  | { action: 'ack'; ids: string[] }
+  | { action: 'subscribe'; topic: string }
+  | { action: 'unsubscribe'; topic: string }
+  | { action: 'send'; to: string; type: string; data: unknown }
+  | { action: 'prefs'; mute?: string[]; unmute?: string[] };
+
+/** A pushed message as the client receives it. */
+export interface MessageFrame {
+  kind: 'message';
+  /** Message id: the publisher's idempotency key, or generated. Unique per message. */
+  id: string;
+  /** Per-user cursor that sorts in publish order (present on stored messages); resume after it. */
+  seq?: string;
+  type: string;
+  source?: string;
+  data: unknown;
+  /** Publish time, epoch milliseconds. */
+  ts: number;
+}
+
+/** Answer to `ping`. */
+export interface PongFrame {
+  kind: 'pong';
+  id?: string;
+  ts: number;
+}
+
+/** Unread counts, total and per source. */
+export interface UnreadFrame {
+  kind: 'unread';
+  total: number;
+  bySource: Record<string, number>;
+}
+
+/** A page of stored messages after the client's cursor. */
+export interface BacklogFrame {
+  kind: 'backlog';
+  messages: MessageFrame[];
+  /** More pages follow (the server sends them until `more` is false). */
+  more: boolean;
+  /** The history no longer reaches back to the cursor the client gave: messages may be missing. */
+  gap: boolean;
+}
+
+/** Read-state change, sent to every device of the user. */
+export interface ReadFrame {
+  kind: 'read';
+  ids: string[];
+  unread: { total: number; bySource: Record<string, number> };
+}
+
+/** Stable error codes a client may branch on. */
+export const ERROR_CODES = {
+  badFrame: 'BAD_FRAME',
+  unknownAction: 'UNKNOWN_ACTION',
+  invalidRequest: 'INVALID_REQUEST',
+  notImplemented: 'NOT_IMPLEMENTED',
+  internal: 'INTERNAL',
+} as const;
+
+/** One of the stable error codes. */
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** An error answering one frame; the connection stays open. */
+export interface ErrorFrame {
+  kind: 'error';
+  code: ErrorCode;
+  message: string;
+  /** The action of the frame that failed, when it could be read. */
+  action?: string;
+}
+
+/** Every frame the server sends. */
+export type ServerFrame = MessageFrame | PongFrame | UnreadFrame | BacklogFrame | ReadFrame | ErrorFrame;
