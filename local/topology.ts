@@ -30,6 +30,16 @@ export interface AuthorizerSpec {
   readonly identitySource: readonly string[];
 }
 
+/** A route's Lambda proxy integration. */
+export interface RouteSpec {
+  readonly function: string;
+  /**
+   * Two-way route: a `body` the function returns is sent back to the calling connection
+   * (as with a route response on API Gateway). @default false
+   */
+  readonly returnResponse?: boolean;
+}
+
 /** An API Gateway WebSocket API with one stage. */
 export interface WebSocketApiSpec {
   readonly name: string;
@@ -37,8 +47,8 @@ export interface WebSocketApiSpec {
   readonly stage: string;
   /** Route selection on a top-level field of the JSON body. @default '$request.body.action' */
   readonly routeSelectionExpression?: string;
-  /** Route key (`$connect`, `$disconnect`, `$default`, or an action) to function name. */
-  readonly routes: Readonly<Record<string, string>>;
+  /** Route key (`$connect`, `$disconnect`, `$default`, or an action) to its integration. */
+  readonly routes: Readonly<Record<string, RouteSpec>>;
   readonly authorizer?: AuthorizerSpec;
 }
 

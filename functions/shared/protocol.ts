@@ -31,6 +31,8 @@ export interface MessageFrame {
   data: unknown;
   /** Publish time, epoch milliseconds. */
   ts: number;
+  /** Set on backlog messages the user has already acknowledged (from any device). */
+  read?: boolean;
 }
 
 /** Answer to `ping`. */
@@ -47,7 +49,11 @@ export interface UnreadFrame {
   bySource: Record<string, number>;
 }
 
-/** A page of stored messages after the client's cursor. */
+/**
+ * A page of stored messages answering `resume`. Pages are sent in order until one has `more: false`.
+ * With a cursor, the first page may repeat a few messages at or just before it (up to a minute's
+ * worth, so that none being stored at that moment is missed): clients drop repeats by `id`.
+ */
 export interface BacklogFrame {
   kind: 'backlog';
   messages: MessageFrame[];

@@ -1,0 +1,102 @@
+import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
+import { dynamo } from './dynamo-client.ts';
+
+/** One open WebSocket connection of a user. */
+export interface ConnectionRecord {
+  readonly userId: string;
+  readonly connectionId: string;
+  /** Epoch milliseconds. */
+  readonly connectedAt: number;
+  readonly sourceIp?: string;
+  readonly userAgent?: string;
+  /** Epoch seconds after which the row is dead even if TTL has not deleted it yet. */
+  readonly expiresAt: number;
+}
+
+/** Writes the connection row (idempotent). */
+export async function putConnection(tableName: string, record: ConnectionRecord): Promise<void> {
+  await dynamo.send(
+    new PutCommand({
+      TableName: tableName,
+      Item: {
+        [TABLE_SCHEMA.partitionKey]: KEY.user(record.userId),
+        [TABLE_SCHEMA.sortKey]: KEY.connection(record.connectionId),
+        ...record,
+      },
+    }),
+  );
+}
+
+/** Deletes exactly one connection row; deleting a missing row is not an error. */
+export async function deleteConnection(
+  tableName: string,
+  userId: string,
+  connectionId: string,
+): Promise<void> {
+  await dynamo.send(
+    new DeleteCommand({
+      TableName: tableName,
+      Key: {
+        [TABLE_SCHEMA.partitionKey]: KEY.user(userId),
+        [TABLE_SCHEMA.sortKey]: KEY.connection(connectionId),
+      },
+    }),
+  );
+}
+
+/** Finds the user owning a connection through the byConnection index (for `$disconnect` without context). */
+export async function findConnectionOwner(
+  tableName: string,
+  connectionId: string,
+): Promise<string | undefined> {
+  const index = TABLE_SCHEMA.indexes.byConnection;
+  const result = await dynamo.send(
+    new QueryCommand({
+      TableName: tableName,
+      IndexName: index.name,
+      KeyConditionExpression: '#c = :c',
+      ExpressionAttributeNames: { '#c': index.partitionKey },
+      ExpressionAttributeValues: { ':c': connectionId },
+      Limit: 1,
+    }),
+  );
+  const owner = result.Items?.[0]?.userId;
+  return typeof owner === 'string' ? owner : undefined;
+}
+
+/**
+ * Lists a user's live connections with a Query on the user's partition.
+ * Rows past `expiresAt` are skipped: DynamoDB's TTL deletes them only eventually.
+ */
+export async function listUserConnections(
+  tableName: string,
+  userId: string,
+  nowSeconds: number = Math.floor(Date.now() / 1000),
+): Promise<ConnectionRecord[]> {
+  const connections: ConnectionRecord[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :conn)',
+        FilterExpression: '#exp > :now',
+        ExpressionAttributeNames: {
+          '#pk': TABLE_SCHEMA.partitionKey,
+          '#sk': TABLE_SCHEMA.sortKey,
+          '#exp': TABLE_SCHEMA.ttlAttribute,
+        },
+        ExpressionAttributeValues: {
+          ':pk': KEY.user(userId),
+          ':conn': KEY.connectionPrefix,
+          ':now': nowSeconds,
+        },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) connections.push(item as ConnectionRecord);
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return connections;
+}

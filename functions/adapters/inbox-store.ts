@@ -1,0 +1,202 @@
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DEFAULT_SOURCE,
+  type DeliveryState,
+  type InboxStore,
+  type StoredMessage,
+  type UnreadCounts,
+} from '../domain/inbox.ts';
+import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
+import { dynamo, isConditionFailed } from './dynamo-client.ts';
+
+const PK = TABLE_SCHEMA.partitionKey;
+const SK = TABLE_SCHEMA.sortKey;
+const EXPIRES = TABLE_SCHEMA.ttlAttribute;
+const SOURCE_PREFIX = 'u#';
+
+const key = (userId: string, sk: string) => ({ [PK]: KEY.user(userId), [SK]: sk });
+
+/** The inbox of every user in the single table (see table-schema.ts for the row shapes). */
+export function createInboxStore(tableName: string): InboxStore {
+  return {
+    async claim(userId, messageId, seq, expiresAt) {
+      try {
+        await dynamo.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: { ...key(userId, KEY.messageId(messageId)), seq, state: 'claimed', [EXPIRES]: expiresAt },
+            ConditionExpression: 'attribute_not_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': PK },
+          }),
+        );
+        return { state: 'new', seq };
+      } catch (error) {
+        if (!isConditionFailed(error)) throw error;
+      }
+      const existing = await dynamo.send(
+        new GetCommand({
+          TableName: tableName,
+          Key: key(userId, KEY.messageId(messageId)),
+          ConsistentRead: true,
+        }),
+      );
+      const item = existing.Item;
+      return { state: (item?.state ?? 'claimed') as DeliveryState, seq: String(item?.seq ?? seq) };
+    },
+
+    async reassignSeq(userId, messageId, oldSeq, newSeq) {
+      try {
+        await dynamo.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key(userId, KEY.messageId(messageId)),
+            UpdateExpression: 'SET seq = :new',
+            ConditionExpression: '#state = :claimed AND seq = :old',
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: { ':new': newSeq, ':old': oldSeq, ':claimed': 'claimed' },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailed(error)) return false;
+        throw error;
+      }
+    },
+
+    async putMessage(userId, message) {
+      await dynamo.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: { ...key(userId, KEY.message(message.seq)), ...message },
+        }),
+      );
+    },
+
+    async deleteMessage(userId, seq) {
+      await dynamo.send(new DeleteCommand({ TableName: tableName, Key: key(userId, KEY.message(seq)) }));
+    },
+
+    async advance(userId, messageId, from, to) {
+      try {
+        await dynamo.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key(userId, KEY.messageId(messageId)),
+            UpdateExpression: 'SET #state = :to',
+            ConditionExpression: '#state = :from',
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: { ':from': from, ':to': to },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailed(error)) return false;
+        throw error;
+      }
+    },
+
+    async addUnread(userId, source, delta) {
+      await dynamo.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: key(userId, KEY.unread),
+          UpdateExpression: 'ADD #total :d, #source :d',
+          ExpressionAttributeNames: { '#total': 'total', '#source': SOURCE_PREFIX + source },
+          ExpressionAttributeValues: { ':d': delta },
+        }),
+      );
+    },
+
+    async unread(userId) {
+      const result = await dynamo.send(
+        new GetCommand({ TableName: tableName, Key: key(userId, KEY.unread), ConsistentRead: true }),
+      );
+      const counts: UnreadCounts = { total: 0, bySource: {} };
+      for (const [name, value] of Object.entries(result.Item ?? {})) {
+        if (typeof value !== 'number') continue;
+        // Counters never show below zero, even if an expired unread message left them behind.
+        if (name === 'total') counts.total = Math.max(0, value);
+        else if (name.startsWith(SOURCE_PREFIX) && value > 0)
+          counts.bySource[name.slice(SOURCE_PREFIX.length)] = value;
+      }
+      return counts;
+    },
+
+    async markRead(userId, messageId, readAt) {
+      const marker = await dynamo.send(
+        new GetCommand({
+          TableName: tableName,
+          Key: key(userId, KEY.messageId(messageId)),
+          ConsistentRead: true,
+        }),
+      );
+      const seq = marker.Item?.seq;
+      if (typeof seq !== 'string' || marker.Item?.state === 'claimed') return undefined;
+      try {
+        const result = await dynamo.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key(userId, KEY.message(seq)),
+            UpdateExpression: 'SET readAt = :now',
+            ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(readAt)',
+            ExpressionAttributeNames: { '#pk': PK },
+            ExpressionAttributeValues: { ':now': readAt },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        const source = result.Attributes?.source;
+        return { source: typeof source === 'string' ? source : DEFAULT_SOURCE };
+      } catch (error) {
+        if (isConditionFailed(error)) return undefined;
+        throw error;
+      }
+    },
+
+    async page(userId, options) {
+      const forward = options.fromSeq !== undefined;
+      const result = await dynamo.send(
+        new QueryCommand({
+          TableName: tableName,
+          // '~' sorts after every seq character, so the range holds message rows only.
+          KeyConditionExpression: forward
+            ? '#pk = :pk AND #sk BETWEEN :from AND :to'
+            : '#pk = :pk AND begins_with(#sk, :msg)',
+          FilterExpression: '#exp > :now',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#exp': EXPIRES },
+          ExpressionAttributeValues: {
+            ':pk': KEY.user(userId),
+            ':now': options.nowSeconds,
+            ...(forward
+              ? { ':from': KEY.message(options.fromSeq ?? ''), ':to': KEY.message('~') }
+              : { ':msg': KEY.messagePrefix }),
+          },
+          ScanIndexForward: forward,
+          Limit: options.limit,
+          ExclusiveStartKey: options.startKey,
+        }),
+      );
+      return { messages: (result.Items ?? []).map(toStoredMessage), nextKey: result.LastEvaluatedKey };
+    },
+
+    async exists(userId, seq, nowSeconds) {
+      const result = await dynamo.send(
+        new GetCommand({ TableName: tableName, Key: key(userId, KEY.message(seq)) }),
+      );
+      const expiresAt = result.Item?.[EXPIRES];
+      return typeof expiresAt === 'number' && expiresAt > nowSeconds;
+    },
+  };
+}
+
+function toStoredMessage(item: Record<string, unknown>): StoredMessage {
+  return {
+    seq: String(item.seq),
+    id: String(item.id),
+    type: String(item.type),
+    source: typeof item.source === 'string' ? item.source : undefined,
+    data: item.data,
+    ts: Number(item.ts),
+    expiresAt: Number(item[EXPIRES]),
+    readAt: typeof item.readAt === 'number' ? item.readAt : undefined,
+  };
+}

@@ -1,0 +1,159 @@
+import type { SNSEvent, SNSEventRecord } from 'aws-lambda';
+import { deleteConnection, listUserConnections } from './adapters/connection-store.ts';
+import { createInboxStore } from './adapters/inbox-store.ts';
+import { createConnectionPoster } from './adapters/management-api.ts';
+import { keepRejected } from './adapters/rejected-queue.ts';
+import { DEFAULT_RETENTION_SECONDS, type Envelope, parseEnvelope } from './domain/envelope.ts';
+import { fanOut, mapBounded } from './domain/fan-out.ts';
+import { markPushed, storeOnce } from './domain/inbox.ts';
+import { estimateFrameBytes, MAX_FRAME_BYTES } from './domain/message-frame.ts';
+import { positiveIntEnv, requireEnv } from './lib/config.ts';
+import { InvalidEnvelopeError } from './lib/errors.ts';
+import { count, logger, metrics } from './lib/observability.ts';
+import { ENV } from './shared/environment.ts';
+import type { MessageFrame } from './shared/protocol.ts';
+
+const config = Object.freeze({
+  tableName: requireEnv(ENV.tableName),
+  callbackUrl: requireEnv(ENV.callbackUrl),
+  rejectedQueueUrl: requireEnv(ENV.rejectedQueueUrl),
+  concurrency: positiveIntEnv(ENV.deliveryConcurrency, 32),
+});
+const poster = createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency });
+const inbox = createInboxStore(config.tableName);
+
+/** DynamoDB calls in flight per invocation (storing, querying, pruning). */
+const TABLE_CONCURRENCY = 16;
+
+/**
+ * SNS-triggered delivery. Per record: validate the envelope (invalid ones are kept in the rejected
+ * queue, never retried), store it once per user, post it to every connection of every user, and
+ * prune connections API Gateway reports gone. Only a table failure throws, so that Lambda retries
+ * the event; the per-user markers make the retry store and push nothing twice.
+ */
+export async function handler(event: SNSEvent): Promise<void> {
+  try {
+    for (const record of event.Records) await deliverRecord(record);
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}
+
+async function deliverRecord(record: SNSEventRecord): Promise<void> {
+  const sns = record.Sns;
+  let envelope: Envelope;
+  try {
+    envelope = parseEnvelope(sns.Message);
+    checkSupported(envelope, sns.MessageId);
+  } catch (error) {
+    if (!(error instanceof InvalidEnvelopeError)) throw error;
+    await keepRejected(config.rejectedQueueUrl, {
+      body: sns.Message,
+      reason: error.reason,
+      snsMessageId: sns.MessageId,
+      topicArn: sns.TopicArn,
+    });
+    logger.warn('Envelope rejected', { snsMessageId: sns.MessageId, reason: error.reason });
+    count('rejected', 1);
+    return;
+  }
+  if (!('users' in envelope.to)) return; // checkSupported refused the other shapes
+
+  // SNS repeats MessageId on a duplicate delivery, so it is a safe idempotency key when the sender gave none.
+  const id = envelope.id ?? sns.MessageId;
+  const ts = Date.parse(sns.Timestamp) || Date.now();
+  const users = [...new Set(envelope.to.users)];
+  const persist = envelope.persist ?? true;
+  const message = { id, type: envelope.type, source: envelope.source, data: envelope.data ?? null, ts };
+
+  const decisions = await mapBounded(
+    users,
+    (userId) =>
+      storeOnce(inbox, userId, message, {
+        persist,
+        retentionSeconds: envelope.ttl ?? DEFAULT_RETENTION_SECONDS,
+        nowMs: Date.now(),
+      }),
+    TABLE_CONCURRENCY,
+  );
+  const recipients = users.flatMap((userId, index) => {
+    const decision = decisions[index];
+    return decision?.push ? [{ userId, seq: decision.seq }] : [];
+  });
+
+  const targets = (
+    await mapBounded(
+      recipients,
+      async ({ userId, seq }) => {
+        const frame: MessageFrame = { kind: 'message', ...message, ...(seq !== undefined ? { seq } : {}) };
+        if (frame.source === undefined) delete frame.source;
+        const body = JSON.stringify(frame);
+        const connections = await listUserConnections(config.tableName, userId);
+        return connections.map((connection) => ({ userId, connectionId: connection.connectionId, body }));
+      },
+      TABLE_CONCURRENCY,
+    )
+  ).flat();
+
+  const summary = await fanOut(
+    targets,
+    (target) => poster.post(target.connectionId, target.body),
+    config.concurrency,
+  );
+  const gone = summary.outcomes.filter((result) => result.outcome === 'gone');
+  await mapBounded(
+    gone,
+    ({ target }) => pruneConnection(target.userId, target.connectionId),
+    TABLE_CONCURRENCY,
+  );
+  await mapBounded(recipients, ({ userId }) => markPushed(inbox, userId, id), TABLE_CONCURRENCY);
+
+  for (const result of summary.outcomes) {
+    if (result.outcome === 'failed') {
+      logger.warn('Post failed after retries', {
+        connectionId: result.target.connectionId,
+        error: result.error as Error,
+      });
+    }
+  }
+  count('delivered', summary.delivered);
+  count('gone', summary.gone);
+  count('failed', summary.failed);
+  count('duplicates', users.length - recipients.length);
+  logger.info('Delivered', {
+    messageId: id,
+    users: users.length,
+    connections: targets.length,
+    delivered: summary.delivered,
+    gone: summary.gone,
+    failed: summary.failed,
+    duplicates: users.length - recipients.length,
+  });
+}
+
+/** Refuses what this version cannot deliver, with a reason the publisher can act on. */
+function checkSupported(envelope: Envelope, snsMessageId: string): void {
+  if (!('users' in envelope.to)) {
+    throw new InvalidEnvelopeError('topic and broadcast addressing are not supported yet; address users');
+  }
+  const bytes = estimateFrameBytes({
+    id: envelope.id ?? snsMessageId,
+    type: envelope.type,
+    source: envelope.source,
+    data: envelope.data,
+  });
+  if (bytes > MAX_FRAME_BYTES) {
+    throw new InvalidEnvelopeError(
+      `the message is ${bytes} bytes as posted to a connection; API Gateway accepts at most ${MAX_FRAME_BYTES}`,
+    );
+  }
+}
+
+/** Deletes exactly the connection API Gateway answered Gone for; a failure here harms no delivery. */
+async function pruneConnection(userId: string, connectionId: string): Promise<void> {
+  try {
+    await deleteConnection(config.tableName, userId, connectionId);
+  } catch (error) {
+    logger.warn('Could not delete a gone connection; its TTL will', { connectionId, error: error as Error });
+  }
+}

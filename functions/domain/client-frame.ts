@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { InvalidFrameError } from '../lib/errors.ts';
+import { MAX_ACK_IDS, MAX_RECENT } from './inbox.ts';
+
+const schemas = {
+  ping: z.object({ action: z.literal('ping'), id: z.string().max(128).optional() }),
+  resume: z.object({
+    action: z.literal('resume'),
+    after: z.string().min(1).max(64).optional(),
+    limit: z.number().int().min(1).max(MAX_RECENT).optional(),
+  }),
+  ack: z.object({
+    action: z.literal('ack'),
+    ids: z.array(z.string().min(1).max(128)).min(1).max(MAX_ACK_IDS),
+  }),
+} as const;
+
+/** Actions the protocol names but this version does not serve yet. */
+const PLANNED_ACTIONS = new Set(['subscribe', 'unsubscribe', 'send', 'prefs']);
+
+/** A validated client frame of an action this version serves. */
+export type ServedFrame = { [K in keyof typeof schemas]: z.infer<(typeof schemas)[K]> }[keyof typeof schemas];
+
+/**
+ * Parses one client frame. Throws InvalidFrameError: BAD_FRAME for non-JSON or no action,
+ * UNKNOWN_ACTION, NOT_IMPLEMENTED for planned actions, INVALID_REQUEST for bad fields.
+ */
+export function parseClientFrame(body: string | null | undefined): ServedFrame {
+  let json: unknown;
+  try {
+    json = JSON.parse(body ?? '');
+  } catch {
+    throw new InvalidFrameError('BAD_FRAME', 'Frames must be JSON objects with an "action" field.');
+  }
+  const action =
+    typeof json === 'object' && json !== null ? (json as { action?: unknown }).action : undefined;
+  if (typeof action !== 'string') {
+    throw new InvalidFrameError('BAD_FRAME', 'Frames must be JSON objects with an "action" field.');
+  }
+  if (PLANNED_ACTIONS.has(action)) {
+    throw new InvalidFrameError('NOT_IMPLEMENTED', `The action "${action}" is not available yet.`, action);
+  }
+  if (!Object.hasOwn(schemas, action)) {
+    throw new InvalidFrameError(
+      'UNKNOWN_ACTION',
+      `Unknown action "${action.slice(0, 64)}"; known actions: ${Object.keys(schemas).join(', ')}.`,
+      action.slice(0, 64),
+    );
+  }
+  const result = schemas[action as keyof typeof schemas].safeParse(json);
+  if (!result.success) {
+    const reasons = result.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'frame'}: ${issue.message}`,
+    );
+    throw new InvalidFrameError('INVALID_REQUEST', reasons.join('; '), action);
+  }
+  return result.data as ServedFrame;
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { InvalidEnvelopeError } from '../lib/errors.ts';
+
+/** Most user ids one envelope may address; publishers split longer lists (the publisher library does). */
+export const MAX_USERS_PER_ENVELOPE = 100;
+
+/** Retention of stored messages when the envelope gives no `ttl`: 30 days. */
+export const DEFAULT_RETENTION_SECONDS = 30 * 24 * 60 * 60;
+
+/** Longest retention an envelope may ask for: 365 days. */
+export const MAX_RETENTION_SECONDS = 365 * 24 * 60 * 60;
+
+const name = (what: string, max: number) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .min(1, { error: `${what} must not be empty` })
+    .max(max, { error: `${what} must be at most ${max} characters` });
+
+const userId = name('a user id', 256);
+
+const recipients = z.union(
+  [
+    z.object({ users: z.array(userId).min(1).max(MAX_USERS_PER_ENVELOPE) }).strict(),
+    z.object({ topic: name('topic', 256) }).strict(),
+    z.object({ all: z.literal(true) }).strict(),
+  ],
+  { error: 'to must be exactly one of { users: [ids] }, { topic: name } or { all: true }' },
+);
+
+/** Envelope v1 as services publish it to the SNS topic. */
+export const envelopeSchema = z
+  .object({
+    v: z.literal(1, { error: 'v must be 1 (the only envelope version)' }),
+    id: name('id', 128)
+      .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' })
+      .optional(),
+    to: recipients,
+    type: name('type', 128),
+    source: name('source', 128).optional(),
+    data: z.unknown(),
+    persist: z.boolean().optional(),
+    ttl: z.number().int().min(60).max(MAX_RETENTION_SECONDS).optional(),
+  })
+  .strict();
+
+/** A validated envelope. */
+export type Envelope = z.infer<typeof envelopeSchema>;
+
+/** The recipients of an envelope, as one of its three shapes. */
+export type Recipients = Envelope['to'];
+
+/**
+ * Parses an SNS message body into an envelope.
+ * Throws InvalidEnvelopeError with a reason a publisher can act on.
+ */
+export function parseEnvelope(body: string): Envelope {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new InvalidEnvelopeError('message body is not JSON');
+  }
+  const result = envelopeSchema.safeParse(json);
+  if (!result.success) {
+    const reasons = result.error.issues.map((issue) => {
+      const path = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+      return `${path}${issue.message}`;
+    });
+    throw new InvalidEnvelopeError(reasons.join('; '));
+  }
+  if (result.data.data === undefined) {
+    throw new InvalidEnvelopeError('data is required (use null for no payload)');
+  }
+  return result.data;
+}

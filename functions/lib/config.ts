@@ -1,0 +1,27 @@
+import { ConfigError } from './errors.ts';
+
+/** Reads a required environment variable, failing the cold start with a clear message. */
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value.trim() === '') {
+    throw new ConfigError(`Environment variable ${name} is required but not set.`);
+  }
+  return value;
+}
+
+/** Reads an optional environment variable; empty counts as absent. */
+export function optionalEnv(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/** Reads an optional positive integer environment variable with a default. */
+export function positiveIntEnv(name: string, fallback: number): number {
+  const raw = optionalEnv(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new ConfigError(`Environment variable ${name} must be a positive integer, got "${raw}".`);
+  }
+  return value;
+}

@@ -1,0 +1,100 @@
+import { listUserConnections } from './adapters/connection-store.ts';
+import { createInboxStore } from './adapters/inbox-store.ts';
+import { createConnectionPoster } from './adapters/management-api.ts';
+import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
+import { fanOut } from './domain/fan-out.ts';
+import { acknowledge, backlogFrames } from './domain/inbox.ts';
+import { requireEnv } from './lib/config.ts';
+import { InvalidFrameError } from './lib/errors.ts';
+import { logger } from './lib/observability.ts';
+import { userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
+import { ENV } from './shared/environment.ts';
+import type { ErrorFrame, ReadFrame, ServerFrame, UnreadFrame } from './shared/protocol.ts';
+
+const config = Object.freeze({
+  tableName: requireEnv(ENV.tableName),
+  callbackUrl: requireEnv(ENV.callbackUrl),
+});
+const poster = createConnectionPoster(config.callbackUrl, { maxSockets: 8 });
+const inbox = createInboxStore(config.tableName);
+
+/** What an action handler gets: the frame, who sent it, and on which connection. */
+interface ActionContext<F> {
+  readonly frame: F;
+  readonly userId: string;
+  readonly connectionId: string;
+}
+
+type Handlers = {
+  [A in ServedFrame['action']]: (
+    context: ActionContext<Extract<ServedFrame, { action: A }>>,
+  ) => Promise<ServerFrame | undefined>;
+};
+
+/** One function per action; the return value (if any) is the route response to the caller. */
+const actions: Handlers = {
+  async ping({ frame }) {
+    return { kind: 'pong', ...(frame.id !== undefined ? { id: frame.id } : {}), ts: Date.now() };
+  },
+
+  async resume({ frame, userId, connectionId }) {
+    // Posted rather than returned: the answer is several frames, and their order matters.
+    const unread: UnreadFrame = { kind: 'unread', ...(await inbox.unread(userId)) };
+    if ((await poster.post(connectionId, JSON.stringify(unread))) === 'gone') return undefined;
+    for await (const page of backlogFrames(inbox, userId, {
+      after: frame.after,
+      limit: frame.limit,
+      nowMs: Date.now(),
+    })) {
+      if ((await poster.post(connectionId, JSON.stringify(page))) === 'gone') return undefined;
+    }
+    return undefined;
+  },
+
+  async ack({ frame, userId }) {
+    const { newlyRead, unread } = await acknowledge(inbox, userId, frame.ids, Date.now());
+    const read: ReadFrame = { kind: 'read', ids: newlyRead, unread };
+    if (newlyRead.length === 0) return read;
+    // Every device of the user learns the new read state, this one included.
+    const connections = await listUserConnections(config.tableName, userId);
+    const body = JSON.stringify(read);
+    await fanOut(connections, (connection) => poster.post(connection.connectionId, body), 8);
+    return undefined;
+  },
+};
+
+/**
+ * `$default` and the action routes: answers each frame; an unknown action or a non-JSON frame
+ * gets an `error` frame with a stable code, and the connection stays open.
+ */
+export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
+  const { connectionId } = event.requestContext;
+  const userId = userIdOf(event);
+  try {
+    if (userId === undefined) throw new Error('message event without an authorized user');
+    const frame = parseClientFrame(decodeBody(event));
+    const run = actions[frame.action] as (
+      context: ActionContext<ServedFrame>,
+    ) => Promise<ServerFrame | undefined>;
+    return respond(await run({ frame, userId, connectionId }));
+  } catch (error) {
+    if (error instanceof InvalidFrameError) {
+      return respond(errorFrame(error.frameCode, error.message, error.action));
+    }
+    logger.error('Frame failed', { connectionId, error: error as Error });
+    return respond(errorFrame('INTERNAL', 'The server could not process this frame; try again.'));
+  }
+}
+
+function decodeBody(event: WebSocketEvent): string {
+  const body = event.body ?? '';
+  return event.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body;
+}
+
+function errorFrame(code: ErrorFrame['code'], message: string, action?: string): ErrorFrame {
+  return { kind: 'error', code, message, ...(action !== undefined ? { action } : {}) };
+}
+
+function respond(frame: ServerFrame | undefined): WebSocketResult {
+  return frame === undefined ? { statusCode: 200 } : { statusCode: 200, body: JSON.stringify(frame) };
+}

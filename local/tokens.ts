@@ -1,0 +1,30 @@
+import { SignJWT } from 'jose';
+
+/**
+ * The HS256 secret the local stack's authorizer accepts. Local use only: a deployed stack
+ * reads its secret from Secrets Manager or verifies tokens against a JWKS URL.
+ */
+export const LOCAL_JWT_SECRET = 'pushline-local-development-secret-not-for-production';
+
+/** Options for {@link mintLocalToken}. */
+export interface MintOptions {
+  /** HS256 secret. @default LOCAL_JWT_SECRET */
+  readonly secret?: string;
+  /** Lifetime in seconds; negative values make an already expired token (for tests). @default 3600 */
+  readonly expiresInSeconds?: number;
+  /** `iss` claim. @default 'pushline-local' */
+  readonly issuer?: string;
+}
+
+/** Signs a token for `userId` (its `sub`) that the local stack accepts. */
+export async function mintLocalToken(userId: string, options: MintOptions = {}): Promise<string> {
+  if (userId.trim() === '') throw new Error('A user id is required to mint a token.');
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(userId)
+    .setIssuer(options.issuer ?? 'pushline-local')
+    .setIssuedAt(now)
+    .setExpirationTime(now + (options.expiresInSeconds ?? 3600))
+    .sign(new TextEncoder().encode(options.secret ?? LOCAL_JWT_SECRET));
+}
