@@ -1,0 +1,196 @@
+import { createServer } from 'node:net';
+import { createTables, startDynamo } from './aws/dynamodb.ts';
+import { startAwsEndpoint } from './aws/endpoint.ts';
+import { startGateway } from './gateway/server.ts';
+import { LambdaRuntime } from './lambda/lambda-runtime.ts';
+import type { LocalOutputs } from './outputs.ts';
+import type { PushMessage } from '../publisher/index.ts';
+import { LOCAL_NAMES, pushlineTopology } from './pushline-topology.ts';
+import { mintLocalToken } from './tokens.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION, type Topology } from './topology.ts';
+
+/** Options of {@link startLocalStack}; every port 0 picks a free one. */
+export interface LocalStackOptions {
+  readonly ports?: { readonly gateway?: number; readonly aws?: number; readonly console?: number };
+  readonly host?: string;
+  /** API Gateway's idle timeout (10 minutes on AWS). */
+  readonly idleTimeoutMs?: number;
+  /** API Gateway's maximum connection duration (2 hours on AWS). */
+  readonly maxConnectionMs?: number;
+  readonly dynamo?: 'auto' | 'dynamodb-local' | 'dynalite';
+  /** Delays of Lambda's two asynchronous retries (1 and 2 minutes on AWS). */
+  readonly retryDelaysMs?: readonly number[];
+  readonly deliveryConcurrency?: number;
+  /** Serve the message-center page. @default true */
+  readonly console?: boolean;
+  /** Only warnings and errors reach the log. */
+  readonly quiet?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  readonly outputs: LocalOutputs;
+  readonly topology: Topology;
+  /** Fault knobs on the management API (for tests and benchmarks). */
+  setFaults(faults: { latencyMs?: number; errorRate?: number; errorStatus?: 429 | 500 }): void;
+  /** Function statistics (invocations, busy time) from the Lambda runtime. */
+  functionStats(name: string): ReturnType<LambdaRuntime['stats']>;
+  /** Resolves when no asynchronous invocation is pending (bounded by `timeoutMs`). */
+  idle(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts DynamoDB, the AWS endpoint (SNS, SQS, DynamoDB), the Lambda runtime running Pushline's
+ * handlers unchanged, the API Gateway WebSocket emulator and the message-center page.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? ((line: string) => console.log(line));
+  const quietLog = options.quiet ? () => {} : log;
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const close of stops.reverse()) await close().catch((error) => log(`stop: ${(error as Error).message}`));
+    stops.length = 0;
+  };
+
+  try {
+    const gatewayPort = await resolvePort(options.ports?.gateway ?? 0, host);
+    const awsPort = await resolvePort(options.ports?.aws ?? 0, host);
+    const awsUrl = `http://${host}:${awsPort}`;
+    const callbackUrl = `http://${host}:${gatewayPort}/${LOCAL_NAMES.stage}`;
+    const topicArn = `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${LOCAL_NAMES.topic}`;
+    const queueUrl = (name: string) => `${awsUrl}/${LOCAL_ACCOUNT}/${name}`;
+    const topology = pushlineTopology(
+      { callbackUrl, topicArn, rejectedQueueUrl: queueUrl(LOCAL_NAMES.rejectedQueue) },
+      { deliveryConcurrency: options.deliveryConcurrency },
+    );
+
+    const dynamo = await startDynamo({ engine: options.dynamo ?? 'auto', log: quietLog });
+    stops.push(() => dynamo.close());
+    await createTables(dynamo.endpoint, topology.tables, LOCAL_REGION);
+
+    const runtime = new LambdaRuntime({
+      functions: topology.functions,
+      baseEnvironment: {
+        AWS_REGION: LOCAL_REGION,
+        AWS_DEFAULT_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_ENDPOINT_URL: awsUrl,
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        POWERTOOLS_LOG_LEVEL: options.quiet ? 'WARN' : 'INFO',
+        AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+        NODE_NO_WARNINGS: '1',
+      },
+      log: quietLog,
+    });
+    stops.push(() => runtime.close());
+
+    const aws = await startAwsEndpoint({
+      host,
+      port: awsPort,
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT,
+      dynamoEndpoint: dynamo.endpoint,
+      topics: topology.topics,
+      queues: topology.queues,
+      invoke: runtime.invoke,
+      retryDelaysMs: options.retryDelaysMs,
+      log: quietLog,
+    });
+    stops.push(() => aws.close());
+
+    const api = topology.webSocketApis[0];
+    if (!api) throw new Error('The topology has no WebSocket API.');
+    const gateway = await startGateway({
+      api,
+      invoke: runtime.invoke,
+      host,
+      port: gatewayPort,
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT,
+      limits: { idleTimeoutMs: options.idleTimeoutMs, maxConnectionMs: options.maxConnectionMs },
+      log: quietLog,
+    });
+    stops.push(() => gateway.close());
+
+    let consoleUrl: string | undefined;
+    if (options.console ?? true) {
+      consoleUrl = await startConsoleIfPresent(
+        { host, port: options.ports?.console ?? 0, webSocketUrl: gateway.url, awsUrl, topicArn, log: quietLog },
+        stops,
+      );
+    }
+
+    const outputs: LocalOutputs = {
+      WebSocketUrl: gateway.url,
+      TopicArn: topicArn,
+      TableName: LOCAL_NAMES.table,
+      Region: LOCAL_REGION,
+      AwsEndpointUrl: awsUrl,
+      CallbackUrl: gateway.callbackUrl,
+      RejectedQueueUrl: aws.queueUrl(LOCAL_NAMES.rejectedQueue),
+      DeadLetterQueueUrl: aws.queueUrl(LOCAL_NAMES.deadLetterQueue),
+      DynamoDbEngine: dynamo.engine,
+      ...(consoleUrl ? { ConsoleUrl: consoleUrl } : {}),
+    };
+    return {
+      outputs,
+      topology,
+      setFaults: (faults) => gateway.setFaults(faults),
+      functionStats: (name) => runtime.stats(name),
+      idle: (timeoutMs = 10_000) => aws.idle(timeoutMs),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** A fixed port is used as given; 0 asks the OS for a free one now, so every URL is known up front. */
+async function resolvePort(port: number, host: string): Promise<number> {
+  if (port !== 0) return port;
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function startConsoleIfPresent(
+  settings: { host: string; port: number; webSocketUrl: string; awsUrl: string; topicArn: string; log: (line: string) => void },
+  stops: (() => Promise<void>)[],
+): Promise<string> {
+  const [{ startConsole }, { Publisher }, { SNSClient }] = await Promise.all([
+    import('./console/server.ts'),
+    import('../publisher/index.ts'),
+    import('@aws-sdk/client-sns'),
+  ]);
+  const client = new SNSClient({
+    endpoint: settings.awsUrl,
+    region: LOCAL_REGION,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const publisher = new Publisher({ topicArn: settings.topicArn, client });
+  const served = await startConsole({
+    host: settings.host,
+    port: settings.port,
+    webSocketUrl: settings.webSocketUrl,
+    publish: async (envelope: unknown) => {
+      // The publisher validates every field and throws InvalidMessageError with the reason.
+      const { v: _version, ...message } = envelope as Record<string, unknown>;
+      const result = await publisher.publish(message as PushMessage);
+      return { messageId: result.id };
+    },
+    mintToken: (userId: string) => mintLocalToken(userId),
+    log: settings.log,
+  });
+  stops.push(() => served.close());
+  return served.url;
+}

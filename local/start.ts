@@ -1,0 +1,89 @@
+import { OUTPUTS_FILE, writeOutputs } from './outputs.ts';
+import { startLocalStack } from './stack.ts';
+
+/**
+ * `npm start`: the whole stack on this machine, no Docker and no AWS account.
+ * Flags: --gateway-port, --aws-port, --console-port (defaults 3001, 4566, 3000),
+ * --dynamo auto|dynamodb-local|dynalite, --idle-timeout-ms, --max-connection-ms, --quiet.
+ */
+const args = parseArgs(process.argv.slice(2));
+const started = Date.now();
+console.log('Pushline local stack starting…');
+
+try {
+  const stack = await startLocalStack({
+    ports: { gateway: args.int('gateway-port', 3001), aws: args.int('aws-port', 4566), console: args.int('console-port', 3000) },
+    dynamo: args.choice('dynamo', ['auto', 'dynamodb-local', 'dynalite'] as const, 'auto'),
+    idleTimeoutMs: args.optionalInt('idle-timeout-ms'),
+    maxConnectionMs: args.optionalInt('max-connection-ms'),
+    quiet: args.flag('quiet'),
+  });
+  await writeOutputs(stack.outputs);
+  const o = stack.outputs;
+  console.log(`
+Pushline is running (${((Date.now() - started) / 1000).toFixed(1)} s, DynamoDB: ${o.DynamoDbEngine})
+
+  WebSocket URL    ${o.WebSocketUrl}?token=…   (npx pushline token <userId>)
+  Management API   ${o.CallbackUrl}/@connections/{id}
+  AWS endpoint     ${o.AwsEndpointUrl}   (SNS, SQS, DynamoDB; region ${o.Region})
+  Topic ARN        ${o.TopicArn}
+  Table            ${o.TableName}
+  Rejected queue   ${o.RejectedQueueUrl}
+  Message center   ${o.ConsoleUrl ?? '(not served)'}
+
+Outputs written to ${OUTPUTS_FILE}. Try, in another terminal:
+  npx pushline listen alice
+  npx pushline publish --user alice --type greeting --data '{"hi":1}'
+Ctrl-C stops everything.
+`);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping…`);
+    await stack.stop();
+    console.log('Stopped.');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+} catch (error) {
+  console.error(`\nPushline could not start: ${(error as Error).message}`);
+  process.exit(1);
+}
+
+function parseArgs(argv: string[]) {
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (!arg.startsWith('--')) fail(`Unexpected argument "${arg}".`);
+    const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
+    const next = argv[i + 1];
+    if (inline !== undefined) values.set(name, inline);
+    else if (next !== undefined && !next.startsWith('--')) values.set(name, argv[++i] as string);
+    else flags.add(name);
+  }
+  const int = (name: string): number | undefined => {
+    const raw = values.get(name);
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 0) fail(`--${name} must be a whole number, got "${raw}".`);
+    return value;
+  };
+  return {
+    int: (name: string, fallback: number) => int(name) ?? fallback,
+    optionalInt: int,
+    flag: (name: string) => flags.has(name),
+    choice: <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+      const raw = values.get(name) ?? fallback;
+      if (!allowed.includes(raw as T)) fail(`--${name} must be one of ${allowed.join(', ')}.`);
+      return raw as T;
+    },
+  };
+}
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(2);
+}

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type MessageAttributeValue,
+  PublishBatchCommand,
+  type PublishBatchRequestEntry,
+  SNSClient,
+} from '@aws-sdk/client-sns';
+import { type Envelope, envelopeSchema, MAX_USERS_PER_ENVELOPE } from '../functions/domain/envelope.ts';
+import { estimateFrameBytes, MAX_FRAME_BYTES } from '../functions/domain/message-frame.ts';
+import { PushlineError } from '../functions/lib/errors.ts';
+
+/** SNS's limit for one message, and for a whole PublishBatch request (body plus attributes). */
+export const SNS_MAX_BYTES = 256 * 1024;
+
+/** Entries SNS accepts in one PublishBatch request. */
+export const SNS_MAX_BATCH_ENTRIES = 10;
+
+/** A message to publish: the envelope v1 fields without `v`. */
+export type PushMessage = Omit<Envelope, 'v'>;
+
+/** What publishing one message did. */
+export interface PublishResult {
+  /** The message id (the given `id`, or one generated so that retries stay idempotent). */
+  readonly id: string;
+  /** One SNS message id per envelope sent (long recipient lists are split). */
+  readonly snsMessageIds: readonly string[];
+}
+
+/** The message breaks a limit or the envelope rules; nothing was sent. */
+export class InvalidMessageError extends PushlineError {
+  constructor(message: string) {
+    super('INVALID_MESSAGE', message);
+  }
+}
+
+/** SNS kept refusing some envelopes after every retry; `failed` says which and why. */
+export class PublishFailedError extends PushlineError {
+  constructor(
+    readonly failed: readonly { id: string; code: string; message: string }[],
+    readonly succeeded: readonly PublishResult[],
+  ) {
+    super('PUBLISH_FAILED', `SNS refused ${failed.length} envelope(s): ${failed[0]?.code}: ${failed[0]?.message}`);
+  }
+}
+
+/** Options of {@link Publisher}. */
+export interface PublisherOptions {
+  /** ARN of the Pushline topic (the `TopicArn` stack output). */
+  readonly topicArn: string;
+  /** An SNS client; by default one from the standard AWS configuration (region, credentials, endpoint). */
+  readonly client?: SNSClient;
+  /** Attempts for entries SNS refuses in a batch (throttling, internal errors). @default 3 */
+  readonly attempts?: number;
+}
+
+interface PendingEntry {
+  readonly messageIndex: number;
+  readonly entry: PublishBatchRequestEntry;
+  readonly bytes: number;
+}
+
+/**
+ * Publishes messages for users to the Pushline topic: validates them, checks sizes against API
+ * Gateway's 128 KB and SNS's 256 KB, splits long recipient lists, sends with PublishBatch, and
+ * retries refused entries with the same message id (delivery drops the repeats).
+ */
+export class Publisher {
+  private readonly client: SNSClient;
+  private readonly attempts: number;
+
+  constructor(private readonly options: PublisherOptions) {
+    if (!options.topicArn.startsWith('arn:')) throw new InvalidMessageError('topicArn must be an SNS topic ARN');
+    this.client = options.client ?? new SNSClient({});
+    this.attempts = options.attempts ?? 3;
+  }
+
+  /** Publishes one message; resolves with its id once SNS accepted every envelope. */
+  async publish(message: PushMessage): Promise<PublishResult> {
+    const [result] = await this.publishAll([message]);
+    return result as PublishResult;
+  }
+
+  /** Publishes many messages in as few PublishBatch calls as the limits allow, in order. */
+  async publishAll(messages: readonly PushMessage[]): Promise<PublishResult[]> {
+    const ids = messages.map((message) => message.id ?? randomUUID());
+    const pending = messages.flatMap((message, index) => this.toEntries(message, ids[index] as string, index));
+    const snsIds: string[][] = messages.map(() => []);
+    const failed: { id: string; code: string; message: string }[] = [];
+
+    let queue = pending;
+    for (let attempt = 1; queue.length > 0 && attempt <= this.attempts; attempt++) {
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt * Math.random()));
+      const retry: PendingEntry[] = [];
+      for (const batch of batches(queue)) {
+        const answer = await this.client.send(
+          new PublishBatchCommand({ TopicArn: this.options.topicArn, PublishBatchRequestEntries: batch.map((p) => p.entry) }),
+        );
+        const byEntryId = new Map(batch.map((p) => [p.entry.Id, p]));
+        for (const ok of answer.Successful ?? []) {
+          const entry = byEntryId.get(ok.Id);
+          if (entry && ok.MessageId) snsIds[entry.messageIndex]?.push(ok.MessageId);
+        }
+        for (const refused of answer.Failed ?? []) {
+          const entry = byEntryId.get(refused.Id);
+          if (!entry) continue;
+          if (refused.SenderFault || attempt === this.attempts) {
+            failed.push({ id: ids[entry.messageIndex] as string, code: refused.Code ?? 'Unknown', message: refused.Message ?? '' });
+          } else {
+            retry.push(entry);
+          }
+        }
+      }
+      queue = retry;
+    }
+    const results = messages.map((_, index) => ({ id: ids[index] as string, snsMessageIds: snsIds[index] ?? [] }));
+    if (failed.length > 0) throw new PublishFailedError(failed, results);
+    return results;
+  }
+
+  private toEntries(message: PushMessage, id: string, messageIndex: number): PendingEntry[] {
+    const envelope = { v: 1 as const, ...message, id };
+    const checked = envelopeSchema.safeParse(envelope);
+    if (!checked.success) {
+      const reasons = checked.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+      throw new InvalidMessageError(`message ${messageIndex}: ${reasons.join('; ')}`);
+    }
+    if (envelope.data === undefined) throw new InvalidMessageError(`message ${messageIndex}: data is required (use null)`);
+    const frameBytes = estimateFrameBytes({ id, type: envelope.type, source: envelope.source, data: envelope.data });
+    if (frameBytes > MAX_FRAME_BYTES) {
+      throw new InvalidMessageError(
+        `message ${messageIndex} is ${frameBytes} bytes as posted to a connection; API Gateway accepts at most ${MAX_FRAME_BYTES}`,
+      );
+    }
+    const attributes: Record<string, MessageAttributeValue> = {
+      type: { DataType: 'String', StringValue: envelope.type },
+    };
+    if (envelope.source !== undefined) attributes.source = { DataType: 'String', StringValue: envelope.source };
+
+    const chunks =
+      'users' in envelope.to ? chunk([...new Set(envelope.to.users)], MAX_USERS_PER_ENVELOPE).map((users) => ({ users })) : [envelope.to];
+    return chunks.map((to, chunkIndex) => {
+      // Every chunk keeps the same message id: chunks address different users, and each user's copy is
+      // deduplicated by that id.
+      const body = JSON.stringify({ ...envelope, to });
+      const bytes = Buffer.byteLength(body, 'utf8') + attributeBytes(attributes);
+      if (bytes > SNS_MAX_BYTES) {
+        throw new InvalidMessageError(`message ${messageIndex} is ${bytes} bytes; SNS accepts at most ${SNS_MAX_BYTES}`);
+      }
+      return {
+        messageIndex,
+        bytes,
+        entry: { Id: `m${messageIndex}c${chunkIndex}`, Message: body, MessageAttributes: attributes },
+      };
+    });
+  }
+}
+
+/** Groups entries into PublishBatch requests of at most 10 entries and 256 KB. */
+function* batches(entries: readonly PendingEntry[]): Generator<PendingEntry[]> {
+  let batch: PendingEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    if (batch.length === SNS_MAX_BATCH_ENTRIES || (batch.length > 0 && bytes + entry.bytes > SNS_MAX_BYTES)) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(entry);
+    bytes += entry.bytes;
+  }
+  if (batch.length > 0) yield batch;
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+function attributeBytes(attributes: Record<string, MessageAttributeValue>): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(attributes)) {
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
+  }
+  return bytes;
+}
