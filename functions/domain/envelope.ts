@@ -37,7 +37,7 @@ export const envelopeSchema = z
     to: recipients,
     type: name('type', 128),
     source: name('source', 128).optional(),
-    data: z.unknown(),
+    data: z.custom<unknown>((value) => value !== undefined, { error: 'data is required (use null for no payload)' }),
     persist: z.boolean().optional(),
     ttl: z.number().int().min(60).max(MAX_RETENTION_SECONDS).optional(),
   })
@@ -67,9 +67,6 @@ export function parseEnvelope(body: string): Envelope {
       return `${path}${issue.message}`;
     });
     throw new InvalidEnvelopeError(reasons.join('; '));
-  }
-  if (result.data.data === undefined) {
-    throw new InvalidEnvelopeError('data is required (use null for no payload)');
   }
   return result.data;
 }

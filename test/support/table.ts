@@ -1,0 +1,16 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { KEY, TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
+import type { Target } from './target.ts';
+
+/** The connection ids stored for a user, read straight from the table. */
+export async function listUserConnectionsFor(target: Target, userId: string): Promise<string[]> {
+  const answer = await target.dynamo.send(
+    new QueryCommand({
+      TableName: target.outputs.TableName,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :conn)',
+      ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey, '#sk': TABLE_SCHEMA.sortKey },
+      ExpressionAttributeValues: { ':pk': KEY.user(userId), ':conn': KEY.connectionPrefix },
+    }),
+  );
+  return (answer.Items ?? []).map((item) => String(item.connectionId));
+}

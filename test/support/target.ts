@@ -1,0 +1,105 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type LocalOutputs, readOutputs } from '../../local/outputs.ts';
+import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack.ts';
+import { mintLocalToken } from '../../local/tokens.ts';
+import { TestSocket } from './ws-client.ts';
+
+/**
+ * What the integration scenarios run against: the local stack by default, or a deployed stack
+ * (LocalStack or AWS) when PUSHLINE_TARGET=external, described by the outputs file in
+ * PUSHLINE_OUTPUTS_FILE and tokens signed with PUSHLINE_JWT_SECRET.
+ */
+export interface Target {
+  readonly outputs: LocalOutputs;
+  /** The local stack, when the target is local (fault knobs, statistics). */
+  readonly local?: LocalStack;
+  readonly sns: SNSClient;
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBDocumentClient;
+  token(userId: string, expiresInSeconds?: number): Promise<string>;
+  connect(userId: string): Promise<TestSocket>;
+  publish(envelope: unknown, attributes?: Record<string, string>): Promise<string>;
+  /** Messages kept in the rejected queue so far (bounded wait). */
+  rejected(waitSeconds?: number): Promise<{ body: string; reason: string }[]>;
+  stop(): Promise<void>;
+}
+
+/** Starts (or attaches to) the target. */
+export async function startTarget(options: LocalStackOptions = {}): Promise<Target> {
+  const external = process.env.PUSHLINE_TARGET === 'external';
+  const local = external
+    ? undefined
+    : await startLocalStack({ quiet: true, console: false, retryDelaysMs: [100, 200], ...options });
+  const outputs = local?.outputs ?? (await readOutputs(process.env.PUSHLINE_OUTPUTS_FILE));
+  const secret = process.env.PUSHLINE_JWT_SECRET;
+  const config = external
+    ? { region: outputs.Region }
+    : {
+        region: outputs.Region,
+        endpoint: outputs.AwsEndpointUrl,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      };
+  const sns = new SNSClient(config);
+  const sqs = new SQSClient(config);
+  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(config));
+  const token = (userId: string, expiresInSeconds?: number) =>
+    mintLocalToken(userId, { expiresInSeconds, ...(secret ? { secret } : {}) });
+
+  return {
+    outputs,
+    local,
+    sns,
+    sqs,
+    dynamo,
+    token,
+    async connect(userId) {
+      const socket = await TestSocket.open(
+        `${outputs.WebSocketUrl}?token=${encodeURIComponent(await token(userId))}`,
+      );
+      return socket;
+    },
+    async publish(envelope, attributes = {}) {
+      const answer = await sns.send(
+        new PublishCommand({
+          TopicArn: outputs.TopicArn,
+          Message: typeof envelope === 'string' ? envelope : JSON.stringify(envelope),
+          MessageAttributes: Object.fromEntries(
+            Object.entries(attributes).map(([name, value]) => [
+              name,
+              { DataType: 'String', StringValue: value },
+            ]),
+          ),
+        }),
+      );
+      return answer.MessageId ?? '';
+    },
+    async rejected(waitSeconds = 1) {
+      const answer = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: outputs.RejectedQueueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: waitSeconds,
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      return (answer.Messages ?? []).map((message) => ({
+        body: message.Body ?? '',
+        reason: message.MessageAttributes?.reason?.StringValue ?? '',
+      }));
+    },
+    async stop() {
+      sns.destroy();
+      sqs.destroy();
+      dynamo.destroy();
+      await local?.stop();
+    },
+  };
+}
+
+/** A short unique suffix, so that scenarios sharing one stack never share users. */
+export function unique(prefix: string): string {
+  return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+}

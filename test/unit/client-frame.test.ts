@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseClientFrame } from '../../functions/domain/client-frame.ts';
+import { InvalidFrameError } from '../../functions/lib/errors.ts';
+
+function codeOf(body: string): string {
+  try {
+    parseClientFrame(body);
+  } catch (error) {
+    assert.ok(error instanceof InvalidFrameError);
+    return error.frameCode;
+  }
+  assert.fail('the frame was accepted');
+}
+
+describe('parseClientFrame', () => {
+  it('reads the served actions', () => {
+    assert.deepEqual(parseClientFrame('{"action":"ping","id":"1"}'), { action: 'ping', id: '1' });
+    assert.deepEqual(parseClientFrame('{"action":"resume"}'), { action: 'resume' });
+    assert.deepEqual(parseClientFrame('{"action":"ack","ids":["m1"]}'), { action: 'ack', ids: ['m1'] });
+  });
+
+  it('answers BAD_FRAME to non-JSON and to JSON without an action', () => {
+    assert.equal(codeOf('hello'), 'BAD_FRAME');
+    assert.equal(codeOf('[1,2]'), 'BAD_FRAME');
+    assert.equal(codeOf('{"type":"x"}'), 'BAD_FRAME');
+  });
+
+  it('answers UNKNOWN_ACTION to an action nobody serves', () => {
+    assert.equal(codeOf('{"action":"fly"}'), 'UNKNOWN_ACTION');
+    assert.equal(codeOf('{"action":"toString"}'), 'UNKNOWN_ACTION');
+  });
+
+  it('answers NOT_IMPLEMENTED to the actions planned for later versions', () => {
+    assert.equal(codeOf('{"action":"subscribe","topic":"x"}'), 'NOT_IMPLEMENTED');
+  });
+
+  it('answers INVALID_REQUEST to a served action with bad fields', () => {
+    assert.equal(codeOf('{"action":"ack","ids":[]}'), 'INVALID_REQUEST');
+    assert.equal(codeOf('{"action":"resume","limit":0}'), 'INVALID_REQUEST');
+  });
+});
