@@ -34,6 +34,8 @@ export interface LocalStack {
   readonly topology: Topology;
   /** Fault knobs on the management API (for tests and benchmarks). */
   setFaults(faults: { latencyMs?: number; errorRate?: number; errorStatus?: 429 | 500 }): void;
+  /** Ids of the connections the WebSocket emulator holds open. */
+  connectionIds(): string[];
   /** Function statistics (invocations, busy time) from the Lambda runtime. */
   functionStats(name: string): ReturnType<LambdaRuntime['stats']>;
   /** Resolves when no asynchronous invocation is pending (bounded by `timeoutMs`). */
@@ -140,6 +142,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       outputs,
       topology,
       setFaults: (faults) => gateway.setFaults(faults),
+      connectionIds: () => gateway.connections().map((connection) => connection.connectionId),
       functionStats: (name) => runtime.stats(name),
       idle: (timeoutMs = 10_000) => aws.idle(timeoutMs),
       stop,

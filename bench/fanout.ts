@@ -1,0 +1,193 @@
+/**
+ * `npm run bench`: fan-out throughput and latency of the whole push path on the local stack,
+ * beside a baseline measured in the same run: raw PostToConnection calls at the same concurrency
+ * against the same emulator (the ceiling the delivery function could reach).
+ *
+ * Options (environment): BENCH_USERS (100), BENCH_DEVICES (3), BENCH_MESSAGES (40), BENCH_CONCURRENCY (32).
+ * Results are printed and written to bench/results/.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { Agent } from 'node:http';
+import {
+  ApiGatewayManagementApiClient,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import WebSocket from 'ws';
+import { mapBounded } from '../functions/domain/fan-out.ts';
+import { startLocalStack } from '../local/stack.ts';
+import { mintLocalToken } from '../local/tokens.ts';
+import { Publisher } from '../publisher/index.ts';
+
+const USERS = intEnv('BENCH_USERS', 100);
+const DEVICES = intEnv('BENCH_DEVICES', 3);
+const MESSAGES = intEnv('BENCH_MESSAGES', 40);
+const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 32);
+const RUN_LIMIT_MS = 180_000;
+
+interface Row {
+  name: string;
+  deliveries: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuMsPerDelivery?: number;
+}
+
+/** One benchmark client: records the receive latency of each message frame. */
+class Receiver {
+  readonly latencies: number[] = [];
+  constructor(readonly socket: WebSocket) {
+    socket.on('message', (raw) => {
+      const frame = JSON.parse(raw.toString()) as { kind?: string; data?: { sentAt?: number } };
+      const sentAt = frame.data?.sentAt;
+      if (typeof sentAt === 'number') this.latencies.push(Date.now() - sentAt);
+    });
+  }
+}
+
+async function main() {
+  const startedAt = Date.now();
+  console.log(
+    `Bench: ${USERS} users x ${DEVICES} devices = ${USERS * DEVICES} connections, ${MESSAGES} messages to all users, concurrency ${CONCURRENCY}`,
+  );
+  const stack = await startLocalStack({ quiet: true, console: false, deliveryConcurrency: CONCURRENCY });
+  const receivers: Receiver[] = [];
+  try {
+    const users = Array.from({ length: USERS }, (_, i) => `bench-user-${i}`);
+    await mapBounded(
+      users.flatMap((user) => Array.from({ length: DEVICES }, () => user)),
+      async (user) => receivers.push(await open(stack.outputs.WebSocketUrl, user)),
+      16,
+    );
+    console.log(`connected ${receivers.length} clients in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+    const expected = MESSAGES * USERS * DEVICES;
+
+    // Baseline: the same number of posts, straight to the management API at the same concurrency.
+    const ids = stack.connectionIds();
+    if (ids.length !== receivers.length)
+      throw new Error(`expected ${receivers.length} connections, the gateway holds ${ids.length}`);
+    const client = new ApiGatewayManagementApiClient({
+      endpoint: stack.outputs.CallbackUrl,
+      region: stack.outputs.Region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      requestHandler: new NodeHttpHandler({
+        httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }),
+      }),
+    });
+    const posts = Array.from({ length: expected }, (_, i) => ids[i % ids.length] as string);
+    const baselineStart = Date.now();
+    await mapBounded(
+      posts,
+      (connectionId) =>
+        client.send(
+          new PostToConnectionCommand({
+            ConnectionId: connectionId,
+            Data: JSON.stringify({ kind: 'message', data: { sentAt: Date.now() } }),
+          }),
+        ),
+      CONCURRENCY,
+    );
+    await waitFor(() => total(receivers) >= expected, 'baseline frames');
+    const baseline = row('baseline: raw PostToConnection', receivers, baselineStart);
+    for (const receiver of receivers) receiver.latencies.length = 0;
+
+    const rows: Row[] = [baseline];
+    for (const persist of [false, true]) {
+      const name = persist ? 'Pushline, stored (inbox + push)' : 'Pushline, push only (persist: false)';
+      const before = stack.functionStats('deliver').busyMs;
+      const publisher = new Publisher({
+        topicArn: stack.outputs.TopicArn,
+        client: new SNSClient({
+          endpoint: stack.outputs.AwsEndpointUrl,
+          region: stack.outputs.Region,
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }),
+      });
+      const start = Date.now();
+      for (let i = 0; i < MESSAGES; i++) {
+        await publisher.publish({ to: { users }, type: 'bench', data: { sentAt: Date.now(), i }, persist });
+      }
+      await waitFor(() => total(receivers) >= expected, `${name} frames`);
+      const result = row(name, receivers, start);
+      result.cpuMsPerDelivery = (stack.functionStats('deliver').busyMs - before) / result.deliveries;
+      rows.push(result);
+      for (const receiver of receivers) receiver.latencies.length = 0;
+      await stack.idle(30_000);
+    }
+    await report(rows);
+  } finally {
+    for (const receiver of receivers) receiver.socket.terminate();
+    await stack.stop();
+  }
+}
+
+async function open(url: string, user: string): Promise<Receiver> {
+  const socket = new WebSocket(`${url}?token=${await mintLocalToken(user)}`);
+  await new Promise((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', reject);
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+  return new Receiver(socket);
+}
+
+function total(receivers: Receiver[]): number {
+  return receivers.reduce((sum, receiver) => sum + receiver.latencies.length, 0);
+}
+
+function row(name: string, receivers: Receiver[], start: number): Row {
+  const latencies = receivers.flatMap((receiver) => receiver.latencies).sort((a, b) => a - b);
+  const seconds = (Date.now() - start) / 1000;
+  const pick = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return {
+    name,
+    deliveries: latencies.length,
+    seconds,
+    perSecond: latencies.length / seconds,
+    p50Ms: pick(0.5),
+    p99Ms: pick(0.99),
+  };
+}
+
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + RUN_LIMIT_MS;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${RUN_LIMIT_MS / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function report(rows: Row[]) {
+  const baseline = rows[0] as Row;
+  const lines = [
+    `| run | deliveries | seconds | deliveries/s | vs baseline | p50 ms | p99 ms | deliver CPU ms/delivery |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|`,
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.deliveries} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${((r.perSecond / baseline.perSecond) * 100).toFixed(0)}% | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuMsPerDelivery === undefined ? '-' : r.cpuMsPerDelivery.toFixed(3)} |`,
+    ),
+  ];
+  const header = `Pushline fan-out benchmark, ${new Date().toISOString()}, node ${process.version}\n${USERS} users x ${DEVICES} devices, ${MESSAGES} messages, concurrency ${CONCURRENCY}\n"deliver CPU" is the event-loop active time of the deliver function's workers.\n`;
+  const text = `${header}\n${lines.join('\n')}\n`;
+  console.log(`\n${text}`);
+  await mkdir('bench/results', { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  await writeFile(`bench/results/fanout-${stamp}.md`, text);
+  await writeFile(
+    `bench/results/fanout-${stamp}.json`,
+    `${JSON.stringify({ users: USERS, devices: DEVICES, messages: MESSAGES, concurrency: CONCURRENCY, rows }, null, 2)}\n`,
+  );
+  console.log(`written to bench/results/fanout-${stamp}.md and .json`);
+}
+
+function intEnv(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
+  return value;
+}
+
+await main();
