@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { createTables, startDynamo } from './aws/dynamodb.ts';
 import { startAwsEndpoint } from './aws/endpoint.ts';
-import { startGateway } from './gateway/server.ts';
+import { startGateway } from './gateway/gateway.ts';
 import { LambdaRuntime } from './lambda/lambda-runtime.ts';
 import type { LocalOutputs } from './outputs.ts';
 import type { PushMessage } from '../publisher/index.ts';
@@ -142,7 +142,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       outputs,
       topology,
       setFaults: (faults) => gateway.setFaults(faults),
-      connectionIds: () => gateway.connections().map((connection) => connection.connectionId),
+      connectionIds: () => gateway.connections().map((connection) => connection.id),
       functionStats: (name) => runtime.stats(name),
       idle: (timeoutMs = 10_000) => aws.idle(timeoutMs),
       stop,

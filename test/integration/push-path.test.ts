@@ -124,7 +124,7 @@ describe('the push path, end to end', () => {
     );
   });
 
-  it('echoes the pushline.v1 subprotocol and accepts the token as a subprotocol too', async () => {
+  it('echoes the pushline.v1 subprotocol the client offers', async () => {
     const token = await target.token(unique('frank'));
     const byQuery = await TestSocket.open(`${target.outputs.WebSocketUrl}?token=${token}`, {
       protocols: ['pushline.v1'],
