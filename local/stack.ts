@@ -83,8 +83,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         AWS_ENDPOINT_URL: awsUrl,
         POWERTOOLS_METRICS_DISABLED: 'true',
         POWERTOOLS_LOG_LEVEL: options.quiet ? 'WARN' : 'INFO',
-        AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
-        NODE_NO_WARNINGS: '1',
+        // Lambda runs Node 22; the SDK's notice about Node 20 only applies to this machine.
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
       log: quietLog,
     });

@@ -6,6 +6,9 @@ import { startLocalStack } from './stack.ts';
  * Flags: --gateway-port, --aws-port, --console-port (defaults 3001, 4566, 3000),
  * --dynamo auto|dynamodb-local|dynalite, --idle-timeout-ms, --max-connection-ms, --quiet.
  */
+// Lambda runs Node 22; the SDK's notice about Node 20 only applies to this machine.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const args = parseArgs(process.argv.slice(2));
 const started = Date.now();
 console.log('Pushline local stack starting…');

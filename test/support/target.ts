@@ -7,6 +7,9 @@ import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../
 import { mintLocalToken } from '../../local/tokens.ts';
 import { TestSocket } from './ws-client.ts';
 
+// Lambda runs Node 22; the SDK's notice about Node 20 only applies to this machine.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /**
  * What the integration scenarios run against: the local stack by default, or a deployed stack
  * (LocalStack or AWS) when PUSHLINE_TARGET=external, described by the outputs file in
