@@ -1,0 +1,357 @@
+/**
+ * One HTTP endpoint for every AWS SDK client of the local runtime, so a single
+ * `AWS_ENDPOINT_URL` serves them all:
+ * - `X-Amz-Target: DynamoDB_20120810.*` (and DynamoDB Streams) is proxied, body and headers as-is,
+ *   to the DynamoDB engine;
+ * - `X-Amz-Target: AmazonSQS.*` (awsJson1_0, what @aws-sdk/client-sqs sends) goes to the SQS emulator;
+ * - form-encoded awsQuery requests (what @aws-sdk/client-sns and the AWS CLI send for SNS) go to the
+ *   SNS emulator, which invokes Lambda subscribers asynchronously.
+ * Signatures are not checked: any credentials work.
+ */
+import { randomUUID } from 'node:crypto';
+import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Invoke, TopicSpec } from '../topology.ts';
+import { AsyncInvoker } from './async-invoker.ts';
+import { PortInUseError } from './errors.ts';
+import { QueryParams, queryErrorResponse } from './query-protocol.ts';
+import { SnsEmulator } from './sns.ts';
+import { SqsEmulator } from './sqs.ts';
+
+/** Options of `startAwsEndpoint`. */
+export interface AwsEndpointOptions {
+  /** Interface to bind. @default '127.0.0.1' */
+  readonly host?: string;
+  /** Port to bind; 0 picks a free one. */
+  readonly port: number;
+  readonly region: string;
+  readonly accountId: string;
+  /** URL of the DynamoDB engine (DynamoDB Local or dynalite) that DynamoDB requests are proxied to. */
+  readonly dynamoEndpoint: string;
+  /** Topics existing from the start, with their Lambda subscriptions. */
+  readonly topics: readonly TopicSpec[];
+  /** Queues existing from the start (dead-letter queues of subscriptions must be among them). */
+  readonly queues: readonly string[];
+  /** Runs a function; SNS deliveries call it asynchronously. */
+  readonly invoke: Invoke;
+  /**
+   * Delay before each retry of a failed asynchronous invocation; AWS retries twice, about 1 and
+   * 2 minutes apart, which is too slow to wait for locally. @default [1000, 2000]
+   */
+  readonly retryDelaysMs?: readonly number[];
+  /** Receives one line per notable event (failed invocations, dead letters, proxy errors). */
+  readonly log?: (line: string) => void;
+}
+
+/** Counters of the endpoint, for tests and the developer console. */
+export interface AwsEndpointStats {
+  /** Messages accepted by SNS (Publish, and each successful PublishBatch entry). */
+  readonly published: number;
+  /** Asynchronous invocation attempts, retries included. */
+  readonly invocations: number;
+  /** Invocation attempts that failed. */
+  readonly failedInvocations: number;
+  /** Events sent to a dead-letter queue after their retries. */
+  readonly deadLettered: number;
+  /** Events dropped after their retries (no dead-letter queue, or it refused them). */
+  readonly dropped: number;
+}
+
+/** A running AWS endpoint. */
+export interface AwsEndpoint {
+  /** `http://host:port`, the value for `AWS_ENDPOINT_URL` or an SDK client's `endpoint`. */
+  readonly url: string;
+  readonly port: number;
+  /** ARN of a topic by name. */
+  topicArn(name: string): string;
+  /** URL of a queue by name. */
+  queueUrl(name: string): string;
+  stats(): AwsEndpointStats;
+  /** Resolves when no asynchronous invocation or retry is pending; rejects with `IdleTimeoutError` after `timeoutMs`. */
+  idle(timeoutMs?: number): Promise<void>;
+  /** Stops accepting requests, cancels pending retries, ends long polls and closes the server. */
+  close(): Promise<void>;
+}
+
+/** Largest SNS/SQS request body accepted (a 256 KB message, URL-encoded, in a batch of 10, fits). */
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** How long close() lets in-flight requests finish before cutting their connections. */
+const CLOSE_GRACE_MS = 2000;
+const SNS_XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
+const SQS_QUERY_ACTIONS = new Set([
+  'CreateQueue',
+  'GetQueueUrl',
+  'SendMessage',
+  'SendMessageBatch',
+  'ReceiveMessage',
+  'DeleteMessage',
+  'DeleteMessageBatch',
+  'GetQueueAttributes',
+  'PurgeQueue',
+  'ListQueues',
+]);
+
+class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+  readonly code = 'BODY_TOO_LARGE';
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new BodyTooLargeError(`request body over ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+  requestId: string,
+): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-requestid': requestId,
+  });
+  res.end(body);
+}
+
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Starts the endpoint; resolves once it listens. Throws `PortInUseError` when the port is taken. */
+export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<AwsEndpoint> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? (() => {});
+  let baseUrl = '';
+  const dynamo = new URL(options.dynamoEndpoint);
+  const dynamoAgent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+  const sqs = new SqsEmulator({
+    region: options.region,
+    accountId: options.accountId,
+    baseUrl: () => baseUrl,
+  });
+  for (const name of options.queues) sqs.createQueue(name);
+  const invoker = new AsyncInvoker({
+    invoke: options.invoke,
+    retryDelaysMs: options.retryDelaysMs ?? [1000, 2000],
+    deadLetter: (queue, body, attributes) => {
+      sqs.sendMessage(queue, body, attributes);
+    },
+    log,
+  });
+  const sns = new SnsEmulator({
+    region: options.region,
+    accountId: options.accountId,
+    baseUrl: () => baseUrl,
+    topics: options.topics,
+    hasQueue: (name) => sqs.hasQueue(name),
+    deliver: (delivery) => invoker.submit(delivery),
+  });
+
+  function proxyToDynamo(req: IncomingMessage, res: ServerResponse): void {
+    const upstream = request(
+      {
+        protocol: dynamo.protocol,
+        hostname: dynamo.hostname,
+        port: dynamo.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: dynamo.host },
+        agent: dynamoAgent,
+      },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        upstreamRes.pipe(res);
+      },
+    );
+    upstream.on('error', (error) => {
+      log(`[aws] DynamoDB engine at ${options.dynamoEndpoint} failed: ${error.message}`);
+      if (!res.headersSent) {
+        send(
+          res,
+          500,
+          'application/x-amz-json-1.0',
+          JSON.stringify({
+            __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+            message: `Local DynamoDB engine at ${options.dynamoEndpoint} is unreachable: ${error.message}`,
+          }),
+          randomUUID(),
+        );
+      } else {
+        res.destroy(error);
+      }
+    });
+    req.pipe(upstream);
+  }
+
+  async function handleSqs(operation: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = (await readBody(req)).toString('utf8');
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const result = await sqs.handle(operation, body, abort.signal);
+    if (abort.signal.aborted) return;
+    const json = JSON.stringify(result.body);
+    res.writeHead(result.status, {
+      ...result.headers,
+      'content-type': 'application/x-amz-json-1.0',
+      'content-length': Buffer.byteLength(json),
+      'x-amzn-requestid': randomUUID(),
+    });
+    res.end(json);
+  }
+
+  async function handleQuery(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = (await readBody(req)).toString('utf8');
+    const params = new URLSearchParams(new URL(req.url ?? '/', 'http://local').search);
+    for (const [key, value] of new URLSearchParams(body)) params.set(key, value);
+    const query = new QueryParams(params);
+    const action = query.get('Action') ?? '';
+    const requestId = randomUUID();
+    if (query.get('Version') === '2012-11-05' || SQS_QUERY_ACTIONS.has(action)) {
+      // Old SDKs and CLIs spoke awsQuery to SQS; the installed SDK speaks JSON, which is what is emulated.
+      send(
+        res,
+        400,
+        'text/xml',
+        queryErrorResponse(
+          SNS_XMLNS,
+          'Sender',
+          'InvalidAction',
+          `SQS ${action} over the awsQuery protocol is not emulated locally; use a client version that speaks SQS's JSON protocol (X-Amz-Target: AmazonSQS.*).`,
+          requestId,
+        ),
+        requestId,
+      );
+      return;
+    }
+    const result = sns.handle(query, requestId);
+    send(res, result.status, 'text/xml', result.xml, requestId);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = req.headers['x-amz-target'];
+    const targetValue = Array.isArray(target) ? target[0] : target;
+    if (
+      targetValue?.startsWith('DynamoDB_20120810.') ||
+      targetValue?.startsWith('DynamoDBStreams_20120810.')
+    ) {
+      proxyToDynamo(req, res);
+      return;
+    }
+    if (targetValue?.startsWith('AmazonSQS.')) {
+      await handleSqs(targetValue.slice('AmazonSQS.'.length), req, res);
+      return;
+    }
+    const contentType = req.headers['content-type'] ?? '';
+    const hasQueryAction = /[?&]Action=/.test(req.url ?? '');
+    if (contentType.startsWith('application/x-www-form-urlencoded') || hasQueryAction) {
+      await handleQuery(req, res);
+      return;
+    }
+    if (req.method === 'GET' && (req.url === '/' || req.url === '/health')) {
+      send(
+        res,
+        200,
+        'application/json',
+        JSON.stringify({ status: 'ok', services: ['dynamodb', 'sns', 'sqs'] }),
+        randomUUID(),
+      );
+      return;
+    }
+    req.resume();
+    send(
+      res,
+      404,
+      'application/json',
+      JSON.stringify({
+        message:
+          'Not an AWS request this endpoint serves (DynamoDB and SQS by X-Amz-Target, SNS by form-encoded Action).',
+      }),
+      randomUUID(),
+    );
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      const tooLarge = error instanceof BodyTooLargeError;
+      if (!tooLarge)
+        log(`[aws] ${req.method} ${req.url} failed: ${error instanceof Error ? error.stack : String(error)}`);
+      if (!res.headersSent) {
+        send(
+          res,
+          tooLarge ? 413 : 500,
+          'application/json',
+          JSON.stringify({ message: error instanceof Error ? error.message : 'internal error' }),
+          randomUUID(),
+        );
+      }
+    });
+  });
+  server.on('clientError', (_error, socket) => {
+    socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      dynamoAgent.destroy();
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new PortInUseError(host, options.port, 'AWS endpoint', { cause: error })
+          : error,
+      );
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(options.port, host);
+  });
+  const port = (server.address() as AddressInfo).port;
+  baseUrl = `http://${hostForUrl(host)}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: baseUrl,
+    port,
+    topicArn: (name) => sns.topicArn(name),
+    queueUrl: (name) => sqs.queueUrl(name),
+    stats: () => ({ published: sns.published(), ...invoker.stats() }),
+    idle: (timeoutMs = 30_000) => invoker.idle(timeoutMs),
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
+        invoker.close();
+        sqs.close();
+        const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => {
+          clearTimeout(grace);
+          dynamoAgent.destroy();
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
