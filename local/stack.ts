@@ -1,10 +1,10 @@
 import { createServer } from 'node:net';
+import type { PushMessage } from '../publisher/index.ts';
 import { createTables, startDynamo } from './aws/dynamodb.ts';
 import { startAwsEndpoint } from './aws/endpoint.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { LambdaRuntime } from './lambda/lambda-runtime.ts';
 import type { LocalOutputs } from './outputs.ts';
-import type { PushMessage } from '../publisher/index.ts';
 import { LOCAL_NAMES, pushlineTopology } from './pushline-topology.ts';
 import { mintLocalToken } from './tokens.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Topology } from './topology.ts';
@@ -34,6 +34,8 @@ export interface LocalStack {
   readonly topology: Topology;
   /** Fault knobs on the management API (for tests and benchmarks). */
   setFaults(faults: { latencyMs?: number; errorRate?: number; errorStatus?: 429 | 500 }): void;
+  /** Invokes a function directly, as Lambda's Invoke API would (tests use it to replay events). */
+  invoke(functionName: string, event: unknown): Promise<unknown>;
   /** Ids of the connections the WebSocket emulator holds open. */
   connectionIds(): string[];
   /** Function statistics (invocations, busy time) from the Lambda runtime. */
@@ -53,7 +55,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const quietLog = options.quiet ? () => {} : log;
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
-    for (const close of stops.reverse()) await close().catch((error) => log(`stop: ${(error as Error).message}`));
+    for (const close of stops.reverse())
+      await close().catch((error) => log(`stop: ${(error as Error).message}`));
     stops.length = 0;
   };
 
@@ -121,7 +124,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let consoleUrl: string | undefined;
     if (options.console ?? true) {
       consoleUrl = await startConsoleIfPresent(
-        { host, port: options.ports?.console ?? 0, webSocketUrl: gateway.url, awsUrl, topicArn, log: quietLog },
+        {
+          host,
+          port: options.ports?.console ?? 0,
+          webSocketUrl: gateway.url,
+          awsUrl,
+          topicArn,
+          log: quietLog,
+        },
         stops,
       );
     }
@@ -142,6 +152,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       outputs,
       topology,
       setFaults: (faults) => gateway.setFaults(faults),
+      invoke: (functionName, event) => runtime.invoke(functionName, event),
       connectionIds: () => gateway.connections().map((connection) => connection.id),
       functionStats: (name) => runtime.stats(name),
       idle: (timeoutMs = 10_000) => aws.idle(timeoutMs),
@@ -161,13 +172,22 @@ async function resolvePort(port: number, host: string): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, host, () => {
       const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
 
 async function startConsoleIfPresent(
-  settings: { host: string; port: number; webSocketUrl: string; awsUrl: string; topicArn: string; log: (line: string) => void },
+  settings: {
+    host: string;
+    port: number;
+    webSocketUrl: string;
+    awsUrl: string;
+    topicArn: string;
+    log: (line: string) => void;
+  },
   stops: (() => Promise<void>)[],
 ): Promise<string> {
   const [{ startConsole }, { Publisher }, { SNSClient }] = await Promise.all([

@@ -118,6 +118,29 @@ describe('the inbox: stored messages, resume, acknowledgements, idempotency', ()
     assert.equal(unread.total, 1);
   });
 
+  it('stores and pushes once when SNS delivers the same message twice', async (t) => {
+    if (!target.local) return t.diagnostic('replaying an SNS event needs the local runtime');
+    const sam = unique('sam');
+    const socket = await connect(sam);
+    const snsMessageId = unique('sns-message');
+    const event = snsEvent(target.outputs.TopicArn, snsMessageId, {
+      v: 1,
+      to: { users: [sam] },
+      type: 'note',
+      data: 'twice',
+    });
+    await target.local.invoke('deliver', event);
+    await target.local.invoke('deliver', event);
+    await socket.next((f) => f.kind === 'message');
+    const { messages } = await resume(socket);
+    assert.equal(socket.messages().length, 1, 'one push');
+    assert.deepEqual(
+      messages.map((m) => m.id),
+      [snsMessageId],
+      'one stored copy, keyed by the SNS message id',
+    );
+  });
+
   it('does not keep a message published with persist false', async () => {
     const pat = unique('pat');
     const socket = await connect(pat);
@@ -179,3 +202,29 @@ describe('the inbox: stored messages, resume, acknowledgements, idempotency', ()
     assert.equal(announced().length, 10, 'no id announced twice');
   });
 });
+
+/** An SNS event exactly as Lambda receives it, for replaying one delivery. */
+function snsEvent(topicArn: string, messageId: string, envelope: unknown) {
+  return {
+    Records: [
+      {
+        EventSource: 'aws:sns',
+        EventVersion: '1.0',
+        EventSubscriptionArn: `${topicArn}:replay`,
+        Sns: {
+          Type: 'Notification',
+          MessageId: messageId,
+          TopicArn: topicArn,
+          Subject: null,
+          Message: JSON.stringify(envelope),
+          Timestamp: new Date().toISOString(),
+          SignatureVersion: '1',
+          Signature: '',
+          SigningCertUrl: '',
+          UnsubscribeUrl: '',
+          MessageAttributes: {},
+        },
+      },
+    ],
+  };
+}

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { InboxStore, IncomingMessage } from '../../functions/domain/inbox.ts';
+import { createTables, startDynamo } from '../../local/aws/dynamodb.ts';
+import { LOCAL_NAMES, pushlineTopology } from '../../local/pushline-topology.ts';
+import { LOCAL_REGION } from '../../local/topology.ts';
+
+// The adapters build their DynamoDB client from the standard SDK variables at import time, as on
+// Lambda, so the variables are set before the modules are loaded.
+const dynamo = await startDynamo({ engine: 'dynalite' });
+process.env.AWS_ENDPOINT_URL = dynamo.endpoint;
+process.env.AWS_REGION = LOCAL_REGION;
+process.env.AWS_ACCESS_KEY_ID = 'local';
+process.env.AWS_SECRET_ACCESS_KEY = 'local';
+const { createInboxStore } = await import('../../functions/adapters/inbox-store.ts');
+const { backlogFrames, markPushed, storeOnce } = await import('../../functions/domain/inbox.ts');
+
+const endpoints = { callbackUrl: 'http://unused', topicArn: 'arn:unused', rejectedQueueUrl: 'http://unused' };
+const options = { persist: true, retentionSeconds: 3600, nowMs: Date.now() };
+let counter = 0;
+const message = (data: unknown = null): IncomingMessage => ({
+  id: `m${++counter}`,
+  type: 'note',
+  source: 'crm',
+  data,
+  ts: Date.now(),
+});
+
+async function collect(
+  store: InboxStore,
+  userId: string,
+  request: { after?: string; maxFrameBytes?: number } = {},
+) {
+  const pages = [];
+  for await (const page of backlogFrames(store, userId, { ...request, nowMs: Date.now() })) pages.push(page);
+  return pages;
+}
+
+describe('storing a message once per user, whatever is replayed', () => {
+  let store: InboxStore;
+  before(async () => {
+    await createTables(dynamo.endpoint, pushlineTopology(endpoints).tables, LOCAL_REGION);
+    store = createInboxStore(LOCAL_NAMES.table);
+  });
+  after(async () => {
+    await dynamo.close();
+  });
+
+  it('pushes nothing again once a message was pushed', async () => {
+    const incoming = message();
+    assert.equal((await storeOnce(store, 'u1', incoming, options)).push, true);
+    await markPushed(store, 'u1', incoming.id);
+    assert.equal((await storeOnce(store, 'u1', incoming, options)).push, false);
+    assert.equal((await store.unread('u1')).total, 1);
+  });
+
+  it('pushes again with the same seq when an attempt stored but did not finish pushing', async () => {
+    const incoming = message();
+    const first = await storeOnce(store, 'u2', incoming, options);
+    const replay = await storeOnce(store, 'u2', incoming, options);
+    assert.equal(replay.push, true);
+    assert.equal(replay.seq, first.seq);
+    assert.equal((await store.unread('u2')).total, 1, 'counted once');
+  });
+
+  it('moves the message to a fresh seq when an attempt stopped right after claiming', async () => {
+    const incoming = message('stopped early');
+    const oldSeq = '01M0000000AAAAAAAAAAAAAAAA';
+    await store.claim('u3', incoming.id, oldSeq, Math.floor(Date.now() / 1000) + 3600);
+    await store.putMessage('u3', {
+      ...incoming,
+      seq: oldSeq,
+      expiresAt: Math.floor(Date.now() / 1000) + 3600,
+    });
+    const replay = await storeOnce(store, 'u3', incoming, options);
+    assert.equal(replay.push, true);
+    assert.notEqual(replay.seq, oldSeq);
+    const pages = await collect(store, 'u3');
+    assert.deepEqual(
+      pages.flatMap((page) => page.messages.map((m) => [m.id, m.seq])),
+      [[incoming.id, replay.seq]],
+      'exactly one stored copy, under the new seq',
+    );
+    assert.equal((await store.unread('u3')).total, 1);
+  });
+
+  it('splits the backlog into pages that each fit the frame limit, in order', async () => {
+    const big = 'x'.repeat(30_000);
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) {
+      const incoming = message({ i, big });
+      ids.push(incoming.id);
+      await storeOnce(store, 'u4', incoming, { ...options, nowMs: Date.now() });
+    }
+    const pages = await collect(store, 'u4', { maxFrameBytes: 128 * 1024 });
+    assert.ok(pages.length >= 3, `expected several pages, got ${pages.length}`);
+    for (const page of pages) assert.ok(Buffer.byteLength(JSON.stringify(page)) <= 128 * 1024);
+    assert.deepEqual(
+      pages.map((page) => page.more),
+      [...pages.slice(1).map(() => true), false],
+    );
+    assert.deepEqual(
+      pages.flatMap((page) => page.messages.map((m) => m.id)),
+      ids,
+    );
+  });
+});
