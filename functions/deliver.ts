@@ -4,8 +4,8 @@ import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { keepRejected } from './adapters/rejected-queue.ts';
 import { DEFAULT_RETENTION_SECONDS, type Envelope, parseEnvelope } from './domain/envelope.ts';
-import { fanOut, mapBounded } from './domain/fan-out.ts';
-import { markPushed, storeOnce } from './domain/inbox.ts';
+import { fanOut, mapBounded, settleBounded } from './domain/fan-out.ts';
+import { markPushed, releaseLease, storeOnce } from './domain/inbox.ts';
 import { estimateFrameBytes, MAX_FRAME_BYTES } from './domain/message-frame.ts';
 import { positiveIntEnv, requireEnv } from './lib/config.ts';
 import { InvalidEnvelopeError } from './lib/errors.ts';
@@ -28,8 +28,9 @@ const TABLE_CONCURRENCY = 16;
 /**
  * SNS-triggered delivery. Per record: validate the envelope (invalid ones are kept in the rejected
  * queue, never retried), store it once per user, post it to every connection of every user, and
- * prune connections API Gateway reports gone. Only a table failure throws, so that Lambda retries
- * the event; the per-user markers make the retry store and push nothing twice.
+ * prune connections API Gateway reports gone. Only a table failure, or a duplicate of a message
+ * another attempt is still delivering, throws, so that Lambda retries the event; the per-user
+ * markers make the retry store and push nothing twice.
  */
 export async function handler(event: SNSEvent): Promise<void> {
   try {
@@ -66,7 +67,7 @@ async function deliverRecord(record: SNSEventRecord): Promise<void> {
   const persist = envelope.persist ?? true;
   const message = { id, type: envelope.type, source: envelope.source, data: envelope.data ?? null, ts };
 
-  const decisions = await mapBounded(
+  const settled = await settleBounded(
     users,
     (userId) =>
       storeOnce(inbox, userId, message, {
@@ -76,24 +77,34 @@ async function deliverRecord(record: SNSEventRecord): Promise<void> {
       }),
     TABLE_CONCURRENCY,
   );
+  // Users this attempt now owns (it holds their lease and must push to them).
   const recipients = users.flatMap((userId, index) => {
-    const decision = decisions[index];
-    return decision?.push ? [{ userId, seq: decision.seq }] : [];
+    const result = settled[index];
+    return result?.ok && result.value.push ? [{ userId, seq: result.value.seq }] : [];
   });
 
-  const targets = (
-    await mapBounded(
-      recipients,
-      async ({ userId, seq }) => {
-        const frame: MessageFrame = { kind: 'message', ...message, ...(seq !== undefined ? { seq } : {}) };
-        if (frame.source === undefined) delete frame.source;
-        const body = JSON.stringify(frame);
-        const connections = await listUserConnections(config.tableName, userId);
-        return connections.map((connection) => ({ userId, connectionId: connection.connectionId, body }));
-      },
-      TABLE_CONCURRENCY,
-    )
-  ).flat();
+  let targets: { userId: string; connectionId: string; body: string }[];
+  try {
+    const failure = settled.find((result) => !result.ok);
+    if (failure && !failure.ok) throw failure.error;
+    targets = (
+      await mapBounded(
+        recipients,
+        async ({ userId, seq }) => {
+          const frame: MessageFrame = { kind: 'message', ...message, ...(seq !== undefined ? { seq } : {}) };
+          if (frame.source === undefined) delete frame.source;
+          const body = JSON.stringify(frame);
+          const connections = await listUserConnections(config.tableName, userId);
+          return connections.map((connection) => ({ userId, connectionId: connection.connectionId, body }));
+        },
+        TABLE_CONCURRENCY,
+      )
+    ).flat();
+  } catch (error) {
+    // Lambda retries the whole event: hand the leases back so the retry need not wait for them.
+    await settleBounded(recipients, ({ userId }) => releaseLease(inbox, userId, id), TABLE_CONCURRENCY);
+    throw error;
+  }
 
   const summary = await fanOut(
     targets,

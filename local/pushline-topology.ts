@@ -76,7 +76,9 @@ export function pushlineTopology(endpoints: LocalEndpoints, tuning: LocalTuning 
           resume: { function: 'message', returnResponse: true },
           ack: { function: 'message', returnResponse: true },
         },
-        authorizer: { function: 'authorizer', identitySource: ['route.request.querystring.token'] },
+        // No identity source: the token may come in the query string or in Sec-WebSocket-Protocol,
+        // so the authorizer always runs and answers 401 itself when neither carries one.
+        authorizer: { function: 'authorizer', identitySource: [] },
       },
     ],
     topics: [

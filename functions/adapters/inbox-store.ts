@@ -3,6 +3,7 @@ import {
   DEFAULT_SOURCE,
   type DeliveryState,
   type InboxStore,
+  type Marker,
   type StoredMessage,
   type UnreadCounts,
 } from '../domain/inbox.ts';
@@ -18,30 +19,70 @@ const key = (userId: string, sk: string) => ({ [PK]: KEY.user(userId), [SK]: sk 
 
 /** The inbox of every user in the single table (see table-schema.ts for the row shapes). */
 export function createInboxStore(tableName: string): InboxStore {
+  const readMarker = async (userId: string, messageId: string): Promise<Marker | undefined> => {
+    const result = await dynamo.send(
+      new GetCommand({
+        TableName: tableName,
+        Key: key(userId, KEY.messageId(messageId)),
+        ConsistentRead: true,
+      }),
+    );
+    const item = result.Item;
+    if (item === undefined) return undefined;
+    return {
+      state: item.state as DeliveryState,
+      seq: String(item.seq),
+      leaseUntil: typeof item.leaseUntil === 'number' ? item.leaseUntil : 0,
+    };
+  };
+
   return {
-    async claim(userId, messageId, seq, expiresAt) {
+    async claim(userId, messageId, seq, expiresAt, leaseUntil) {
       try {
         await dynamo.send(
           new PutCommand({
             TableName: tableName,
-            Item: { ...key(userId, KEY.messageId(messageId)), seq, state: 'claimed', [EXPIRES]: expiresAt },
+            Item: {
+              ...key(userId, KEY.messageId(messageId)),
+              seq,
+              state: 'claimed',
+              leaseUntil,
+              [EXPIRES]: expiresAt,
+            },
             ConditionExpression: 'attribute_not_exists(#pk)',
             ExpressionAttributeNames: { '#pk': PK },
           }),
         );
-        return { state: 'new', seq };
+        return { state: 'new', seq, leaseUntil };
       } catch (error) {
         if (!isConditionFailed(error)) throw error;
       }
-      const existing = await dynamo.send(
-        new GetCommand({
-          TableName: tableName,
-          Key: key(userId, KEY.messageId(messageId)),
-          ConsistentRead: true,
-        }),
-      );
-      const item = existing.Item;
-      return { state: (item?.state ?? 'claimed') as DeliveryState, seq: String(item?.seq ?? seq) };
+      return (await readMarker(userId, messageId)) ?? { state: 'claimed', seq, leaseUntil: 0 };
+    },
+
+    marker: readMarker,
+
+    async takeLease(userId, messageId, seen, leaseUntil) {
+      try {
+        await dynamo.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key(userId, KEY.messageId(messageId)),
+            UpdateExpression: 'SET leaseUntil = :until',
+            ConditionExpression: '#state = :state AND leaseUntil = :seen',
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: {
+              ':until': leaseUntil,
+              ':state': seen.state,
+              ':seen': seen.leaseUntil,
+            },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailed(error)) return false;
+        throw error;
+      }
     },
 
     async reassignSeq(userId, messageId, oldSeq, newSeq) {
@@ -123,15 +164,9 @@ export function createInboxStore(tableName: string): InboxStore {
     },
 
     async markRead(userId, messageId, readAt) {
-      const marker = await dynamo.send(
-        new GetCommand({
-          TableName: tableName,
-          Key: key(userId, KEY.messageId(messageId)),
-          ConsistentRead: true,
-        }),
-      );
-      const seq = marker.Item?.seq;
-      if (typeof seq !== 'string' || marker.Item?.state === 'claimed') return undefined;
+      const marker = await readMarker(userId, messageId);
+      if (marker === undefined || marker.state === 'claimed') return undefined;
+      const seq = marker.seq;
       try {
         const result = await dynamo.send(
           new UpdateCommand({

@@ -37,7 +37,9 @@ export const envelopeSchema = z
     to: recipients,
     type: name('type', 128),
     source: name('source', 128).optional(),
-    data: z.custom<unknown>((value) => value !== undefined, { error: 'data is required (use null for no payload)' }),
+    data: z.custom<unknown>((value) => value !== undefined, {
+      error: 'data is required (use null for no payload)',
+    }),
     persist: z.boolean().optional(),
     ttl: z.number().int().min(60).max(MAX_RETENTION_SECONDS).optional(),
   })

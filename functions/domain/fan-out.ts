@@ -68,3 +68,25 @@ export async function mapBounded<T, R>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
   return results;
 }
+
+/** One item's result from {@link settleBounded}. */
+export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
+/** Like mapBounded, but runs every item and reports each result or error instead of stopping. */
+export async function settleBounded<T, R>(
+  items: readonly T[],
+  task: (item: T) => Promise<R>,
+  concurrency: number,
+): Promise<Settled<R>[]> {
+  return mapBounded(
+    items,
+    async (item): Promise<Settled<R>> => {
+      try {
+        return { ok: true, value: await task(item) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    },
+    concurrency,
+  );
+}

@@ -1,4 +1,4 @@
-import { InvalidFrameError } from '../lib/errors.ts';
+import { InvalidFrameError, PushlineError } from '../lib/errors.ts';
 import type { BacklogFrame, MessageFrame } from '../shared/protocol.ts';
 import { frameBytes, MAX_FRAME_BYTES } from './message-frame.ts';
 import { newSeq, seqFloor, seqTime } from './seq.ts';
@@ -27,15 +27,29 @@ export interface UnreadCounts {
   bySource: Record<string, number>;
 }
 
+/**
+ * The idempotency marker of one message for one user. `leaseUntil` (epoch ms) says until when the
+ * attempt that last took it may still be working on it; others wait for it rather than push twice.
+ */
+export interface Marker {
+  readonly state: DeliveryState;
+  readonly seq: string;
+  readonly leaseUntil: number;
+}
+
 /** Persistence the inbox needs; the DynamoDB adapter implements it. */
 export interface InboxStore {
-  /** Creates the idempotency marker, or returns the existing one's state and seq. */
+  /** Creates the marker (state 'new' for the caller that did), or returns the existing one. */
   claim(
     userId: string,
     messageId: string,
     seq: string,
     expiresAt: number,
-  ): Promise<{ state: DeliveryState | 'new'; seq: string }>;
+    leaseUntil: number,
+  ): Promise<Omit<Marker, 'state'> & { state: DeliveryState | 'new' }>;
+  marker(userId: string, messageId: string): Promise<Marker | undefined>;
+  /** Takes over a marker whose lease ran out; false when someone else changed it first. */
+  takeLease(userId: string, messageId: string, seen: Marker, leaseUntil: number): Promise<boolean>;
   /** Moves a claimed marker to a new seq; false when its state or seq changed meanwhile. */
   reassignSeq(userId: string, messageId: string, oldSeq: string, newSeq: string): Promise<boolean>;
   putMessage(userId: string, message: StoredMessage): Promise<void>;
@@ -82,44 +96,95 @@ export interface IncomingMessage {
 
 /** What to do for one user after {@link storeOnce}. */
 export interface StoreDecision {
-  /** False when an earlier attempt already pushed this message to this user. */
+  /** False when another attempt already pushed (or is pushing) this message to this user. */
   readonly push: boolean;
   /** The seq to put on the pushed frame (stored messages only). */
   readonly seq?: string;
 }
 
 /**
- * Records a message for one user exactly once, however often SNS or Lambda deliver it:
- * the marker's state says how far an earlier attempt got, and each step is conditional.
+ * How long an attempt owns a message it started on. It must be at least the delivery function's
+ * timeout, so that a lease only runs out when its attempt is surely over.
+ */
+export const DELIVERY_LEASE_MS = 60_000;
+
+/** How long a duplicate waits for the attempt holding the lease before giving up for a retry. */
+export const LEASE_WAIT_MS = 3_000;
+
+/** Another attempt holds the message and did not finish in time: the caller should be retried later. */
+export class DeliveryInProgressError extends PushlineError {
+  constructor(messageId: string) {
+    super('DELIVERY_IN_PROGRESS', `Message ${messageId} is being delivered by another attempt; retry later.`);
+  }
+}
+
+/**
+ * Records a message for one user exactly once, however often or however concurrently SNS and Lambda
+ * deliver it. The first attempt claims a marker with a lease; a duplicate waits for that attempt to
+ * push (and then pushes nothing), takes over once the lease ran out, or throws
+ * DeliveryInProgressError so that Lambda retries it later.
  */
 export async function storeOnce(
   store: InboxStore,
   userId: string,
   message: IncomingMessage,
-  options: { persist: boolean; retentionSeconds: number; nowMs: number },
+  options: { persist: boolean; retentionSeconds: number; nowMs: number; leaseMs?: number; waitMs?: number },
 ): Promise<StoreDecision> {
-  const nowSeconds = Math.floor(options.nowMs / 1000);
-  const keepFor = options.persist ? options.retentionSeconds : DEDUPE_WINDOW_SECONDS;
-  const expiresAt = nowSeconds + keepFor;
-  const claimed = await store.claim(userId, message.id, newSeq(options.nowMs), expiresAt);
-  if (claimed.state === 'pushed') return { push: false };
-  if (claimed.state === 'stored') return { push: true, seq: options.persist ? claimed.seq : undefined };
+  const leaseMs = options.leaseMs ?? DELIVERY_LEASE_MS;
+  const expiresAt =
+    Math.floor(options.nowMs / 1000) + (options.persist ? options.retentionSeconds : DEDUPE_WINDOW_SECONDS);
+  const claimed = await store.claim(
+    userId,
+    message.id,
+    newSeq(options.nowMs),
+    expiresAt,
+    Date.now() + leaseMs,
+  );
+  if (claimed.state === 'new')
+    return finishStoring(store, userId, message, { ...options, expiresAt }, claimed.seq);
 
-  let seq = claimed.seq;
-  if (claimed.state === 'claimed') {
-    // An earlier attempt stopped before finishing: take a fresh seq so that a client whose cursor
-    // moved past the old one meanwhile still finds this message after its cursor.
-    const fresh = newSeq(options.nowMs);
-    if (await store.reassignSeq(userId, message.id, seq, fresh)) {
-      if (options.persist) await store.deleteMessage(userId, seq);
-      seq = fresh;
+  const deadline = Date.now() + (options.waitMs ?? LEASE_WAIT_MS);
+  let marker: Marker | undefined = claimed as Marker;
+  for (;;) {
+    if (marker === undefined) throw new DeliveryInProgressError(message.id); // expired meanwhile: start afresh later
+    if (marker.state === 'pushed') return { push: false };
+    if (
+      marker.leaseUntil <= Date.now() &&
+      (await store.takeLease(userId, message.id, marker, Date.now() + leaseMs))
+    ) {
+      if (marker.state === 'stored') return { push: true, seq: options.persist ? marker.seq : undefined };
+      // The earlier attempt stopped before storing: take a fresh seq so that a client whose cursor
+      // moved past the old one meanwhile still finds this message after its cursor.
+      const fresh = newSeq(Date.now());
+      if (!(await store.reassignSeq(userId, message.id, marker.seq, fresh)))
+        throw new DeliveryInProgressError(message.id);
+      if (options.persist) await store.deleteMessage(userId, marker.seq);
+      return finishStoring(store, userId, message, { ...options, expiresAt }, fresh);
     }
+    if (Date.now() >= deadline) throw new DeliveryInProgressError(message.id);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    marker = await store.marker(userId, message.id);
   }
-  if (options.persist) await store.putMessage(userId, { ...message, seq, expiresAt });
+}
+
+async function finishStoring(
+  store: InboxStore,
+  userId: string,
+  message: IncomingMessage,
+  options: { persist: boolean; expiresAt: number },
+  seq: string,
+): Promise<StoreDecision> {
+  if (options.persist) await store.putMessage(userId, { ...message, seq, expiresAt: options.expiresAt });
   if ((await store.advance(userId, message.id, 'claimed', 'stored')) && options.persist) {
     await store.addUnread(userId, message.source ?? DEFAULT_SOURCE, 1);
   }
   return { push: true, seq: options.persist ? seq : undefined };
+}
+
+/** Gives up the lease of an attempt that failed, so that its retry need not wait for it to run out. */
+export async function releaseLease(store: InboxStore, userId: string, messageId: string): Promise<void> {
+  const marker = await store.marker(userId, messageId);
+  if (marker && marker.state !== 'pushed') await store.takeLease(userId, messageId, marker, 0);
 }
 
 /** Records that a message reached every connection the user had, so a replay pushes nothing. */

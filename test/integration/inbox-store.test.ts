@@ -13,7 +13,9 @@ process.env.AWS_REGION = LOCAL_REGION;
 process.env.AWS_ACCESS_KEY_ID = 'local';
 process.env.AWS_SECRET_ACCESS_KEY = 'local';
 const { createInboxStore } = await import('../../functions/adapters/inbox-store.ts');
-const { backlogFrames, markPushed, storeOnce } = await import('../../functions/domain/inbox.ts');
+const { backlogFrames, DeliveryInProgressError, markPushed, releaseLease, storeOnce } = await import(
+  '../../functions/domain/inbox.ts'
+);
 
 const endpoints = { callbackUrl: 'http://unused', topicArn: 'arn:unused', rejectedQueueUrl: 'http://unused' };
 const options = { persist: true, retentionSeconds: 3600, nowMs: Date.now() };
@@ -54,9 +56,9 @@ describe('storing a message once per user, whatever is replayed', () => {
     assert.equal((await store.unread('u1')).total, 1);
   });
 
-  it('pushes again with the same seq when an attempt stored but did not finish pushing', async () => {
+  it('pushes again with the same seq when an attempt stored, did not push, and its lease ran out', async () => {
     const incoming = message();
-    const first = await storeOnce(store, 'u2', incoming, options);
+    const first = await storeOnce(store, 'u2', incoming, { ...options, leaseMs: 0 });
     const replay = await storeOnce(store, 'u2', incoming, options);
     assert.equal(replay.push, true);
     assert.equal(replay.seq, first.seq);
@@ -66,7 +68,7 @@ describe('storing a message once per user, whatever is replayed', () => {
   it('moves the message to a fresh seq when an attempt stopped right after claiming', async () => {
     const incoming = message('stopped early');
     const oldSeq = '01M0000000AAAAAAAAAAAAAAAA';
-    await store.claim('u3', incoming.id, oldSeq, Math.floor(Date.now() / 1000) + 3600);
+    await store.claim('u3', incoming.id, oldSeq, Math.floor(Date.now() / 1000) + 3600, 0);
     await store.putMessage('u3', {
       ...incoming,
       seq: oldSeq,
@@ -82,6 +84,33 @@ describe('storing a message once per user, whatever is replayed', () => {
       'exactly one stored copy, under the new seq',
     );
     assert.equal((await store.unread('u3')).total, 1);
+  });
+
+  it('makes a concurrent duplicate wait for the first attempt and push nothing', async () => {
+    const incoming = message();
+    const first = await storeOnce(store, 'u5', incoming, options);
+    assert.equal(first.push, true);
+    const duplicate = storeOnce(store, 'u5', incoming, { ...options, waitMs: 2000 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await markPushed(store, 'u5', incoming.id);
+    assert.deepEqual(await duplicate, { push: false });
+  });
+
+  it('gives a duplicate up for a later retry when the first attempt holds on too long', async () => {
+    const incoming = message();
+    await storeOnce(store, 'u6', incoming, options);
+    await assert.rejects(
+      storeOnce(store, 'u6', incoming, { ...options, waitMs: 300 }),
+      (error: unknown) => error instanceof DeliveryInProgressError,
+    );
+  });
+
+  it('lets a retry proceed at once after the failed attempt released its lease', async () => {
+    const incoming = message();
+    const first = await storeOnce(store, 'u7', incoming, options);
+    await releaseLease(store, 'u7', incoming.id);
+    const retry = await storeOnce(store, 'u7', incoming, { ...options, waitMs: 0 });
+    assert.deepEqual(retry, { push: true, seq: first.seq });
   });
 
   it('splits the backlog into pages that each fit the frame limit, in order', async () => {

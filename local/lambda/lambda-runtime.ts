@@ -1,0 +1,370 @@
+/**
+ * A local Lambda runtime: every function instance is a worker thread with its own environment
+ * and module graph, so module-scope code runs once per instance (a cold start), one invocation
+ * runs at a time per instance, and instances are created on demand up to a concurrency limit.
+ * It knows nothing of the app it runs.
+ */
+import { randomUUID } from 'node:crypto';
+import { basename, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { type FunctionSpec, type Invoke, LOCAL_ACCOUNT, LOCAL_REGION } from '../topology.ts';
+import {
+  FunctionSpecError,
+  LambdaFunctionError,
+  RuntimeClosedError,
+  UnknownFunctionError,
+} from './errors.ts';
+import type { ErrorPayload, InvokeMessage, WorkerData, WorkerMessage } from './worker-messages.ts';
+
+/** Options of {@link LambdaRuntime}. */
+export interface LambdaRuntimeOptions {
+  /** The functions this runtime can invoke. */
+  readonly functions: readonly FunctionSpec[];
+  /**
+   * Variables every function gets (endpoint variables, region, credentials); a function's own
+   * `environment` overrides them. The parent process's environment is never inherited.
+   */
+  readonly baseEnvironment?: Readonly<Record<string, string>>;
+  /** Receives each line a function writes to stdout/stderr, prefixed with `[functionName]`. @default stdout */
+  readonly log?: (line: string) => void;
+}
+
+/** Counters of one function since the runtime started. */
+export interface FunctionStats {
+  /** Invocations accepted (including those that failed). */
+  readonly invocations: number;
+  /** Invocations that ended in an error: thrown, timed out, crashed, or failed to initialize. */
+  readonly errors: number;
+  /** Instances created, i.e. module-scope code runs. */
+  readonly coldStarts: number;
+  /**
+   * Event-loop active time of the function's instances in milliseconds, summed over every instance
+   * it ever had (`worker.performance.eventLoopUtilization().active`). It is the time the instance
+   * was running JavaScript or callbacks, not idle waiting on I/O: a proxy for billed CPU time. It
+   * includes the cold-start import.
+   */
+  readonly busyMs: number;
+}
+
+/** Memory size reported to functions; workers are not limited to it. */
+const MEMORY_LIMIT_MB = 128;
+/** Lambda allows 10 s for the init phase; a worker also has to compile TypeScript, hence the margin. */
+const INIT_LIMIT_MS = 10_000;
+const DEFAULT_TIMEOUT_SECONDS = 30;
+const DEFAULT_MAX_CONCURRENCY = 4;
+const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+
+interface PendingInvocation {
+  readonly requestId: string;
+  readonly payload: string;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface Instance {
+  readonly worker: Worker;
+  state: 'starting' | 'idle' | 'busy' | 'dead';
+  current: PendingInvocation | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** Last known event-loop active time, kept because a terminated worker reports zero. */
+  lastActiveMs: number;
+}
+
+interface Pool {
+  readonly spec: FunctionSpec;
+  readonly environment: Record<string, string>;
+  readonly timeoutMs: number;
+  readonly maxConcurrency: number;
+  readonly instances: Set<Instance>;
+  readonly queue: PendingInvocation[];
+  invocations: number;
+  errors: number;
+  coldStarts: number;
+  /** Active time of instances that are gone. */
+  retiredBusyMs: number;
+}
+
+/** Runs Lambda handlers locally, each function instance in its own worker thread. */
+export class LambdaRuntime {
+  readonly #pools = new Map<string, Pool>();
+  readonly #log: (line: string) => void;
+  #closed = false;
+
+  constructor(options: LambdaRuntimeOptions) {
+    this.#log = options.log ?? ((line) => process.stdout.write(`${line}\n`));
+    for (const spec of options.functions) {
+      if (this.#pools.has(spec.name))
+        throw new FunctionSpecError(`Function '${spec.name}' is defined twice.`);
+      const timeoutSeconds = spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+      const maxConcurrency = spec.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
+      if (!(timeoutSeconds > 0))
+        throw new FunctionSpecError(`'${spec.name}': timeoutSeconds must be positive.`);
+      if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
+        throw new FunctionSpecError(`'${spec.name}': maxConcurrency must be a positive integer.`);
+      }
+      this.#pools.set(spec.name, {
+        spec,
+        environment: functionEnvironment(spec, options.baseEnvironment ?? {}),
+        timeoutMs: timeoutSeconds * 1000,
+        maxConcurrency,
+        instances: new Set(),
+        queue: [],
+        invocations: 0,
+        errors: 0,
+        coldStarts: 0,
+        retiredBusyMs: 0,
+      });
+    }
+  }
+
+  /** Invokes a function synchronously (RequestResponse); rejects with a `FunctionError` when it fails. */
+  readonly invoke: Invoke = (functionName, event) => {
+    const pool = this.#pools.get(functionName);
+    if (pool === undefined) return Promise.reject(new UnknownFunctionError(functionName));
+    if (this.#closed) return Promise.reject(new RuntimeClosedError(functionName));
+    let payload: string;
+    try {
+      payload = JSON.stringify(event === undefined ? null : event);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    pool.invocations += 1;
+    return new Promise((resolve, reject) => {
+      pool.queue.push({
+        requestId: randomUUID(),
+        payload,
+        resolve,
+        reject: (error) => {
+          pool.errors += 1;
+          reject(error);
+        },
+      });
+      this.#pump(pool);
+    });
+  };
+
+  /** Counters of one function. */
+  stats(functionName: string): FunctionStats {
+    const pool = this.#pools.get(functionName);
+    if (pool === undefined) throw new UnknownFunctionError(functionName);
+    let busyMs = pool.retiredBusyMs;
+    for (const instance of pool.instances) busyMs += activeMs(instance);
+    return { invocations: pool.invocations, errors: pool.errors, coldStarts: pool.coldStarts, busyMs };
+  }
+
+  /** Terminates every instance; queued and running invocations reject. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const exits: Promise<unknown>[] = [];
+    for (const pool of this.#pools.values()) {
+      for (const pending of pool.queue.splice(0)) pending.reject(new RuntimeClosedError(pool.spec.name));
+      for (const instance of [...pool.instances]) {
+        const current = instance.current;
+        instance.current = undefined;
+        current?.reject(new RuntimeClosedError(pool.spec.name));
+        exits.push(this.#retire(pool, instance));
+      }
+    }
+    await Promise.allSettled(exits);
+  }
+
+  /** Hands queued invocations to idle instances, starting new ones up to the concurrency limit. */
+  #pump(pool: Pool): void {
+    while (pool.queue.length > 0 && !this.#closed) {
+      const idle = [...pool.instances].find((instance) => instance.state === 'idle');
+      if (idle !== undefined) {
+        this.#run(pool, idle, pool.queue.shift() as PendingInvocation);
+        continue;
+      }
+      if (pool.instances.size >= pool.maxConcurrency) return;
+      this.#start(pool, pool.queue.shift() as PendingInvocation);
+    }
+  }
+
+  /** Creates an instance (a cold start) that runs `first` once its module is loaded. */
+  #start(pool: Pool, first: PendingInvocation): void {
+    const { spec } = pool;
+    const workerData: WorkerData = {
+      entryUrl: pathToFileURL(resolvePath(spec.entry)).href,
+      handler: spec.handler ?? 'handler',
+      functionName: spec.name,
+      memoryLimitInMB: MEMORY_LIMIT_MB,
+      invokedFunctionArn: `arn:aws:lambda:${pool.environment.AWS_REGION}:${LOCAL_ACCOUNT}:function:${spec.name}`,
+      logGroupName: pool.environment.AWS_LAMBDA_LOG_GROUP_NAME ?? '',
+      logStreamName: pool.environment.AWS_LAMBDA_LOG_STREAM_NAME ?? '',
+    };
+    const worker = new Worker(WORKER_ENTRY, {
+      workerData,
+      env: { ...pool.environment },
+      stdout: true,
+      stderr: true,
+      name: `lambda:${spec.name}`,
+    });
+    const instance: Instance = {
+      worker,
+      state: 'starting',
+      current: first,
+      timer: undefined,
+      lastActiveMs: 0,
+    };
+    pool.instances.add(instance);
+    pool.coldStarts += 1;
+    this.#pipeOutput(spec.name, worker);
+
+    instance.timer = setTimeout(() => {
+      this.#fail(pool, instance, {
+        errorType: 'Sandbox.Timedout',
+        errorMessage: `Init phase did not complete within ${(INIT_LIMIT_MS + pool.timeoutMs) / 1000} seconds`,
+        trace: [],
+      });
+    }, INIT_LIMIT_MS + pool.timeoutMs);
+
+    worker.on('message', (message: WorkerMessage) => this.#onMessage(pool, instance, message));
+    worker.on('error', (error) => {
+      this.#fail(pool, instance, {
+        errorType: error.name || 'Error',
+        errorMessage: error.message,
+        trace: [],
+      });
+    });
+    worker.on('exit', (exitCode) => {
+      this.#fail(pool, instance, {
+        errorType: 'Runtime.ExitError',
+        errorMessage: `Runtime exited with error: exit status ${exitCode}`,
+        trace: [],
+      });
+      pool.instances.delete(instance);
+      this.#pump(pool);
+    });
+  }
+
+  #onMessage(pool: Pool, instance: Instance, message: WorkerMessage): void {
+    // A retired instance (timed out, replaced) may still have messages in flight: ignore them.
+    if (instance.state === 'dead') return;
+    switch (message.type) {
+      case 'ready': {
+        clearTimeout(instance.timer);
+        const first = instance.current;
+        instance.current = undefined;
+        instance.state = 'idle';
+        if (first !== undefined) this.#run(pool, instance, first);
+        else this.#pump(pool);
+        return;
+      }
+      case 'init-error':
+      case 'crash':
+        this.#fail(pool, instance, message.error);
+        return;
+      case 'result':
+      case 'error': {
+        const current = instance.current;
+        if (current === undefined || current.requestId !== message.requestId) return;
+        clearTimeout(instance.timer);
+        instance.current = undefined;
+        instance.state = 'idle';
+        instance.lastActiveMs = activeMs(instance);
+        if (message.type === 'result') current.resolve(JSON.parse(message.payload));
+        else current.reject(toFunctionError(pool.spec.name, message.error));
+        this.#pump(pool);
+        return;
+      }
+    }
+  }
+
+  #run(pool: Pool, instance: Instance, pending: PendingInvocation): void {
+    instance.state = 'busy';
+    instance.current = pending;
+    const message: InvokeMessage = {
+      type: 'invoke',
+      requestId: pending.requestId,
+      payload: pending.payload,
+      deadlineMs: Date.now() + pool.timeoutMs,
+    };
+    instance.timer = setTimeout(() => {
+      this.#fail(pool, instance, {
+        errorType: 'Sandbox.Timedout',
+        errorMessage: `RequestId: ${pending.requestId} Error: Task timed out after ${(pool.timeoutMs / 1000).toFixed(2)} seconds`,
+        trace: [],
+      });
+    }, pool.timeoutMs);
+    instance.worker.postMessage(message);
+  }
+
+  /** Fails the instance's invocation in flight (if any) and replaces the instance, as Lambda does. */
+  #fail(pool: Pool, instance: Instance, error: ErrorPayload): void {
+    if (instance.state === 'dead') return;
+    const current = instance.current;
+    instance.current = undefined;
+    current?.reject(toFunctionError(pool.spec.name, error));
+    void this.#retire(pool, instance);
+    this.#pump(pool);
+  }
+
+  /** Terminates an instance, keeping its busy time in the function's totals. */
+  async #retire(pool: Pool, instance: Instance): Promise<void> {
+    if (instance.state === 'dead') return;
+    clearTimeout(instance.timer);
+    pool.retiredBusyMs += activeMs(instance);
+    instance.state = 'dead';
+    pool.instances.delete(instance);
+    await instance.worker.terminate();
+  }
+
+  #pipeOutput(functionName: string, worker: Worker): void {
+    for (const stream of [worker.stdout, worker.stderr]) {
+      let partial = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) this.#log(`[${functionName}] ${line}`);
+      });
+      stream.on('end', () => {
+        if (partial !== '') this.#log(`[${functionName}] ${partial}`);
+        partial = '';
+      });
+    }
+  }
+}
+
+/** The worker's whole environment: Lambda's defaults, then the base, then the function's own, then reserved names. */
+function functionEnvironment(
+  spec: FunctionSpec,
+  base: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const region = spec.environment?.AWS_REGION ?? base.AWS_REGION ?? LOCAL_REGION;
+  const logStream = `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]local`;
+  return {
+    // Lambda always provides credentials (from the execution role); without them the SDK would
+    // fall back to probing the instance metadata endpoint.
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_DEFAULT_REGION: region,
+    ...base,
+    ...spec.environment,
+    AWS_REGION: region,
+    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+    AWS_LAMBDA_FUNCTION_NAME: spec.name,
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(MEMORY_LIMIT_MB),
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${spec.name}`,
+    AWS_LAMBDA_LOG_STREAM_NAME: logStream,
+    _HANDLER: `${basename(spec.entry).replace(/\.[cm]?[jt]s$/, '')}.${spec.handler ?? 'handler'}`,
+  };
+}
+
+function activeMs(instance: Instance): number {
+  if (instance.state === 'dead') return 0;
+  try {
+    // A worker that has exited reports zero (or throws): keep the last value seen.
+    const active = instance.worker.performance.eventLoopUtilization().active;
+    if (active > instance.lastActiveMs) instance.lastActiveMs = active;
+  } catch {}
+  return instance.lastActiveMs;
+}
+
+function toFunctionError(functionName: string, error: ErrorPayload): LambdaFunctionError {
+  return new LambdaFunctionError(functionName, error.errorType, error.errorMessage, error.trace);
+}

@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { LambdaFunctionError, UnknownFunctionError } from '../../local/lambda/errors.ts';
+import { LambdaRuntime } from '../../local/lambda/lambda-runtime.ts';
+import { FunctionError } from '../../local/topology.ts';
+
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/gateway/${name}.ts`, import.meta.url));
+
+interface ProbeResult {
+  instanceId: string;
+  invocations: number;
+  env: Record<string, string | null>;
+  context: { functionName: string; awsRequestId: string; invokedFunctionArn: string; remainingMs: number };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected the invocation to fail');
+}
+
+describe('LambdaRuntime', () => {
+  const logs: string[] = [];
+  let runtime: LambdaRuntime;
+
+  before(() => {
+    // Set on the parent only: a function must not see it.
+    process.env.PARENT_ONLY = 'leaked';
+    runtime = new LambdaRuntime({
+      baseEnvironment: { SHARED: 'from-base', GREETING: 'base-greeting' },
+      log: (line) => logs.push(line),
+      functions: [
+        { name: 'probe-a', entry: fixture('env-probe'), environment: { GREETING: 'hello-a' } },
+        {
+          name: 'probe-b',
+          entry: fixture('env-probe'),
+          environment: { GREETING: 'hello-b' },
+          maxConcurrency: 2,
+        },
+        { name: 'serial', entry: fixture('behaviours'), handler: 'sleep', maxConcurrency: 1 },
+        { name: 'slow', entry: fixture('behaviours'), handler: 'sleep', timeoutSeconds: 0.5 },
+        { name: 'fail', entry: fixture('behaviours'), handler: 'fail' },
+        { name: 'crash', entry: fixture('behaviours'), handler: 'crash' },
+        { name: 'spin', entry: fixture('behaviours'), handler: 'spin' },
+        { name: 'log', entry: fixture('behaviours'), handler: 'log' },
+        { name: 'callback', entry: fixture('behaviours'), handler: 'callbackStyle' },
+        { name: 'marshal', entry: fixture('behaviours'), handler: 'marshal' },
+        { name: 'init-failure', entry: fixture('init-failure') },
+        { name: 'missing-handler', entry: fixture('behaviours'), handler: 'doesNotExist' },
+      ],
+    });
+  });
+
+  after(async () => {
+    delete process.env.PARENT_ONLY;
+    await runtime.close();
+  });
+
+  it('runs a TypeScript handler in a worker with the function environment and nothing of the parent', async () => {
+    const a = (await runtime.invoke('probe-a', {})) as ProbeResult;
+    const b = (await runtime.invoke('probe-b', {})) as ProbeResult;
+
+    assert.equal(a.env.GREETING, 'hello-a');
+    assert.equal(b.env.GREETING, 'hello-b');
+    assert.equal(a.env.SHARED, 'from-base');
+    assert.equal(a.env.PARENT_ONLY, null);
+    assert.equal(a.env.AWS_LAMBDA_FUNCTION_NAME, 'probe-a');
+    assert.equal(b.env.AWS_LAMBDA_FUNCTION_NAME, 'probe-b');
+    assert.equal(a.env.AWS_REGION, 'us-east-1');
+    assert.notEqual(a.instanceId, b.instanceId);
+  });
+
+  it('gives the handler a Lambda context', async () => {
+    const result = (await runtime.invoke('probe-a', {})) as ProbeResult;
+
+    assert.equal(result.context.functionName, 'probe-a');
+    assert.match(result.context.awsRequestId, /^[0-9a-f-]{36}$/);
+    assert.equal(result.context.invokedFunctionArn, 'arn:aws:lambda:us-east-1:000000000000:function:probe-a');
+    assert.ok(result.context.remainingMs > 25_000 && result.context.remainingMs <= 30_000);
+  });
+
+  it('reuses a warm instance, so module scope runs once per instance', async () => {
+    const before = runtime.stats('probe-a');
+    const first = (await runtime.invoke('probe-a', {})) as ProbeResult;
+    const second = (await runtime.invoke('probe-a', {})) as ProbeResult;
+
+    assert.equal(second.instanceId, first.instanceId);
+    assert.equal(second.invocations, first.invocations + 1);
+    assert.equal(runtime.stats('probe-a').coldStarts, before.coldStarts);
+    assert.equal(runtime.stats('probe-a').invocations, before.invocations + 2);
+  });
+
+  it('starts a new instance (a cold start) for each concurrent invocation up to maxConcurrency', async () => {
+    const before = runtime.stats('probe-b').coldStarts;
+    const results = (await Promise.all([
+      runtime.invoke('probe-b', { sleepMs: 300 }),
+      runtime.invoke('probe-b', { sleepMs: 300 }),
+      runtime.invoke('probe-b', { sleepMs: 300 }),
+    ])) as ProbeResult[];
+
+    // maxConcurrency 2: one instance existed (warm), one more started, the third call queued.
+    assert.equal(new Set(results.map((r) => r.instanceId)).size, 2);
+    assert.ok(runtime.stats('probe-b').coldStarts - before <= 2);
+    assert.ok(runtime.stats('probe-b').coldStarts >= 2);
+  });
+
+  it('queues invocations beyond maxConcurrency and runs them one at a time per instance', async () => {
+    const started = Date.now();
+    await Promise.all([100, 100, 100].map((ms) => runtime.invoke('serial', { ms })));
+
+    assert.ok(Date.now() - started >= 300, 'three 100 ms invocations on one instance take at least 300 ms');
+    assert.equal(runtime.stats('serial').coldStarts, 1);
+  });
+
+  it('times out an invocation with Sandbox.Timedout and replaces the instance', async () => {
+    await runtime.invoke('slow', { ms: 1 });
+    const coldStarts = runtime.stats('slow').coldStarts;
+
+    const error = await rejection(runtime.invoke('slow', { ms: 5_000 }));
+
+    assert.ok(error instanceof FunctionError);
+    assert.equal(error.errorType, 'Sandbox.Timedout');
+    assert.match(error.message, /Task timed out after 0\.50 seconds/);
+    assert.deepEqual(await runtime.invoke('slow', { ms: 1 }), { slept: 1 });
+    assert.equal(runtime.stats('slow').coldStarts, coldStarts + 1);
+    assert.ok(runtime.stats('slow').errors >= 1);
+  });
+
+  it('rejects with the thrown error type and message', async () => {
+    const error = await rejection(runtime.invoke('fail', {}));
+
+    assert.ok(error instanceof LambdaFunctionError);
+    assert.equal(error.functionName, 'fail');
+    assert.equal(error.errorType, 'ValidationError');
+    assert.equal(error.errorMessage, 'the event is invalid');
+    assert.equal(runtime.stats('fail').errors, 1);
+  });
+
+  it('fails the invocation in flight when the instance crashes, then serves from a fresh instance', async () => {
+    const error = await rejection(runtime.invoke('crash', {}));
+
+    assert.ok(error instanceof LambdaFunctionError);
+    assert.equal(error.errorMessage, 'crashed outside the handler');
+    await rejection(runtime.invoke('crash', {}));
+    assert.equal(runtime.stats('crash').coldStarts, 2);
+  });
+
+  it('reports a cold start failure as the invocation error and retries the init next time', async () => {
+    const first = await rejection(runtime.invoke('init-failure', {}));
+    const second = await rejection(runtime.invoke('init-failure', {}));
+
+    assert.ok(first instanceof LambdaFunctionError);
+    assert.equal(first.errorMessage, 'MISSING_SETTING is not set');
+    assert.ok(second instanceof LambdaFunctionError);
+    assert.equal(runtime.stats('init-failure').coldStarts, 2);
+  });
+
+  it('reports a missing export as Runtime.HandlerNotFound', async () => {
+    const error = await rejection(runtime.invoke('missing-handler', {}));
+
+    assert.ok(error instanceof LambdaFunctionError);
+    assert.equal(error.errorType, 'Runtime.HandlerNotFound');
+  });
+
+  it('supports callback-style handlers', async () => {
+    assert.deepEqual(await runtime.invoke('callback', { value: 21 }), { doubled: 42 });
+  });
+
+  it('passes results through JSON, as Lambda does', async () => {
+    assert.deepEqual(await runtime.invoke('marshal', {}), { at: '1970-01-01T00:00:00.000Z', kept: 1 });
+  });
+
+  it('forwards console output to the log, prefixed with the function name', async () => {
+    await runtime.invoke('log', { lines: ['first line', 'second line'] });
+
+    const deadline = Date.now() + 2_000;
+    while (!logs.includes('[log] second line') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.ok(logs.includes('[log] first line'));
+    assert.ok(logs.includes('[log] second line'));
+  });
+
+  it('counts event-loop busy time of the instances', async () => {
+    await runtime.invoke('spin', { ms: 1 });
+    const before = runtime.stats('spin').busyMs;
+
+    await runtime.invoke('spin', { ms: 150 });
+
+    const spent = runtime.stats('spin').busyMs - before;
+    assert.ok(spent >= 140, `expected at least 140 ms busy, got ${spent}`);
+  });
+
+  it('rejects an unknown function name with a typed error', async () => {
+    const error = await rejection(runtime.invoke('nope', {}));
+
+    assert.ok(error instanceof UnknownFunctionError);
+    assert.equal(error.code, 'UNKNOWN_FUNCTION');
+  });
+});
