@@ -92,6 +92,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log: quietLog,
     });
     stops.push(() => runtime.close());
+    // Cold starts run while the other services start, so the first connections find warm functions.
+    const warming = runtime.warm();
 
     const aws = await startAwsEndpoint({
       host,
@@ -120,6 +122,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log: quietLog,
     });
     stops.push(() => gateway.close());
+
+    await warming;
 
     let consoleUrl: string | undefined;
     if (options.console ?? true) {

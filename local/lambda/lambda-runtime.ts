@@ -69,6 +69,8 @@ interface Instance {
   timer: NodeJS.Timeout | undefined;
   /** Last known event-loop active time, kept because a terminated worker reports zero. */
   lastActiveMs: number;
+  /** Called once the module has loaded (used by `warm`). */
+  onReady?: () => void;
 }
 
 interface Pool {
@@ -170,21 +172,47 @@ export class LambdaRuntime {
     await Promise.allSettled(exits);
   }
 
-  /** Hands queued invocations to idle instances, starting new ones up to the concurrency limit. */
+  /**
+   * Hands queued invocations to idle instances, and starts new instances (up to the concurrency limit)
+   * only for invocations that no starting instance will take. Unlike Lambda, a queued invocation is not
+   * tied to the instance started for it: a local cold start costs far more than a short wait for a
+   * warm instance, and on a small machine a burst of cold starts would starve everything else.
+   */
   #pump(pool: Pool): void {
     while (pool.queue.length > 0 && !this.#closed) {
       const idle = [...pool.instances].find((instance) => instance.state === 'idle');
-      if (idle !== undefined) {
-        this.#run(pool, idle, pool.queue.shift() as PendingInvocation);
-        continue;
-      }
-      if (pool.instances.size >= pool.maxConcurrency) return;
-      this.#start(pool, pool.queue.shift() as PendingInvocation);
+      if (idle === undefined) break;
+      this.#run(pool, idle, pool.queue.shift() as PendingInvocation);
+    }
+    const starting = [...pool.instances].filter((instance) => instance.state === 'starting').length;
+    let wanted = pool.queue.length - starting;
+    while (wanted > 0 && pool.instances.size < pool.maxConcurrency && !this.#closed) {
+      this.#start(pool);
+      wanted -= 1;
     }
   }
 
-  /** Creates an instance (a cold start) that runs `first` once its module is loaded. */
-  #start(pool: Pool, first: PendingInvocation): void {
+  /**
+   * Starts one instance of each function that has none, and resolves once they are ready (or failed),
+   * so that the first requests do not pay the cold starts.
+   */
+  async warm(): Promise<void> {
+    const ready: Promise<void>[] = [];
+    for (const pool of this.#pools.values()) {
+      if (pool.instances.size > 0 || this.#closed) continue;
+      const instance = this.#start(pool);
+      ready.push(
+        new Promise((resolve) => {
+          instance.worker.once('exit', () => resolve());
+          instance.onReady = resolve;
+        }),
+      );
+    }
+    await Promise.all(ready);
+  }
+
+  /** Creates an instance (a cold start); once its module is loaded it takes queued invocations. */
+  #start(pool: Pool): Instance {
     const { spec } = pool;
     const workerData: WorkerData = {
       entryUrl: pathToFileURL(resolvePath(spec.entry)).href,
@@ -205,7 +233,7 @@ export class LambdaRuntime {
     const instance: Instance = {
       worker,
       state: 'starting',
-      current: first,
+      current: undefined,
       timer: undefined,
       lastActiveMs: 0,
     };
@@ -238,6 +266,7 @@ export class LambdaRuntime {
       pool.instances.delete(instance);
       this.#pump(pool);
     });
+    return instance;
   }
 
   #onMessage(pool: Pool, instance: Instance, message: WorkerMessage): void {
@@ -246,11 +275,9 @@ export class LambdaRuntime {
     switch (message.type) {
       case 'ready': {
         clearTimeout(instance.timer);
-        const first = instance.current;
-        instance.current = undefined;
         instance.state = 'idle';
-        if (first !== undefined) this.#run(pool, instance, first);
-        else this.#pump(pool);
+        instance.onReady?.();
+        this.#pump(pool);
         return;
       }
       case 'init-error':
