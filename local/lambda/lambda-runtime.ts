@@ -322,7 +322,9 @@ export class LambdaRuntime {
   /** Fails the instance's invocation in flight (if any) and replaces the instance, as Lambda does. */
   #fail(pool: Pool, instance: Instance, error: ErrorPayload): void {
     if (instance.state === 'dead') return;
-    const current = instance.current;
+    // An init failure fails the invocation that was waiting for this instance, as on Lambda,
+    // instead of starting instance after instance for it.
+    const current = instance.current ?? (instance.state === 'starting' ? pool.queue.shift() : undefined);
     instance.current = undefined;
     current?.reject(toFunctionError(pool.spec.name, error));
     void this.#retire(pool, instance);

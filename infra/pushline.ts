@@ -1,0 +1,627 @@
+import { dirname, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
+import {
+  type CfnApi,
+  CfnAuthorizer,
+  CfnRoute,
+  LogGroupLogDestination,
+  WebSocketApi,
+  WebSocketStage,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ENV } from '../functions/shared/environment.ts';
+import { DEFAULT_CONNECTION_TTL_SECONDS, TABLE_SCHEMA } from '../functions/shared/table-schema.ts';
+
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const FUNCTIONS_DIR = resolve(PROJECT_ROOT, 'functions');
+
+/** Tokens signed by an identity provider (Cognito, Auth0, …) and checked against its public keys. */
+export interface PushlineJwksAuth {
+  /** The provider's JWKS URL, e.g. `https://cognito-idp.{region}.amazonaws.com/{poolId}/.well-known/jwks.json`. */
+  readonly jwksUrl: string;
+  /** The expected `iss` claim. */
+  readonly issuer: string;
+  /** Accepted `aud` claims. @default - the audience is not checked */
+  readonly audience?: string | readonly string[];
+}
+
+/** Tokens signed with HS256 and a shared secret kept in Secrets Manager. */
+export interface PushlineSecretAuth {
+  /** The secret holding the key (a string of at least 32 characters); the authorizer reads it at cold start. */
+  readonly secret: secretsmanager.ISecret;
+  /** The expected `iss` claim. @default - the issuer is not checked */
+  readonly issuer?: string;
+  /** Accepted `aud` claims. @default - the audience is not checked */
+  readonly audience?: string | readonly string[];
+}
+
+/** How the `$connect` authorizer verifies tokens. */
+export type PushlineAuth = PushlineJwksAuth | PushlineSecretAuth;
+
+/**
+ * Where clients may put their token on `$connect`.
+ *
+ * API Gateway refuses a request with 401 before calling the authorizer only when *every* identity
+ * source is present, so a single authorizer cannot list both places. `QUERY_OR_PROTOCOL` therefore
+ * declares no identity source: the authorizer runs on every `$connect` and answers 401 itself when
+ * neither place holds a token.
+ */
+export enum TokenSource {
+  /** `?token=…` or the `Sec-WebSocket-Protocol` header (browsers); no identity source. */
+  QUERY_OR_PROTOCOL = 'query-or-protocol',
+  /** `?token=…` only: identity source `route.request.querystring.token`. */
+  QUERY = 'query',
+  /** `Sec-WebSocket-Protocol` only: identity source `route.request.header.Sec-WebSocket-Protocol`. */
+  PROTOCOL = 'protocol',
+}
+
+/** Identity sources of the `$connect` authorizer for each token source. */
+export const IDENTITY_SOURCES: Readonly<Record<TokenSource, readonly string[]>> = {
+  [TokenSource.QUERY_OR_PROTOCOL]: [],
+  [TokenSource.QUERY]: ['route.request.querystring.token'],
+  [TokenSource.PROTOCOL]: ['route.request.header.Sec-WebSocket-Protocol'],
+};
+
+/** Server-side encryption of the topic. */
+export class TopicEncryption {
+  /** No server-side encryption (messages are still encrypted in transit: the topic requires TLS). */
+  static readonly UNENCRYPTED = new TopicEncryption('unencrypted');
+  /**
+   * The AWS managed key `alias/aws/sns`: no key to manage, no monthly key fee. Publishers in the
+   * same account need no KMS permission; other accounts and AWS services cannot publish.
+   */
+  static readonly AWS_MANAGED = new TopicEncryption('aws-managed');
+  /** A customer managed key; `grantPublish` also grants its use. */
+  static customerManaged(key: kms.IKey): TopicEncryption {
+    return new TopicEncryption('customer-managed', key);
+  }
+  private constructor(
+    /** Which kind of encryption this is. */
+    readonly kind: 'unencrypted' | 'aws-managed' | 'customer-managed',
+    /** The customer managed key, for that kind. */
+    readonly key?: kms.IKey,
+  ) {}
+}
+
+/** Stage throttling applied to every route (messages and connection attempts from clients). */
+export interface PushlineThrottling {
+  /** Steady-state requests per second. @default 500 */
+  readonly rateLimit?: number;
+  /** Burst bucket size. @default 1000 */
+  readonly burstLimit?: number;
+}
+
+/** Properties of {@link Pushline}. */
+export interface PushlineProps {
+  /** How tokens are verified on `$connect`. */
+  readonly auth: PushlineAuth;
+  /** Where clients put their token. @default TokenSource.QUERY_OR_PROTOCOL */
+  readonly tokenSource?: TokenSource;
+  /** Name of the WebSocket stage (the URL path and the @connections scope). @default 'prod' */
+  readonly stageName?: string;
+  /**
+   * Stage throttling. Client traffic shares the account's 10,000 requests/s API Gateway quota with
+   * every PostToConnection, so the default leaves most of it to deliveries.
+   * @default { rateLimit: 500, burstLimit: 1000 }
+   */
+  readonly throttling?: PushlineThrottling;
+  /** Memory of every function, in MB. @default 256 */
+  readonly memorySize?: number;
+  /** Instruction set of every function. @default lambda.Architecture.ARM_64 */
+  readonly architecture?: lambda.Architecture;
+  /** Retention of the function and access log groups. @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** What happens to the table, queues and log groups when they leave the stack. @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+  /** Actions of every alarm (e.g. an SNS topic for on-call). @default - alarms only change state */
+  readonly alarmActions?: readonly cloudwatch.IAlarmAction[];
+  /** Server-side encryption of the topic. @default TopicEncryption.AWS_MANAGED */
+  readonly topicEncryption?: TopicEncryption;
+  /** PostToConnection calls one delivery keeps in flight. @default 32 */
+  readonly deliveryConcurrency?: number;
+  /** Lifetime of a connection row. @default just over API Gateway's 2-hour connection limit */
+  readonly connectionTtl?: Duration;
+  /** Write a JSON access log for the stage. @default true */
+  readonly accessLogging?: boolean;
+  /**
+   * Set the account's API Gateway CloudWatch Logs role (`AWS::ApiGateway::Account`), which WebSocket
+   * access logging requires. It is one setting per account and region: turn this off when another
+   * stack already manages it. The role is retained on deletion so other APIs keep logging.
+   * @default true when access logging is on
+   */
+  readonly apiGatewayCloudWatchRole?: boolean;
+}
+
+/** The five handlers, by name. */
+export interface PushlineFunctions {
+  readonly authorizer: NodejsFunction;
+  readonly connect: NodejsFunction;
+  readonly disconnect: NodejsFunction;
+  readonly message: NodejsFunction;
+  readonly deliver: NodejsFunction;
+}
+
+/** The alarms the construct creates. */
+export interface PushlineAlarms {
+  /** Events that failed delivery after every retry are waiting in the dead-letter queue. */
+  readonly deadLetterQueueDepth: cloudwatch.Alarm;
+  /** Invalid envelopes were rejected (a publisher is sending bad messages). */
+  readonly rejectedQueueDepth: cloudwatch.Alarm;
+  /** The delivery function threw (a retry or a dead letter follows). */
+  readonly deliveryErrors: cloudwatch.Alarm;
+  /** The delivery function was throttled (concurrency exhausted). */
+  readonly deliveryThrottles: cloudwatch.Alarm;
+}
+
+/** Metadata keys on each CfnFunction that let the local runtime run the TypeScript source. */
+export const FUNCTION_METADATA = {
+  /** Repository-relative path of the handler's source module. */
+  entry: 'pushline:entry',
+  /** Name of the exported handler. */
+  handler: 'pushline:handler',
+} as const;
+
+/**
+ * Records where a function's TypeScript source is, so the local runtime (`npm start`) can run it
+ * from the synthesized template. Call it for every function you add to the API or the topic.
+ */
+export function addLocalSource(fn: lambda.Function, entry: string, handler = 'handler'): void {
+  const cfn = fn.node.defaultChild as lambda.CfnFunction;
+  cfn.addMetadata(FUNCTION_METADATA.entry, relative(PROJECT_ROOT, resolve(entry)).split('\\').join('/'));
+  cfn.addMetadata(FUNCTION_METADATA.handler, handler);
+}
+
+/** Client actions with their own route (per-route metrics and throttling); others reach `$default`. */
+export const MESSAGE_ROUTE_KEYS = ['ping', 'resume', 'ack'] as const;
+
+// esbuild's ESM output has no `require`; CommonJS dependencies inside the bundle still call it.
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __pushlineCreateRequire } from 'node:module'; const require = __pushlineCreateRequire(import.meta.url);";
+
+/**
+ * Everything Pushline needs in one construct: the WebSocket API with its `$connect` authorizer,
+ * the connections table, the topic services publish to, the delivery function subscribed to it,
+ * its dead-letter and rejected-envelope queues, alarms, and least-privilege grants between them.
+ */
+export class Pushline extends Construct {
+  /** The topic services publish envelopes to. */
+  readonly topic: sns.Topic;
+  /** Connections, inboxes and unread counters. */
+  readonly table: dynamodb.Table;
+  /** The WebSocket API clients connect to. */
+  readonly api: WebSocketApi;
+  /** The API's only stage. */
+  readonly stage: WebSocketStage;
+  /** The handlers. */
+  readonly functions: PushlineFunctions;
+  /** Invalid envelopes with the reason they were rejected. */
+  readonly rejectedQueue: sqs.Queue;
+  /** Deliveries that failed after every retry (SNS redrive and the function's on-failure destination). */
+  readonly deadLetterQueue: sqs.Queue;
+  /** The construct's alarms (wired to `alarmActions`). */
+  readonly alarms: PushlineAlarms;
+  /** The URL clients connect to: `wss://{api}.execute-api.{region}.amazonaws.com/{stage}`. */
+  readonly webSocketUrl: string;
+  /** The stage's management API endpoint (`@connections`). */
+  readonly callbackUrl: string;
+
+  constructor(scope: Construct, id: string, props: PushlineProps) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const stageName = props.stageName ?? 'prod';
+
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_SCHEMA.sortKey, type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: TABLE_SCHEMA.ttlAttribute,
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy,
+    });
+    // Only connection rows carry the index key, so the index stays small; ALL because `$disconnect`
+    // reads the owner's `userId` from it.
+    this.table.addGlobalSecondaryIndex({
+      indexName: TABLE_SCHEMA.indexes.byConnection.name,
+      partitionKey: {
+        name: TABLE_SCHEMA.indexes.byConnection.partitionKey,
+        type: dynamodb.AttributeType.STRING,
+      },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+
+    const encryption = props.topicEncryption ?? TopicEncryption.AWS_MANAGED;
+    this.topic = new sns.Topic(this, 'Topic', {
+      enforceSSL: true,
+      masterKey: encryption.kind === 'customer-managed' ? encryption.key : undefined,
+    });
+    if (encryption.kind === 'aws-managed') {
+      // The documented key id of the AWS managed key; its key policy already lets this account use
+      // it through SNS, so publishers need no KMS permission (hence no `masterKey` for grants).
+      (this.topic.node.defaultChild as sns.CfnTopic).kmsMasterKeyId = 'alias/aws/sns';
+    }
+    if (encryption.kind === 'unencrypted') {
+      Validations.of(this.topic).acknowledge({
+        id: 'AwsSolutions-SNS2',
+        reason:
+          'Server-side encryption was turned off explicitly with TopicEncryption.UNENCRYPTED; TLS is enforced.',
+      });
+    }
+
+    this.deadLetterQueue = this.newQueue('DeadLetterQueue', removalPolicy);
+    this.rejectedQueue = this.newQueue('RejectedQueue', removalPolicy);
+
+    const functionOptions = {
+      memorySize: props.memorySize ?? 256,
+      architecture: props.architecture ?? lambda.Architecture.ARM_64,
+      logRetention,
+      removalPolicy,
+    };
+    const tableEnv = { [ENV.tableName]: this.table.tableName };
+    const authorizer = this.newFunction('Authorizer', 'authorizer', {
+      ...functionOptions,
+      timeout: Duration.seconds(10),
+      environment: authEnvironment(props.auth),
+    });
+    const connect = this.newFunction('Connect', 'connect', {
+      ...functionOptions,
+      timeout: Duration.seconds(10),
+      environment: {
+        ...tableEnv,
+        [ENV.connectionTtlSeconds]: String(
+          props.connectionTtl?.toSeconds() ?? DEFAULT_CONNECTION_TTL_SECONDS,
+        ),
+      },
+    });
+    const disconnect = this.newFunction('Disconnect', 'disconnect', {
+      ...functionOptions,
+      timeout: Duration.seconds(10),
+      environment: tableEnv,
+    });
+    // API Gateway waits at most 29 s for an integration.
+    const message = this.newFunction('Message', 'message', {
+      ...functionOptions,
+      timeout: Duration.seconds(29),
+      environment: tableEnv,
+    });
+    const deliver = this.newFunction('Deliver', 'deliver', {
+      ...functionOptions,
+      timeout: Duration.seconds(60),
+      environment: {
+        ...tableEnv,
+        [ENV.rejectedQueueUrl]: this.rejectedQueue.queueUrl,
+        [ENV.deliveryConcurrency]: String(props.deliveryConcurrency ?? 32),
+      },
+    });
+    this.functions = { authorizer, connect, disconnect, message, deliver };
+
+    if ('secret' in props.auth) props.auth.secret.grantRead(authorizer);
+
+    this.api = new WebSocketApi(this, 'Api', {
+      description: 'Pushline: push to users over WebSockets',
+      routeSelectionExpression: '$request.body.action',
+      connectRouteOptions: {
+        integration: new WebSocketLambdaIntegration('ConnectIntegration', connect),
+        authorizer: new WebSocketLambdaAuthorizer('Authorizer', authorizer, {
+          identitySource: [...IDENTITY_SOURCES[props.tokenSource ?? TokenSource.QUERY_OR_PROTOCOL]],
+        }),
+      },
+      disconnectRouteOptions: {
+        integration: new WebSocketLambdaIntegration('DisconnectIntegration', disconnect),
+      },
+      defaultRouteOptions: {
+        integration: new WebSocketLambdaIntegration('DefaultIntegration', message),
+        returnResponse: true,
+      },
+    });
+    for (const routeKey of MESSAGE_ROUTE_KEYS) {
+      this.api.addRoute(routeKey, {
+        integration: new WebSocketLambdaIntegration(`${pascal(routeKey)}Integration`, message),
+        returnResponse: true,
+      });
+    }
+    this.dropEmptyIdentitySource();
+
+    const throttle = {
+      rateLimit: props.throttling?.rateLimit ?? 500,
+      burstLimit: props.throttling?.burstLimit ?? 1000,
+    };
+    const accessLogging = props.accessLogging ?? true;
+    this.stage = new WebSocketStage(this, 'Stage', {
+      webSocketApi: this.api,
+      stageName,
+      autoDeploy: true,
+      throttle,
+      accessLogSettings: accessLogging
+        ? {
+            destination: new LogGroupLogDestination(
+              new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy }),
+            ),
+            format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+          }
+        : undefined,
+    });
+    if (accessLogging && (props.apiGatewayCloudWatchRole ?? true)) this.setApiGatewayLogsRole();
+    this.webSocketUrl = this.stage.url;
+    this.callbackUrl = this.stage.callbackUrl;
+
+    for (const fn of [message, deliver]) {
+      fn.addEnvironment(ENV.callbackUrl, this.callbackUrl);
+      this.stage.grantManagementApiAccess(fn);
+    }
+
+    // Least privilege per function: exactly the DynamoDB operations its code issues
+    // (test/infra/grants.test.ts checks these lists against the bundled handlers).
+    for (const [name, fn] of Object.entries(this.functions) as [keyof PushlineFunctions, NodejsFunction][]) {
+      const actions = TABLE_ACTIONS[name];
+      if (actions.length > 0) this.table.grant(fn, ...actions);
+    }
+    this.rejectedQueue.grantSendMessages(deliver);
+
+    this.topic.addSubscription(new LambdaSubscription(deliver, { deadLetterQueue: this.deadLetterQueue }));
+    deliver.configureAsyncInvoke({ onFailure: new SqsDestination(this.deadLetterQueue) });
+
+    this.alarms = this.newAlarms(deliver, props.alarmActions ?? []);
+    this.acknowledgeDesignFindings();
+  }
+
+  /** Lets a service's role publish envelopes to the topic (and use its key when customer managed). */
+  grantPublish(grantee: iam.IGrantable): iam.Grant {
+    return this.topic.grantPublish(grantee);
+  }
+
+  private newQueue(id: string, removalPolicy: RemovalPolicy): sqs.Queue {
+    const queue = new sqs.Queue(this, id, {
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      retentionPeriod: Duration.days(14),
+      removalPolicy,
+    });
+    Validations.of(queue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself a terminal sink (dead letters or rejected envelopes) that operators inspect and replay; a further DLQ would hide nothing.',
+    });
+    return queue;
+  }
+
+  private newFunction(
+    id: string,
+    name: keyof PushlineFunctions,
+    options: {
+      memorySize: number;
+      architecture: lambda.Architecture;
+      logRetention: logs.RetentionDays;
+      removalPolicy: RemovalPolicy;
+      timeout: Duration;
+      environment: Record<string, string>;
+    },
+  ): NodejsFunction {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+      retention: options.logRetention,
+      removalPolicy: options.removalPolicy,
+    });
+    // An own role instead of AWSLambdaBasicExecutionRole: it may write to its log group only.
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Pushline ${name} function`,
+    });
+    logGroup.grantWrite(role);
+    const entry = resolve(FUNCTIONS_DIR, `${name}.ts`);
+    const fn = new NodejsFunction(this, id, {
+      entry,
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: options.architecture,
+      memorySize: options.memorySize,
+      timeout: options.timeout,
+      role,
+      logGroup,
+      description: `Pushline ${name}`,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
+      environment: {
+        ...options.environment,
+        POWERTOOLS_SERVICE_NAME: 'pushline',
+        POWERTOOLS_METRICS_NAMESPACE: 'Pushline',
+        // Stack traces point into the TypeScript sources through the bundled source maps.
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: true,
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        // The SDK is bundled so the deployed code runs the versions the tests ran.
+        bundleAwsSDK: true,
+        externalModules: [],
+        forceDockerBundling: false,
+        logLevel: LogLevel.WARNING,
+      },
+    });
+    addLocalSource(fn, entry);
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'nodejs22.x is the runtime Pushline is built and tested for; moving to a newer one is a deliberate upgrade.',
+    });
+    return fn;
+  }
+
+  /** The CDK renders an empty identity source as `[]`; leave the property out instead. */
+  private dropEmptyIdentitySource(): void {
+    for (const child of this.api.node.findAll()) {
+      if (child instanceof CfnAuthorizer && (child.identitySource ?? []).length === 0) {
+        child.identitySource = undefined;
+      }
+    }
+  }
+
+  private setApiGatewayLogsRole(): void {
+    const role = new iam.Role(this, 'ApiGatewayLogsRole', {
+      assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+      managedPolicies: [
+        iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs'),
+      ],
+    });
+    role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason:
+        'The AWS-documented policy for the account-level API Gateway logging role; API Gateway chooses the log groups it writes to.',
+    });
+    const account = new CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
+    account.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    this.stage.node.addDependency(account);
+  }
+
+  private newAlarms(deliver: NodejsFunction, actions: readonly cloudwatch.IAlarmAction[]): PushlineAlarms {
+    const oneMinute = Duration.minutes(1);
+    const atLeastOne = {
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    const alarms: PushlineAlarms = {
+      deadLetterQueueDepth: new cloudwatch.Alarm(this, 'DeadLetterQueueDepthAlarm', {
+        ...atLeastOne,
+        alarmDescription: 'Pushline deliveries failed after every retry and wait in the dead-letter queue.',
+        metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: oneMinute,
+          statistic: 'Maximum',
+        }),
+      }),
+      rejectedQueueDepth: new cloudwatch.Alarm(this, 'RejectedQueueDepthAlarm', {
+        ...atLeastOne,
+        alarmDescription: 'A publisher sent envelopes Pushline rejected; they wait in the rejected queue.',
+        metric: this.rejectedQueue.metricApproximateNumberOfMessagesVisible({
+          period: oneMinute,
+          statistic: 'Maximum',
+        }),
+      }),
+      deliveryErrors: new cloudwatch.Alarm(this, 'DeliveryErrorsAlarm', {
+        ...atLeastOne,
+        alarmDescription:
+          'The Pushline delivery function failed; Lambda retries, then dead-letters the event.',
+        metric: deliver.metricErrors({ period: oneMinute, statistic: 'Sum' }),
+      }),
+      deliveryThrottles: new cloudwatch.Alarm(this, 'DeliveryThrottlesAlarm', {
+        ...atLeastOne,
+        alarmDescription: 'The Pushline delivery function was throttled; deliveries are delayed.',
+        metric: deliver.metricThrottles({ period: oneMinute, statistic: 'Sum' }),
+      }),
+    };
+    for (const alarm of Object.values(alarms)) alarm.addAlarmAction(...actions);
+    return alarms;
+  }
+
+  /** Findings that follow from the design, acknowledged on the resource they concern, each with its reason. */
+  private acknowledgeDesignFindings(): void {
+    const stack = Stack.of(this);
+    const tableArn = `<${stack.resolve((this.table.node.defaultChild as dynamodb.CfnTable).logicalId)}.Arn>`;
+    const apiId = `<${stack.resolve((this.api.node.defaultChild as CfnApi).logicalId)}>`;
+    for (const [name, fn] of Object.entries(this.functions) as [keyof PushlineFunctions, NodejsFunction][]) {
+      const policy = fn.role?.node.tryFindChild('DefaultPolicy');
+      if (!policy) continue;
+      if (TABLE_ACTIONS[name].length > 0) {
+        Validations.of(policy).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${tableArn}/index/*]`,
+          reason: 'The table grant covers its indexes (byConnection); indexes are named by the table schema.',
+        });
+      }
+      if (name === 'message' || name === 'deliver') {
+        Validations.of(policy).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${apiId}/${this.stage.stageName}/*/@connections/*]`,
+          reason:
+            "Posting to a connection needs ManageConnections on that connection id, which exists only at runtime; the grant is limited to this API's stage.",
+        });
+      }
+    }
+    for (const route of this.api.node.findAll()) {
+      if (route instanceof CfnRoute && route.routeKey !== '$connect') {
+        Validations.of(route).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'WebSocket APIs authorize once, on $connect; every later message of the connection carries the verified identity.',
+        });
+      }
+    }
+  }
+}
+
+/**
+ * DynamoDB operations per function, read from what each handler's code issues (see the grants test).
+ * The authorizer never touches the table.
+ */
+export const TABLE_ACTIONS: Readonly<Record<keyof PushlineFunctions, readonly string[]>> = {
+  authorizer: [],
+  connect: ['dynamodb:PutItem'],
+  disconnect: ['dynamodb:DeleteItem', 'dynamodb:Query'],
+  message: [
+    'dynamodb:DeleteItem',
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:Query',
+    'dynamodb:UpdateItem',
+  ],
+  deliver: [
+    'dynamodb:DeleteItem',
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:Query',
+    'dynamodb:UpdateItem',
+  ],
+};
+
+/** What every access log line holds (JSON). The token never appears: no query string is logged. */
+const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  extendedRequestId: '$context.extendedRequestId',
+  requestTime: '$context.requestTime',
+  eventType: '$context.eventType',
+  routeKey: '$context.routeKey',
+  connectionId: '$context.connectionId',
+  status: '$context.status',
+  sourceIp: '$context.identity.sourceIp',
+  userAgent: '$context.identity.userAgent',
+  principalId: '$context.authorizer.principalId',
+  authorizerError: '$context.authorizer.error',
+  integrationStatus: '$context.integrationStatus',
+  integrationLatency: '$context.integrationLatency',
+  integrationError: '$context.integrationErrorMessage',
+  error: '$context.error.message',
+};
+
+function authEnvironment(auth: PushlineAuth): Record<string, string> {
+  const audience = auth.audience === undefined ? undefined : ([] as string[]).concat(auth.audience).join(',');
+  const claims = {
+    ...(auth.issuer !== undefined ? { [ENV.jwtIssuer]: auth.issuer } : {}),
+    ...(audience !== undefined ? { [ENV.jwtAudience]: audience } : {}),
+  };
+  // Only the secret's ARN reaches the environment; the authorizer reads the value at cold start.
+  if ('secret' in auth) return { [ENV.jwtSecretArn]: auth.secret.secretArn, ...claims };
+  return { [ENV.jwksUrl]: auth.jwksUrl, ...claims };
+}
+
+function pascal(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

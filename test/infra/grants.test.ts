@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { TABLE_ACTIONS } from '../../infra/pushline.ts';
+import {
+  analyzeHandler,
+  COMMAND_ACTIONS,
+  HANDLERS,
+  type HandlerCode,
+  type HandlerName,
+} from './handler-code.ts';
+import { logicalIdOf, resourcesOf, type Synthesized, synth } from './synth.ts';
+
+/** Every action the function's role policy allows. */
+function grantedActions(s: Synthesized, name: HandlerName): Set<string> {
+  const roleId = logicalIdOf(s.stack, `Pushline/${name.charAt(0).toUpperCase()}${name.slice(1)}Role`);
+  const actions = new Set<string>();
+  for (const [, policy] of resourcesOf(s.json, 'AWS::IAM::Policy')) {
+    if (!JSON.stringify(policy.Properties.Roles).includes(`"${roleId}"`)) continue;
+    const statements = (policy.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] })
+      .Statement;
+    for (const statement of statements)
+      for (const action of ([] as string[]).concat(statement.Action)) actions.add(action);
+  }
+  return actions;
+}
+
+function neededActions(code: HandlerCode, name: HandlerName): string[] {
+  return [...code.commands].map((command) => {
+    const action = COMMAND_ACTIONS[command];
+    assert.ok(
+      action,
+      `${name} sends ${command}, which test/infra/handler-code.ts does not map to an IAM action yet`,
+    );
+    return action;
+  });
+}
+
+describe('least-privilege grants', () => {
+  let s: Synthesized;
+  const code = new Map<HandlerName, HandlerCode>();
+  before(async () => {
+    s = synth();
+    for (const name of HANDLERS) code.set(name, await analyzeHandler(name));
+  });
+
+  for (const name of HANDLERS) {
+    it(`give ${name} exactly the DynamoDB operations its code sends`, () => {
+      const needed = neededActions(code.get(name) as HandlerCode, name).filter((action) =>
+        action.startsWith('dynamodb:'),
+      );
+      assert.deepEqual([...new Set(needed)].sort(), [...TABLE_ACTIONS[name]].sort());
+      const granted = [...grantedActions(s, name)].filter((action) => action.startsWith('dynamodb:'));
+      assert.deepEqual(granted.sort(), [...TABLE_ACTIONS[name]].sort());
+    });
+
+    it(`give ${name} every other permission its SDK calls need`, () => {
+      const granted = grantedActions(s, name);
+      for (const action of neededActions(code.get(name) as HandlerCode, name)) {
+        assert.ok(granted.has(action), `${name} needs ${action}`);
+      }
+    });
+  }
+});

@@ -1,0 +1,485 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { ENV } from '../../functions/shared/environment.ts';
+import { TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
+import { MESSAGE_ROUTE_KEYS, TABLE_ACTIONS } from '../../infra/pushline.ts';
+import { logicalIdOf, resourcesOf, type Synthesized, synth } from './synth.ts';
+
+const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'Message', 'Deliver'] as const;
+
+/** The IAM statements of a function's role policy. */
+function statementsOf(s: Synthesized, fn: (typeof FUNCTIONS)[number]) {
+  const roleId = logicalIdOf(s.stack, `Pushline/${fn}Role`);
+  const policies = resourcesOf(s.json, 'AWS::IAM::Policy').filter(([, policy]) =>
+    JSON.stringify(policy.Properties.Roles).includes(`"${roleId}"`),
+  );
+  return policies.flatMap(
+    ([, policy]) =>
+      (policy.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] })
+        .Statement,
+  );
+}
+
+function actionsOf(statement: { Action: string | string[] }): string[] {
+  return ([] as string[]).concat(statement.Action);
+}
+
+describe('the Pushline construct with its defaults', () => {
+  let s: Synthesized;
+  before(() => {
+    s = synth();
+  });
+
+  it('routes $connect, $disconnect, $default and the message actions to their functions', () => {
+    const integrationTarget = new Map<string, string>();
+    for (const [id, integration] of resourcesOf(s.json, 'AWS::ApiGatewayV2::Integration')) {
+      assert.equal(integration.Properties.IntegrationType, 'AWS_PROXY');
+      const fn = JSON.stringify(integration.Properties.IntegrationUri).match(
+        /"Fn::GetAtt":\["(\w+)","Arn"\]/,
+      )?.[1];
+      integrationTarget.set(id, fn ?? '');
+    }
+    const routes = new Map<string, string>();
+    for (const [, route] of resourcesOf(s.json, 'AWS::ApiGatewayV2::Route')) {
+      const integrationId = JSON.stringify(route.Properties.Target).match(/"Ref":"(\w+)"/)?.[1] ?? '';
+      routes.set(route.Properties.RouteKey as string, integrationTarget.get(integrationId) ?? '');
+    }
+    const id = (fn: string) => logicalIdOf(s.stack, `Pushline/${fn}`);
+    assert.deepEqual(
+      Object.fromEntries(routes),
+      Object.fromEntries([
+        ['$connect', id('Connect')],
+        ['$disconnect', id('Disconnect')],
+        ['$default', id('Message')],
+        ...MESSAGE_ROUTE_KEYS.map((key) => [key, id('Message')]),
+      ]),
+    );
+  });
+
+  it('selects routes on the action field of the JSON body', () => {
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: '$request.body.action',
+    });
+  });
+
+  it('answers on the message routes only (two-way routes with a $default route response)', () => {
+    const twoWay = new Set<string>();
+    for (const [routeId, route] of resourcesOf(s.json, 'AWS::ApiGatewayV2::Route')) {
+      const hasResponse = resourcesOf(s.json, 'AWS::ApiGatewayV2::RouteResponse').some(
+        ([, response]) =>
+          (response.Properties.RouteId as { Ref: string }).Ref === routeId &&
+          response.Properties.RouteResponseKey === '$default',
+      );
+      if (hasResponse && route.Properties.RouteResponseSelectionExpression === '$default') {
+        twoWay.add(route.Properties.RouteKey as string);
+      }
+    }
+    assert.deepEqual([...twoWay].sort(), ['$default', ...MESSAGE_ROUTE_KEYS].sort());
+  });
+
+  it('authorizes $connect with a REQUEST authorizer that has no identity source, so query and subprotocol tokens both reach it', () => {
+    const authorizers = resourcesOf(s.json, 'AWS::ApiGatewayV2::Authorizer');
+    assert.equal(authorizers.length, 1);
+    const [authorizerId, authorizer] = authorizers[0] as [string, { Properties: Record<string, unknown> }];
+    assert.equal(authorizer.Properties.AuthorizerType, 'REQUEST');
+    assert.equal('IdentitySource' in authorizer.Properties, false);
+    assert.match(
+      JSON.stringify(authorizer.Properties.AuthorizerUri),
+      new RegExp(logicalIdOf(s.stack, 'Pushline/Authorizer')),
+    );
+    const authorized = resourcesOf(s.json, 'AWS::ApiGatewayV2::Route').filter(
+      ([, route]) => route.Properties.AuthorizationType === 'CUSTOM',
+    );
+    assert.deepEqual(
+      authorized.map(([, route]) => [route.Properties.RouteKey, route.Properties.AuthorizerId]),
+      [['$connect', { Ref: authorizerId }]],
+    );
+  });
+
+  it('lets API Gateway invoke the authorizer only through this authorizer', () => {
+    s.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [logicalIdOf(s.stack, 'Pushline/Authorizer'), 'Arn'] },
+      Principal: 'apigateway.amazonaws.com',
+      SourceArn: Match.objectLike({
+        'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('/authorizers/')])],
+      }),
+    });
+  });
+
+  it("grants ManageConnections to message and deliver only, on this API's stage @connections", () => {
+    const apiId = logicalIdOf(s.stack, 'Pushline/Api');
+    for (const fn of FUNCTIONS) {
+      const statements = statementsOf(s, fn).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('execute-api:')),
+      );
+      if (fn === 'Message' || fn === 'Deliver') {
+        assert.equal(statements.length, 1, fn);
+        assert.deepEqual(actionsOf(statements[0] as { Action: string }), ['execute-api:ManageConnections']);
+        const resource = JSON.stringify(statements[0]?.Resource);
+        assert.ok(resource.includes(`{"Ref":"${apiId}"},"/prod/*/@connections/*"`), `${fn}: ${resource}`);
+      } else {
+        assert.deepEqual(statements, [], fn);
+      }
+    }
+  });
+
+  it('grants each function exactly its DynamoDB operations on the table and its indexes', () => {
+    const tableId = logicalIdOf(s.stack, 'Pushline/Table');
+    for (const fn of FUNCTIONS) {
+      const statements = statementsOf(s, fn).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+      );
+      const expected = TABLE_ACTIONS[fn.toLowerCase() as keyof typeof TABLE_ACTIONS];
+      assert.deepEqual(statements.flatMap(actionsOf).sort(), [...expected].sort(), fn);
+      for (const statement of statements) {
+        assert.deepEqual(statement.Resource, [
+          { 'Fn::GetAtt': [tableId, 'Arn'] },
+          { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/*']] },
+        ]);
+      }
+    }
+  });
+
+  it('lets only the delivery function send to the rejected and dead-letter queues', () => {
+    const rejected = logicalIdOf(s.stack, 'Pushline/RejectedQueue');
+    const dlq = logicalIdOf(s.stack, 'Pushline/DeadLetterQueue');
+    for (const fn of FUNCTIONS) {
+      const targets = statementsOf(s, fn)
+        .filter((statement) => actionsOf(statement).includes('sqs:SendMessage'))
+        .flatMap((statement) =>
+          ([] as { 'Fn::GetAtt': [string, string] }[]).concat(statement.Resource as never),
+        )
+        .map((resource) => resource['Fn::GetAtt'][0])
+        .sort();
+      assert.deepEqual(targets, fn === 'Deliver' ? [dlq, rejected].sort() : [], fn);
+    }
+  });
+
+  it('keeps the table on demand, with point-in-time recovery, the TTL attribute and the byConnection index', () => {
+    s.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: TABLE_SCHEMA.ttlAttribute, Enabled: true },
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: TABLE_SCHEMA.indexes.byConnection.name,
+          KeySchema: [{ AttributeName: TABLE_SCHEMA.indexes.byConnection.partitionKey, KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    });
+  });
+
+  it('retains the table, queues and log groups when the stack is deleted', () => {
+    for (const type of ['AWS::DynamoDB::Table', 'AWS::SQS::Queue', 'AWS::Logs::LogGroup']) {
+      for (const [id, resource] of resourcesOf(s.json, type))
+        assert.equal(resource.DeletionPolicy, 'Retain', id);
+    }
+  });
+
+  it('subscribes the delivery function to the topic with the dead-letter queue as redrive target', () => {
+    s.template.resourceCountIs('AWS::SNS::Subscription', 1);
+    s.template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'lambda',
+      TopicArn: { Ref: logicalIdOf(s.stack, 'Pushline/Topic') },
+      Endpoint: { 'Fn::GetAtt': [logicalIdOf(s.stack, 'Pushline/Deliver'), 'Arn'] },
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [logicalIdOf(s.stack, 'Pushline/DeadLetterQueue'), 'Arn'] },
+      },
+    });
+  });
+
+  it("sends the delivery function's failed asynchronous invocations to the dead-letter queue, with Lambda's default retries", () => {
+    const configs = resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig');
+    assert.equal(configs.length, 1);
+    const props = configs[0]?.[1].Properties ?? {};
+    assert.deepEqual(props.FunctionName, { Ref: logicalIdOf(s.stack, 'Pushline/Deliver') });
+    assert.deepEqual(props.DestinationConfig, {
+      OnFailure: { Destination: { 'Fn::GetAtt': [logicalIdOf(s.stack, 'Pushline/DeadLetterQueue'), 'Arn'] } },
+    });
+    assert.equal('MaximumRetryAttempts' in props, false);
+  });
+
+  it('encrypts the topic with the AWS managed key and refuses publishes without TLS', () => {
+    s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: 'alias/aws/sns' });
+    s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('encrypts both queues and refuses requests without TLS', () => {
+    const queues = resourcesOf(s.json, 'AWS::SQS::Queue');
+    assert.equal(queues.length, 2);
+    for (const [, queue] of queues) assert.equal(queue.Properties.SqsManagedSseEnabled, true);
+    const policies = resourcesOf(s.json, 'AWS::SQS::QueuePolicy');
+    for (const [queueId] of queues) {
+      const policy = policies.find(([, p]) => JSON.stringify(p.Properties.Queues).includes(queueId));
+      assert.match(
+        JSON.stringify(policy?.[1].Properties.PolicyDocument),
+        /"aws:SecureTransport":"false"/,
+        queueId,
+      );
+    }
+  });
+
+  it('runs every function on nodejs22.x, arm64, from a bundled ESM module, with its source recorded for the local runtime', () => {
+    for (const fn of FUNCTIONS) {
+      const [, resource] = resourcesOf(s.json, 'AWS::Lambda::Function').find(
+        ([id]) => id === logicalIdOf(s.stack, `Pushline/${fn}`),
+      ) ?? [undefined, undefined];
+      assert.ok(resource, fn);
+      assert.equal(resource.Properties.Runtime, 'nodejs22.x', fn);
+      assert.deepEqual(resource.Properties.Architectures, ['arm64'], fn);
+      assert.equal(resource.Properties.Handler, 'index.handler', fn);
+      assert.equal(resource.Properties.MemorySize, 256, fn);
+      assert.deepEqual(resource.Metadata?.['pushline:entry'], `functions/${fn.toLowerCase()}.ts`);
+      assert.deepEqual(resource.Metadata?.['pushline:handler'], 'handler');
+    }
+  });
+
+  it('gives every function its own log group with a one-month retention', () => {
+    for (const fn of FUNCTIONS) {
+      const logGroupId = logicalIdOf(s.stack, `Pushline/${fn}Logs`);
+      s.template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: `Pushline ${fn.toLowerCase()}`,
+        LoggingConfig: { LogGroup: { Ref: logGroupId } },
+      });
+      assert.equal(s.json.Resources[logGroupId]?.Properties.RetentionInDays, 30, fn);
+    }
+  });
+
+  it('writes no function log outside its own log group (no AWSLambdaBasicExecutionRole)', () => {
+    for (const [id, role] of resourcesOf(s.json, 'AWS::IAM::Role')) {
+      if (!JSON.stringify(role.Properties.AssumeRolePolicyDocument).includes('lambda.amazonaws.com'))
+        continue;
+      assert.equal(role.Properties.ManagedPolicyArns, undefined, id);
+    }
+  });
+
+  it('deploys the stage automatically with default throttling and a JSON access log', () => {
+    const [[, stage] = []] = resourcesOf(s.json, 'AWS::ApiGatewayV2::Stage');
+    assert.ok(stage);
+    assert.equal(stage.Properties.StageName, 'prod');
+    assert.equal(stage.Properties.AutoDeploy, true);
+    assert.deepEqual(stage.Properties.DefaultRouteSettings, {
+      ThrottlingBurstLimit: 1000,
+      ThrottlingRateLimit: 500,
+    });
+    const logs = stage.Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
+    assert.deepEqual(logs.DestinationArn, {
+      'Fn::GetAtt': [logicalIdOf(s.stack, 'Pushline/AccessLogs'), 'Arn'],
+    });
+    const format = JSON.parse(logs.Format) as Record<string, string>;
+    assert.equal(format.requestId, '$context.requestId');
+    assert.equal(format.routeKey, '$context.routeKey');
+    assert.equal(format.connectionId, '$context.connectionId');
+  });
+
+  it("sets the account's API Gateway logging role before the stage needs it, and keeps it on deletion", () => {
+    const [[accountId, account] = []] = resourcesOf(s.json, 'AWS::ApiGateway::Account');
+    assert.ok(accountId && account);
+    assert.equal(account.DeletionPolicy, 'Retain');
+    const roleId = (account.Properties.CloudWatchRoleArn as { 'Fn::GetAtt': [string, string] })[
+      'Fn::GetAtt'
+    ][0];
+    assert.equal(s.json.Resources[roleId]?.DeletionPolicy, 'Retain');
+    const [[, stage] = []] = resourcesOf(s.json, 'AWS::ApiGatewayV2::Stage');
+    assert.ok(stage?.DependsOn?.includes(accountId));
+  });
+
+  it('alarms on dead letters, rejected envelopes, delivery errors and throttles', () => {
+    const alarms = resourcesOf(s.json, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties ?? {});
+    const summary = alarms
+      .map((alarm) => `${alarm.Namespace}/${alarm.MetricName} ${alarm.ComparisonOperator} ${alarm.Threshold}`)
+      .sort();
+    assert.deepEqual(summary, [
+      'AWS/Lambda/Errors GreaterThanOrEqualToThreshold 1',
+      'AWS/Lambda/Throttles GreaterThanOrEqualToThreshold 1',
+      'AWS/SQS/ApproximateNumberOfMessagesVisible GreaterThanOrEqualToThreshold 1',
+      'AWS/SQS/ApproximateNumberOfMessagesVisible GreaterThanOrEqualToThreshold 1',
+    ]);
+    const dimensions = JSON.stringify(alarms.map((alarm) => alarm.Dimensions));
+    for (const target of ['Deliver', 'DeadLetterQueue', 'RejectedQueue']) {
+      assert.ok(dimensions.includes(logicalIdOf(s.stack, `Pushline/${target}`)), target);
+    }
+    for (const alarm of alarms) assert.equal(alarm.AlarmActions, undefined);
+  });
+
+  it('outputs WebSocketUrl, TopicArn and TableName', () => {
+    const outputs = s.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    const apiId = logicalIdOf(s.stack, 'Pushline/Api');
+    assert.match(
+      JSON.stringify(outputs.WebSocketUrl?.Value),
+      new RegExp(`"wss://",\\{"Ref":"${apiId}"\\}.*"/prod"`),
+    );
+    assert.deepEqual(outputs.TopicArn?.Value, { Ref: logicalIdOf(s.stack, 'Pushline/Topic') });
+    assert.deepEqual(outputs.TableName?.Value, { Ref: logicalIdOf(s.stack, 'Pushline/Table') });
+  });
+
+  it('gives the authorizer the ARN of a generated secret and the right to read it, never a secret value', () => {
+    const secretId = logicalIdOf(s.stack, 'JwtSecret');
+    const secret = s.json.Resources[secretId];
+    assert.equal(secret?.Type, 'AWS::SecretsManager::Secret');
+    assert.equal(secret?.Properties.SecretString, undefined);
+    assert.ok(secret?.Properties.GenerateSecretString);
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Pushline authorizer',
+      Environment: { Variables: Match.objectLike({ [ENV.jwtSecretArn]: { Ref: secretId } }) },
+    });
+    const reads = statementsOf(s, 'Authorizer').filter((statement) =>
+      actionsOf(statement).includes('secretsmanager:GetSecretValue'),
+    );
+    assert.deepEqual(
+      reads.map((statement) => statement.Resource),
+      [{ Ref: secretId }],
+    );
+  });
+
+  it('puts no secret value in any function environment', () => {
+    for (const [id, fn] of resourcesOf(s.json, 'AWS::Lambda::Function')) {
+      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      assert.equal(ENV.jwtSecret in variables, false, id);
+      for (const [name, value] of Object.entries(variables)) {
+        assert.doesNotMatch(JSON.stringify(value), /resolve:secretsmanager|SecretString/, `${id} ${name}`);
+      }
+    }
+  });
+});
+
+describe('the Pushline construct configured by context', () => {
+  it('verifies JWKS tokens with the issuer and audiences given, with no secret anywhere', () => {
+    const s = synth({
+      jwksUrl: 'https://issuer.example/.well-known/jwks.json',
+      issuer: 'https://issuer.example/',
+      audience: 'web, mobile',
+    });
+    s.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Pushline authorizer',
+      Environment: {
+        Variables: {
+          [ENV.jwksUrl]: 'https://issuer.example/.well-known/jwks.json',
+          [ENV.jwtIssuer]: 'https://issuer.example/',
+          [ENV.jwtAudience]: 'web,mobile',
+          POWERTOOLS_SERVICE_NAME: 'pushline',
+          POWERTOOLS_METRICS_NAMESPACE: 'Pushline',
+          NODE_OPTIONS: '--enable-source-maps',
+        },
+      },
+    });
+  });
+
+  it('refuses a JWKS URL without an issuer', () => {
+    assert.throws(() => synth({ jwksUrl: 'https://issuer.example/jwks.json' }), { name: 'SettingsError' });
+  });
+
+  it('declares the query-string identity source when tokens come only in the query string', () => {
+    const s = synth({ tokenSource: 'query' });
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      IdentitySource: ['route.request.querystring.token'],
+    });
+  });
+
+  it('declares the Sec-WebSocket-Protocol identity source when tokens come only as a subprotocol', () => {
+    const s = synth({ tokenSource: 'protocol' });
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      IdentitySource: ['route.request.header.Sec-WebSocket-Protocol'],
+    });
+  });
+
+  it('applies the stage name, throttling, memory, retention and delivery concurrency given', () => {
+    const s = synth({
+      stageName: 'live',
+      throttleRate: '50',
+      throttleBurst: '100',
+      memorySize: '512',
+      logRetentionDays: '7',
+      deliveryConcurrency: '8',
+    });
+    s.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: 'live',
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    });
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 512,
+      Environment: { Variables: Match.objectLike({ [ENV.deliveryConcurrency]: '8' }) },
+    });
+    s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+    const policy = JSON.stringify(s.template.findResources('AWS::IAM::Policy'));
+    assert.ok(policy.includes('"/live/*/@connections/*"'));
+  });
+
+  it('rejects a log retention CloudWatch does not offer', () => {
+    assert.throws(() => synth({ logRetentionDays: '2' }), { name: 'SettingsError' });
+  });
+
+  it('deletes the data with the stack when asked to', () => {
+    const s = synth({ removalPolicy: 'destroy' });
+    for (const type of ['AWS::DynamoDB::Table', 'AWS::SQS::Queue', 'AWS::Logs::LogGroup']) {
+      for (const [id, resource] of resourcesOf(s.json, type))
+        assert.equal(resource.DeletionPolicy, 'Delete', id);
+    }
+  });
+
+  it('encrypts the topic with a rotated customer managed key and grants publishers its use', () => {
+    const s = synth({ topicEncryption: 'kms' }, (stack) => {
+      const publisher = new iam.Role(stack, 'Publisher', { assumedBy: new iam.AccountRootPrincipal() });
+      stack.pushline.grantPublish(publisher);
+    });
+    const [[keyId, key] = []] = resourcesOf(s.json, 'AWS::KMS::Key');
+    assert.ok(keyId && key);
+    assert.equal(key.Properties.EnableKeyRotation, true);
+    s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    const publisherPolicy = JSON.stringify(
+      resourcesOf(s.json, 'AWS::IAM::Policy').find(([id]) => id.startsWith('PublisherDefaultPolicy'))?.[1],
+    );
+    assert.match(publisherPolicy, /"sns:Publish"/);
+    assert.match(publisherPolicy, /"kms:GenerateDataKey\*"/);
+  });
+
+  it('leaves the account logging role alone when another stack manages it', () => {
+    const s = synth({ apiGatewayCloudWatchRole: 'false' });
+    s.template.resourceCountIs('AWS::ApiGateway::Account', 0);
+  });
+
+  it('sends every alarm to the alarm topic given', () => {
+    const s = synth({ alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:on-call' });
+    s.template.allResourcesProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: ['arn:aws:sns:eu-west-1:123456789012:on-call'],
+    });
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+  });
+});
+
+describe('grantPublish', () => {
+  it('lets a service role publish to the topic and nothing else', () => {
+    let roleId = '';
+    const s = synth({}, (stack) => {
+      const role = new iam.Role(stack, 'Service', {
+        assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      });
+      stack.pushline.grantPublish(role);
+      roleId = stack.resolve(
+        (role.node.defaultChild as unknown as { logicalId: string }).logicalId,
+      ) as string;
+    });
+    const policies = resourcesOf(s.json, 'AWS::IAM::Policy').filter(([, policy]) =>
+      JSON.stringify(policy.Properties.Roles).includes(`"${roleId}"`),
+    );
+    const statements = policies.flatMap(
+      ([, policy]) =>
+        (policy.Properties.PolicyDocument as { Statement: unknown[] } | undefined)?.Statement ?? [],
+    );
+    assert.deepEqual(statements, [
+      { Action: 'sns:Publish', Effect: 'Allow', Resource: { Ref: logicalIdOf(s.stack, 'Pushline/Topic') } },
+    ]);
+  });
+});

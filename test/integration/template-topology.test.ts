@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { ENV } from '../../functions/shared/environment.ts';
+import { addLocalSource } from '../../infra/pushline.ts';
+import { createApp, type PushlineStack } from '../../infra/pushline-stack.ts';
+import {
+  type LocalAddresses,
+  outputsFromTemplate,
+  synthesizeTemplate,
+  TemplateTopologyError,
+  topologyFromTemplate,
+} from '../../local/template-topology.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Local addresses that show which resource each value came from. */
+const LOCAL: LocalAddresses = {
+  callbackUrl: (api, stage) => `http://127.0.0.1:1111/${api}/${stage}`,
+  webSocketUrl: (api, stage) => `ws://127.0.0.1:1111/${api}/${stage}`,
+  topicArn: (name) => `arn:aws:sns:us-east-1:000000000000:${name}`,
+  queueUrl: (name) => `http://127.0.0.1:2222/000000000000/${name}`,
+};
+
+interface Resource {
+  readonly Type: string;
+  readonly Properties: Record<string, unknown>;
+  readonly Metadata?: Record<string, unknown>;
+}
+type Json = { Resources: Record<string, Resource> };
+
+const ofType = (template: Json, type: string) =>
+  Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+/** The first logical id a value references (Ref or Fn::GetAtt). */
+const firstRef = (value: unknown) =>
+  JSON.stringify(value).match(/"(?:Ref|Fn::GetAtt)":\[?"(\w+)"/)?.[1] ?? '';
+/** A function's local name: its source file's base name. */
+const localName = (template: Json, id: string) => {
+  const entry = String(template.Resources[id]?.Metadata?.['pushline:entry']);
+  return basename(entry, extname(entry));
+};
+
+/** Builds the project's stack, lets a test add to it as a user would in CDK, and returns its template. */
+async function templateWith(change: (stack: PushlineStack) => void): Promise<Json> {
+  const outdir = await mkdtemp(join(tmpdir(), 'pushline-topology-'));
+  try {
+    const { app, stack } = createApp({
+      context: {
+        'aws:cdk:bundling-stacks': [],
+        jwksUrl: 'https://issuer.example/jwks',
+        issuer: 'https://issuer.example/',
+      },
+      outdir,
+      nag: false,
+      validation: false,
+    });
+    change(stack);
+    return app.synth().getStackByName(stack.stackName).template as Json;
+  } finally {
+    await rm(outdir, { recursive: true, force: true });
+  }
+}
+
+describe('the local topology read from the synthesized template', () => {
+  let secretTemplate: Json;
+  let template: Json;
+  before(async () => {
+    secretTemplate = (await synthesizeTemplate()) as Json;
+    template = (await synthesizeTemplate({
+      context: { jwksUrl: 'https://issuer.example/jwks', issuer: 'https://issuer.example/' },
+    })) as Json;
+  });
+
+  it("has exactly the template's routes, each calling the function its integration names", () => {
+    const [api] = topologyFromTemplate(template, LOCAL).webSocketApis;
+    assert.ok(api);
+    const expected: Record<string, { function: string; returnResponse?: true }> = {};
+    for (const [routeId, route] of ofType(template, 'AWS::ApiGatewayV2::Route')) {
+      const integration = template.Resources[firstRef(route.Properties.Target)];
+      const twoWay = ofType(template, 'AWS::ApiGatewayV2::RouteResponse').some(
+        ([, response]) => firstRef(response.Properties.RouteId) === routeId,
+      );
+      expected[String(route.Properties.RouteKey)] = {
+        function: localName(template, firstRef(integration?.Properties.IntegrationUri)),
+        ...(twoWay ? { returnResponse: true as const } : {}),
+      };
+    }
+    assert.ok(Object.keys(expected).length >= 3);
+    assert.deepEqual(api.routes, expected);
+    assert.equal(api.routeSelectionExpression, '$request.body.action');
+  });
+
+  it("serves the template's stage and runs its $connect authorizer with the template's identity sources", () => {
+    const [api] = topologyFromTemplate(template, LOCAL).webSocketApis;
+    const [[, stage] = []] = ofType(template, 'AWS::ApiGatewayV2::Stage');
+    const [[, authorizer] = []] = ofType(template, 'AWS::ApiGatewayV2::Authorizer');
+    assert.ok(api && stage && authorizer);
+    assert.equal(api.stage, stage.Properties.StageName);
+    assert.deepEqual(api.authorizer, {
+      function: localName(template, firstRef(authorizer.Properties.AuthorizerUri)),
+      identitySource: (authorizer.Properties.IdentitySource as string[] | undefined) ?? [],
+    });
+  });
+
+  it('has every function of the template with its source, handler, timeout and environment variable names', () => {
+    const functions = topologyFromTemplate(template, LOCAL).functions;
+    const expected = ofType(template, 'AWS::Lambda::Function').map(([id, fn]) => ({
+      name: localName(template, id),
+      entry: fn.Metadata?.['pushline:entry'],
+      handler: fn.Metadata?.['pushline:handler'],
+      timeoutSeconds: fn.Properties.Timeout,
+      variables: Object.keys((fn.Properties.Environment as { Variables: object }).Variables).sort(),
+    }));
+    assert.equal(expected.length, 5);
+    assert.deepEqual(
+      functions.map((fn) => ({
+        name: fn.name,
+        entry: fn.entry,
+        handler: fn.handler,
+        timeoutSeconds: fn.timeoutSeconds,
+        variables: Object.keys(fn.environment ?? {}).sort(),
+      })),
+      expected,
+    );
+  });
+
+  it('gives table, queue, topic and stage references their local names and addresses', () => {
+    const topology = topologyFromTemplate(template, LOCAL);
+    const deliver = topology.functions.find((fn) => fn.name === 'deliver');
+    const [table] = topology.tables;
+    const [api] = topology.webSocketApis;
+    assert.ok(deliver && table && api);
+    const rejected = topology.queues.find((queue) => queue.includes('Rejected'));
+    assert.deepEqual(
+      {
+        table: deliver.environment?.[ENV.tableName],
+        callback: deliver.environment?.[ENV.callbackUrl],
+        rejected: deliver.environment?.[ENV.rejectedQueueUrl],
+      },
+      {
+        table: table.name,
+        callback: LOCAL.callbackUrl(api.name, api.stage),
+        rejected: LOCAL.queueUrl(String(rejected)),
+      },
+    );
+  });
+
+  it("has the template's table keys, TTL attribute and indexes", () => {
+    const [table] = topologyFromTemplate(template, LOCAL).tables;
+    const [[tableId, cfn] = []] = ofType(template, 'AWS::DynamoDB::Table');
+    assert.ok(table && tableId && cfn);
+    const keys = cfn.Properties.KeySchema as { AttributeName: string; KeyType: string }[];
+    const indexes = cfn.Properties.GlobalSecondaryIndexes as {
+      IndexName: string;
+      KeySchema: { AttributeName: string }[];
+    }[];
+    assert.deepEqual(table, {
+      name: tableId,
+      partitionKey: keys.find((key) => key.KeyType === 'HASH')?.AttributeName,
+      sortKey: keys.find((key) => key.KeyType === 'RANGE')?.AttributeName,
+      ttlAttribute: (cfn.Properties.TimeToLiveSpecification as { AttributeName: string }).AttributeName,
+      globalSecondaryIndexes: indexes.map((index) => ({
+        name: index.IndexName,
+        partitionKey: index.KeySchema[0]?.AttributeName,
+      })),
+    });
+  });
+
+  it("subscribes the template's functions to its topic, with the on-failure queue as dead-letter queue", () => {
+    const topology = topologyFromTemplate(template, LOCAL);
+    const [[topicId] = []] = ofType(template, 'AWS::SNS::Topic');
+    const [[, invokeConfig] = []] = ofType(template, 'AWS::Lambda::EventInvokeConfig');
+    const expected = ofType(template, 'AWS::SNS::Subscription').map(([, subscription]) => ({
+      function: localName(template, firstRef(subscription.Properties.Endpoint)),
+      deadLetterQueue: firstRef(invokeConfig?.Properties.DestinationConfig),
+    }));
+    assert.equal(expected.length, 1);
+    assert.deepEqual(topology.topics, [{ name: topicId, subscriptions: expected }]);
+    assert.deepEqual(
+      [...topology.queues].sort(),
+      ofType(template, 'AWS::SQS::Queue')
+        .map(([id]) => id)
+        .sort(),
+    );
+  });
+
+  it('publishes local values under the keys the deployed stack outputs', () => {
+    const topology = topologyFromTemplate(template, LOCAL);
+    const [api] = topology.webSocketApis;
+    const outputs = outputsFromTemplate(template, LOCAL);
+    assert.ok(api);
+    assert.equal(outputs.WebSocketUrl, LOCAL.webSocketUrl?.(api.name, api.stage));
+    assert.equal(outputs.TopicArn, LOCAL.topicArn(String(topology.topics[0]?.name)));
+    assert.equal(outputs.TableName, topology.tables[0]?.name);
+  });
+
+  it('names the function and the variable when a value has no local equivalent', () => {
+    assert.throws(
+      () => topologyFromTemplate(secretTemplate, LOCAL),
+      (error: unknown) =>
+        error instanceof TemplateTopologyError &&
+        error.code === 'UNRESOLVABLE_VALUE' &&
+        error.message.includes('function authorizer') &&
+        error.message.includes(ENV.jwtSecretArn),
+    );
+  });
+
+  it('runs the authorizer with a local secret when the secret ARN is overridden', () => {
+    const topology = topologyFromTemplate(secretTemplate, LOCAL, {
+      environmentOverrides: { authorizer: { [ENV.jwtSecretArn]: null, [ENV.jwtSecret]: 'x'.repeat(32) } },
+    });
+    const authorizer = topology.functions.find((fn) => fn.name === 'authorizer');
+    assert.equal(authorizer?.environment?.[ENV.jwtSecret], 'x'.repeat(32));
+    assert.equal(authorizer?.environment?.[ENV.jwtSecretArn], undefined);
+  });
+});
+
+describe('a route and a subscription added in CDK', () => {
+  it('appear in the local topology with no other change', async () => {
+    const entry = resolve(ROOT, 'test/infra/fixtures/echo-handler.ts');
+    const template = await templateWith((stack) => {
+      const echo = new NodejsFunction(stack, 'Echo', {
+        entry,
+        runtime: lambda.Runtime.NODEJS_22_X,
+        projectRoot: ROOT,
+        depsLockFilePath: resolve(ROOT, 'package-lock.json'),
+      });
+      addLocalSource(echo, entry);
+      stack.pushline.api.addRoute('echo', {
+        integration: new WebSocketLambdaIntegration('EchoIntegration', echo),
+        returnResponse: true,
+      });
+      stack.pushline.topic.addSubscription(
+        new LambdaSubscription(echo, {
+          filterPolicy: { type: sns.SubscriptionFilter.stringFilter({ allowlist: ['audit'] }) },
+        }),
+      );
+    });
+    const topology = topologyFromTemplate(template, LOCAL);
+    assert.deepEqual(topology.webSocketApis[0]?.routes.echo, {
+      function: 'echo-handler',
+      returnResponse: true,
+    });
+    assert.deepEqual(
+      topology.functions.find((fn) => fn.name === 'echo-handler')?.entry,
+      'test/infra/fixtures/echo-handler.ts',
+    );
+    const subscriptions = topology.topics[0]?.subscriptions ?? [];
+    assert.deepEqual(
+      subscriptions.find((subscription) => subscription.function === 'echo-handler'),
+      { function: 'echo-handler', filterPolicy: { type: ['audit'] } },
+    );
+    assert.equal(subscriptions.length, 2);
+  });
+
+  it('are refused with the function named when it has no local source', async () => {
+    const template = await templateWith((stack) => {
+      const inline = new lambda.Function(stack, 'Inline', {
+        runtime: lambda.Runtime.NODEJS_22_X,
+        handler: 'index.handler',
+        code: lambda.Code.fromInline('exports.handler = async () => ({ statusCode: 200 });'),
+      });
+      stack.pushline.api.addRoute('inline', {
+        integration: new WebSocketLambdaIntegration('InlineIntegration', inline),
+      });
+    });
+    assert.throws(
+      () => topologyFromTemplate(template, LOCAL),
+      (error: unknown) =>
+        error instanceof TemplateTopologyError &&
+        error.code === 'UNSUPPORTED_TEMPLATE' &&
+        /Function Inline\w+, used by route inline, has no "pushline:entry" metadata/.test(error.message),
+    );
+  });
+});
