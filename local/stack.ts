@@ -5,7 +5,8 @@ import { startAwsEndpoint } from './aws/endpoint.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { LambdaRuntime } from './lambda/lambda-runtime.ts';
 import type { LocalOutputs } from './outputs.ts';
-import { LOCAL_NAMES, pushlineTopology } from './pushline-topology.ts';
+import { LOCAL_ENVIRONMENT_OVERRIDES, localizeTopology, pushlineTemplate } from './pushline-template.ts';
+import { type LocalAddresses, outputsFromTemplate, topologyFromTemplate } from './template-topology.ts';
 import { mintLocalToken } from './tokens.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Topology } from './topology.ts';
 
@@ -64,13 +65,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const gatewayPort = await resolvePort(options.ports?.gateway ?? 0, host);
     const awsPort = await resolvePort(options.ports?.aws ?? 0, host);
     const awsUrl = `http://${host}:${awsPort}`;
-    const callbackUrl = `http://${host}:${gatewayPort}/${LOCAL_NAMES.stage}`;
-    const topicArn = `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${LOCAL_NAMES.topic}`;
-    const queueUrl = (name: string) => `${awsUrl}/${LOCAL_ACCOUNT}/${name}`;
-    const topology = pushlineTopology(
-      { callbackUrl, topicArn, rejectedQueueUrl: queueUrl(LOCAL_NAMES.rejectedQueue) },
-      { deliveryConcurrency: options.deliveryConcurrency },
+    const addresses: LocalAddresses = {
+      callbackUrl: (_api, stage) => `http://${host}:${gatewayPort}/${stage}`,
+      webSocketUrl: (_api, stage) => `ws://${host}:${gatewayPort}/${stage}`,
+      topicArn: (name) => `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${name}`,
+      queueUrl: (name) => `${awsUrl}/${LOCAL_ACCOUNT}/${name}`,
+    };
+    // The infrastructure code is the single source of truth: routes, functions and their
+    // environment, tables, topics and queues all come from the synthesized template.
+    const template = await pushlineTemplate(quietLog);
+    const topology = localizeTopology(
+      topologyFromTemplate(template, addresses, { environmentOverrides: LOCAL_ENVIRONMENT_OVERRIDES }),
+      {
+        deliveryConcurrency: options.deliveryConcurrency,
+      },
     );
+    const templateOutputs = outputsFromTemplate(template, addresses);
 
     const dynamo = await startDynamo({ engine: options.dynamo ?? 'auto', log: quietLog });
     stops.push(() => dynamo.close());
@@ -133,7 +143,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           port: options.ports?.console ?? 0,
           webSocketUrl: gateway.url,
           awsUrl,
-          topicArn,
+          topicArn: required(templateOutputs, 'TopicArn'),
           log: quietLog,
         },
         stops,
@@ -142,13 +152,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const outputs: LocalOutputs = {
       WebSocketUrl: gateway.url,
-      TopicArn: topicArn,
-      TableName: LOCAL_NAMES.table,
+      TopicArn: required(templateOutputs, 'TopicArn'),
+      TableName: required(templateOutputs, 'TableName'),
       Region: LOCAL_REGION,
       AwsEndpointUrl: awsUrl,
       CallbackUrl: gateway.callbackUrl,
-      RejectedQueueUrl: aws.queueUrl(LOCAL_NAMES.rejectedQueue),
-      DeadLetterQueueUrl: aws.queueUrl(LOCAL_NAMES.deadLetterQueue),
+      RejectedQueueUrl: required(templateOutputs, 'RejectedQueueUrl'),
+      DeadLetterQueueUrl: required(templateOutputs, 'DeadLetterQueueUrl'),
       DynamoDbEngine: dynamo.engine,
       ...(consoleUrl ? { ConsoleUrl: consoleUrl } : {}),
     };
@@ -166,6 +176,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw error;
   }
+}
+
+function required(outputs: Record<string, string>, key: string): string {
+  const value = outputs[key];
+  if (value === undefined)
+    throw new Error(`The stack template has no output ${key}; the local stack needs it.`);
+  return value;
 }
 
 /** A fixed port is used as given; 0 asks the OS for a free one now, so every URL is known up front. */

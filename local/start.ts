@@ -15,7 +15,11 @@ console.log('Pushline local stack starting…');
 
 try {
   const stack = await startLocalStack({
-    ports: { gateway: args.int('gateway-port', 3001), aws: args.int('aws-port', 4566), console: args.int('console-port', 3000) },
+    ports: {
+      gateway: args.int('gateway-port', 3001),
+      aws: args.int('aws-port', 4566),
+      console: args.int('console-port', 3000),
+    },
     dynamo: args.choice('dynamo', ['auto', 'dynamodb-local', 'dynalite'] as const, 'auto'),
     idleTimeoutMs: args.optionalInt('idle-timeout-ms'),
     maxConnectionMs: args.optionalInt('max-connection-ms'),

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { InboxStore, IncomingMessage } from '../../functions/domain/inbox.ts';
+import { TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
 import { createTables, startDynamo } from '../../local/aws/dynamodb.ts';
-import { LOCAL_NAMES, pushlineTopology } from '../../local/pushline-topology.ts';
 import { LOCAL_REGION } from '../../local/topology.ts';
 
 // The adapters build their DynamoDB client from the standard SDK variables at import time, as on
@@ -17,7 +17,12 @@ const { backlogFrames, DeliveryInProgressError, markPushed, releaseLease, storeO
   '../../functions/domain/inbox.ts'
 );
 
-const endpoints = { callbackUrl: 'http://unused', topicArn: 'arn:unused', rejectedQueueUrl: 'http://unused' };
+const table = {
+  name: 'inbox-store-test',
+  partitionKey: TABLE_SCHEMA.partitionKey,
+  sortKey: TABLE_SCHEMA.sortKey,
+  ttlAttribute: TABLE_SCHEMA.ttlAttribute,
+};
 const options = { persist: true, retentionSeconds: 3600, nowMs: Date.now() };
 let counter = 0;
 const message = (data: unknown = null): IncomingMessage => ({
@@ -41,8 +46,8 @@ async function collect(
 describe('storing a message once per user, whatever is replayed', () => {
   let store: InboxStore;
   before(async () => {
-    await createTables(dynamo.endpoint, pushlineTopology(endpoints).tables, LOCAL_REGION);
-    store = createInboxStore(LOCAL_NAMES.table);
+    await createTables(dynamo.endpoint, [table], LOCAL_REGION);
+    store = createInboxStore(table.name);
   });
   after(async () => {
     await dynamo.close();
