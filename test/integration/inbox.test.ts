@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { newSeq } from '../../functions/domain/seq.ts';
-import { startTarget, type Target, unique } from '../support/target.ts';
+import { startTarget, type Target, unique, WEBSOCKET_SKIP } from '../support/target.ts';
 import type { Frame, TestSocket } from '../support/ws-client.ts';
 import { eventually } from '../support/ws-client.ts';
 
@@ -13,7 +13,10 @@ interface Message {
   read?: boolean;
 }
 
-describe('the inbox: stored messages, resume, acknowledgements, idempotency', () => {
+// Every scenario here talks through a socket.
+describe('the inbox: stored messages, resume, acknowledgements, idempotency', {
+  skip: WEBSOCKET_SKIP,
+}, () => {
   let target: Target;
   const sockets: TestSocket[] = [];
   const connect = async (userId: string) => {

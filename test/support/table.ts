@@ -14,3 +14,16 @@ export async function listUserConnectionsFor(target: Target, userId: string): Pr
   );
   return (answer.Items ?? []).map((item) => String(item.connectionId));
 }
+
+/** The `data` of every message stored in a user's inbox, oldest first, read straight from the table. */
+export async function storedMessagesFor(target: Target, userId: string): Promise<unknown[]> {
+  const answer = await target.dynamo.send(
+    new QueryCommand({
+      TableName: target.outputs.TableName,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :msg)',
+      ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey, '#sk': TABLE_SCHEMA.sortKey },
+      ExpressionAttributeValues: { ':pk': KEY.user(userId), ':msg': KEY.messagePrefix },
+    }),
+  );
+  return (answer.Items ?? []).map((item) => item.data);
+}

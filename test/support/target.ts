@@ -102,6 +102,13 @@ export async function startTarget(options: LocalStackOptions = {}): Promise<Targ
   };
 }
 
+/**
+ * Whether the target has API Gateway WebSocket APIs. LocalStack's free image has not: scenarios
+ * that need a socket skip themselves there (`npm run test:localstack` sets PUSHLINE_WEBSOCKET).
+ */
+export const WEBSOCKET_SKIP =
+  process.env.PUSHLINE_WEBSOCKET === 'unavailable' ? 'the target has no API Gateway WebSocket API' : false;
+
 /** A short unique suffix, so that scenarios sharing one stack never share users. */
 export function unique(prefix: string): string {
   return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
