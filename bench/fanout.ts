@@ -44,7 +44,8 @@ class Receiver {
       const frame = JSON.parse(raw.toString()) as { kind?: string; data?: { sentAt?: number } };
       // Warm-up frames carry no sentAt but are counted (latency -1) so the run knows they arrived.
       const sentAt = frame.data?.sentAt;
-      if (frame.kind === 'message') this.latencies.push(typeof sentAt === 'number' ? Date.now() - sentAt : -1);
+      if (frame.kind === 'message')
+        this.latencies.push(typeof sentAt === 'number' ? Date.now() - sentAt : -1);
     });
   }
 }

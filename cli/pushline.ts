@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { SNSClient } from '@aws-sdk/client-sns';
 import WebSocket from 'ws';
 import { OUTPUTS_FILE, readOutputs } from '../local/outputs.ts';

@@ -39,7 +39,10 @@ export class PublishFailedError extends PushlineError {
     readonly failed: readonly { id: string; code: string; message: string }[],
     readonly succeeded: readonly PublishResult[],
   ) {
-    super('PUBLISH_FAILED', `SNS refused ${failed.length} envelope(s): ${failed[0]?.code}: ${failed[0]?.message}`);
+    super(
+      'PUBLISH_FAILED',
+      `SNS refused ${failed.length} envelope(s): ${failed[0]?.code}: ${failed[0]?.message}`,
+    );
   }
 }
 
@@ -69,7 +72,8 @@ export class Publisher {
   private readonly attempts: number;
 
   constructor(private readonly options: PublisherOptions) {
-    if (!options.topicArn.startsWith('arn:')) throw new InvalidMessageError('topicArn must be an SNS topic ARN');
+    if (!options.topicArn.startsWith('arn:'))
+      throw new InvalidMessageError('topicArn must be an SNS topic ARN');
     this.client = options.client ?? new SNSClient({});
     this.attempts = options.attempts ?? 3;
   }
@@ -83,17 +87,23 @@ export class Publisher {
   /** Publishes many messages in as few PublishBatch calls as the limits allow, in order. */
   async publishAll(messages: readonly PushMessage[]): Promise<PublishResult[]> {
     const ids = messages.map((message) => message.id ?? randomUUID());
-    const pending = messages.flatMap((message, index) => this.toEntries(message, ids[index] as string, index));
+    const pending = messages.flatMap((message, index) =>
+      this.toEntries(message, ids[index] as string, index),
+    );
     const snsIds: string[][] = messages.map(() => []);
     const failed: { id: string; code: string; message: string }[] = [];
 
     let queue = pending;
     for (let attempt = 1; queue.length > 0 && attempt <= this.attempts; attempt++) {
-      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt * Math.random()));
+      if (attempt > 1)
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt * Math.random()));
       const retry: PendingEntry[] = [];
       for (const batch of batches(queue)) {
         const answer = await this.client.send(
-          new PublishBatchCommand({ TopicArn: this.options.topicArn, PublishBatchRequestEntries: batch.map((p) => p.entry) }),
+          new PublishBatchCommand({
+            TopicArn: this.options.topicArn,
+            PublishBatchRequestEntries: batch.map((p) => p.entry),
+          }),
         );
         const byEntryId = new Map(batch.map((p) => [p.entry.Id, p]));
         for (const ok of answer.Successful ?? []) {
@@ -104,7 +114,11 @@ export class Publisher {
           const entry = byEntryId.get(refused.Id);
           if (!entry) continue;
           if (refused.SenderFault || attempt === this.attempts) {
-            failed.push({ id: ids[entry.messageIndex] as string, code: refused.Code ?? 'Unknown', message: refused.Message ?? '' });
+            failed.push({
+              id: ids[entry.messageIndex] as string,
+              code: refused.Code ?? 'Unknown',
+              message: refused.Message ?? '',
+            });
           } else {
             retry.push(entry);
           }
@@ -112,7 +126,10 @@ export class Publisher {
       }
       queue = retry;
     }
-    const results = messages.map((_, index) => ({ id: ids[index] as string, snsMessageIds: snsIds[index] ?? [] }));
+    const results = messages.map((_, index) => ({
+      id: ids[index] as string,
+      snsMessageIds: snsIds[index] ?? [],
+    }));
     if (failed.length > 0) throw new PublishFailedError(failed, results);
     return results;
   }
@@ -124,8 +141,14 @@ export class Publisher {
       const reasons = checked.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
       throw new InvalidMessageError(`message ${messageIndex}: ${reasons.join('; ')}`);
     }
-    if (envelope.data === undefined) throw new InvalidMessageError(`message ${messageIndex}: data is required (use null)`);
-    const frameBytes = estimateFrameBytes({ id, type: envelope.type, source: envelope.source, data: envelope.data });
+    if (envelope.data === undefined)
+      throw new InvalidMessageError(`message ${messageIndex}: data is required (use null)`);
+    const frameBytes = estimateFrameBytes({
+      id,
+      type: envelope.type,
+      source: envelope.source,
+      data: envelope.data,
+    });
     if (frameBytes > MAX_FRAME_BYTES) {
       throw new InvalidMessageError(
         `message ${messageIndex} is ${frameBytes} bytes as posted to a connection; API Gateway accepts at most ${MAX_FRAME_BYTES}`,
@@ -134,17 +157,22 @@ export class Publisher {
     const attributes: Record<string, MessageAttributeValue> = {
       type: { DataType: 'String', StringValue: envelope.type },
     };
-    if (envelope.source !== undefined) attributes.source = { DataType: 'String', StringValue: envelope.source };
+    if (envelope.source !== undefined)
+      attributes.source = { DataType: 'String', StringValue: envelope.source };
 
     const chunks =
-      'users' in envelope.to ? chunk([...new Set(envelope.to.users)], MAX_USERS_PER_ENVELOPE).map((users) => ({ users })) : [envelope.to];
+      'users' in envelope.to
+        ? chunk([...new Set(envelope.to.users)], MAX_USERS_PER_ENVELOPE).map((users) => ({ users }))
+        : [envelope.to];
     return chunks.map((to, chunkIndex) => {
       // Every chunk keeps the same message id: chunks address different users, and each user's copy is
       // deduplicated by that id.
       const body = JSON.stringify({ ...envelope, to });
       const bytes = Buffer.byteLength(body, 'utf8') + attributeBytes(attributes);
       if (bytes > SNS_MAX_BYTES) {
-        throw new InvalidMessageError(`message ${messageIndex} is ${bytes} bytes; SNS accepts at most ${SNS_MAX_BYTES}`);
+        throw new InvalidMessageError(
+          `message ${messageIndex} is ${bytes} bytes; SNS accepts at most ${SNS_MAX_BYTES}`,
+        );
       }
       return {
         messageIndex,
@@ -180,7 +208,10 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 function attributeBytes(attributes: Record<string, MessageAttributeValue>): number {
   let bytes = 0;
   for (const [name, value] of Object.entries(attributes)) {
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
+    bytes +=
+      Buffer.byteLength(name) +
+      Buffer.byteLength(value.DataType ?? '') +
+      Buffer.byteLength(value.StringValue ?? '');
   }
   return bytes;
 }
