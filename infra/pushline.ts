@@ -26,6 +26,7 @@ import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../functions/shared/environment.ts';
+import { DELIVER_TIMEOUT_SECONDS } from '../functions/shared/limits.ts';
 import { DEFAULT_CONNECTION_TTL_SECONDS, TABLE_SCHEMA } from '../functions/shared/table-schema.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -302,7 +303,8 @@ export class Pushline extends Construct {
     });
     const deliver = this.newFunction('Deliver', 'deliver', {
       ...functionOptions,
-      timeout: Duration.seconds(60),
+      // The inbox's lease and resume look-back are sized on this timeout (functions/shared/limits.ts).
+      timeout: Duration.seconds(DELIVER_TIMEOUT_SECONDS),
       environment: {
         ...tableEnv,
         [ENV.rejectedQueueUrl]: this.rejectedQueue.queueUrl,

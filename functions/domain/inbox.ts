@@ -1,4 +1,5 @@
 import { InvalidFrameError, PushlineError } from '../lib/errors.ts';
+import { DELIVER_TIMEOUT_SECONDS } from '../shared/limits.ts';
 import type { BacklogFrame, MessageFrame } from '../shared/protocol.ts';
 import { frameBytes, MAX_FRAME_BYTES } from './message-frame.ts';
 import { newSeq, seqFloor, seqTime } from './seq.ts';
@@ -77,7 +78,7 @@ export const DEFAULT_SOURCE = 'default';
  * written, so a message can appear after a later seq was already read; the delivery function's
  * timeout bounds that delay, and this window must be at least as long (clients drop the repeats).
  */
-export const RESUME_LOOKBACK_MS = 60_000;
+export const RESUME_LOOKBACK_MS = (DELIVER_TIMEOUT_SECONDS + 10) * 1000;
 
 /** How long the idempotency marker of a message that is not stored is kept: one day. */
 export const DEDUPE_WINDOW_SECONDS = 24 * 60 * 60;
@@ -106,7 +107,7 @@ export interface StoreDecision {
  * How long an attempt owns a message it started on. It must be at least the delivery function's
  * timeout, so that a lease only runs out when its attempt is surely over.
  */
-export const DELIVERY_LEASE_MS = 60_000;
+export const DELIVERY_LEASE_MS = (DELIVER_TIMEOUT_SECONDS + 10) * 1000;
 
 /** How long a duplicate waits for the attempt holding the lease before giving up for a retry. */
 export const LEASE_WAIT_MS = 3_000;

@@ -3,7 +3,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { DELIVERY_LEASE_MS, RESUME_LOOKBACK_MS } from '../../functions/domain/inbox.ts';
 import { ENV } from '../../functions/shared/environment.ts';
+import { DELIVER_TIMEOUT_SECONDS } from '../../functions/shared/limits.ts';
 import { TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
 import { analyzeHandler, HANDLERS, type HandlerCode, type HandlerName } from './handler-code.ts';
 import { logicalIdOf, resourcesOf, type Synthesized, synth } from './synth.ts';
@@ -31,6 +33,13 @@ describe('the template and the runtime code share their constants', () => {
     secretMode = synth();
     jwksMode = synth({ jwksUrl: 'https://issuer.example/jwks.json', issuer: 'https://issuer.example/' });
     for (const name of HANDLERS) code.set(name, await analyzeHandler(name));
+  });
+
+  it('gives the deliver function the timeout the inbox lease and resume look-back are sized on', () => {
+    const id = logicalIdOf(secretMode.stack, 'Pushline/Deliver');
+    assert.equal(secretMode.json.Resources[id]?.Properties.Timeout, DELIVER_TIMEOUT_SECONDS);
+    assert.ok(DELIVERY_LEASE_MS > DELIVER_TIMEOUT_SECONDS * 1000);
+    assert.ok(RESUME_LOOKBACK_MS > DELIVER_TIMEOUT_SECONDS * 1000);
   });
 
   it('gives the table the key schema, TTL attribute and index of functions/shared/table-schema.ts', () => {
