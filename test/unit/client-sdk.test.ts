@@ -389,6 +389,26 @@ describe('PushlineClient against a protocol v1 server', () => {
     );
   });
 
+  it('drops replayed messages a previous run delivered when restarted with its cursor and recent ids', async () => {
+    const first = makeClient();
+    await first.connect();
+    server.publish('a');
+    server.publish('b');
+    await waitFor(() => first.recentIds().length === 2, 'two messages');
+    const saved = { cursor: first.cursor, seenIds: first.recentIds() };
+    first.close();
+    server.publish('c');
+
+    const restarted = makeClient({ cursor: '000000', seenIds: saved.seenIds }); // replays from before a
+    const seen = observe(restarted);
+    await restarted.connect();
+    assert.deepEqual(saved.seenIds, ['a', 'b']);
+    assert.deepEqual(
+      seen.messages.map((m) => m.id),
+      ['c'],
+    );
+  });
+
   it('rolls over by opening the new connection and closing the old one only after its backlog', async () => {
     server.store('a');
     const client = makeClient({ rolloverAfterMs: 200 });

@@ -1,0 +1,54 @@
+import type { ErrorCode } from '../functions/shared/protocol.ts';
+
+/** Stable codes of the errors the client reports. */
+export type PushlineErrorCode =
+  /** The server answered a frame with an error frame (see `PushlineServerError`). */
+  | 'SERVER'
+  /** API Gateway itself answered with an error (e.g. "Internal server error", "Forbidden"). */
+  | 'GATEWAY'
+  /** A connection attempt failed before it opened (refused token, network down, server away). */
+  | 'CONNECT_FAILED'
+  /** A connection did not open and finish its resume within `connectTimeoutMs`. */
+  | 'CONNECT_TIMEOUT'
+  /** The `token` provider threw or rejected. */
+  | 'TOKEN'
+  /** No answer to a heartbeat within `heartbeatTimeoutMs`: the socket is taken as dead. */
+  | 'HEARTBEAT_TIMEOUT'
+  /** A `ping()` got no pong in time. */
+  | 'PING_TIMEOUT'
+  /** The server sent something that is not a protocol v1 frame. */
+  | 'BAD_SERVER_FRAME'
+  /** An application listener threw; the client carried on. */
+  | 'LISTENER'
+  /** The call needs an open connection and there is none. */
+  | 'NOT_CONNECTED'
+  /** The client was closed while the call was waiting. */
+  | 'CLOSED'
+  /** No WebSocket implementation: pass one (e.g. from `ws`) in the options. */
+  | 'NO_WEBSOCKET';
+
+/** An error of the Pushline client; branch on `code`, never on the message text. */
+export class PushlineError extends Error {
+  /** Why it failed; stable across versions. */
+  readonly code: PushlineErrorCode;
+
+  constructor(code: PushlineErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The server answered a frame with `{ kind: 'error' }`; the connection stays open. */
+export class PushlineServerError extends PushlineError {
+  /** The server's code, e.g. `INVALID_REQUEST` (see ERROR_CODES in the protocol). */
+  readonly serverCode: ErrorCode | string;
+  /** The action of the frame that failed, when the server could read it. */
+  readonly action: string | undefined;
+
+  constructor(serverCode: ErrorCode | string, message: string, action?: string) {
+    super('SERVER', message);
+    this.serverCode = serverCode;
+    this.action = action;
+  }
+}

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { PushlineClient } from '../../client/index.ts';
+import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import {
+  connectWithin,
+  LIMIT,
+  newUser,
+  publisher,
+  Received,
+  SocketTracker,
+  sleep,
+  stackClient,
+  waitFor,
+} from './client-harness.ts';
+
+/**
+ * API Gateway's limits, scaled down: 2 hours become 10 s, 10 minutes become 4 s. Not less: a resume
+ * answered by a cold Lambda worker on a loaded machine can take seconds, and the gateway counts that
+ * as idle time, while the scenarios need the limits to be long against the Lambda latency, as on AWS.
+ */
+const MAX_CONNECTION_MS = 10_000;
+const IDLE_TIMEOUT_MS = 4000;
+
+describe('the client SDK against short API Gateway connection limits', () => {
+  let stack: LocalStack;
+  let sns: ReturnType<typeof publisher>;
+  const clients: PushlineClient[] = [];
+
+  const client = (userId: string, options: Parameters<typeof stackClient>[2]) => {
+    const made = stackClient(stack.outputs, userId, options);
+    clients.push(made);
+    return made;
+  };
+
+  /** Publishes `count` messages to `userId`, one every `everyMs`; returns their ids. */
+  const stream = async (userId: string, count: number, everyMs: number): Promise<string[]> => {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const id = `${userId}-m${i}`;
+      ids.push(id);
+      await sns.publish({ id, to: { users: [userId] }, type: 'tick', data: { i } });
+      await sleep(everyMs);
+    }
+    return ids;
+  };
+
+  before(async () => {
+    stack = await startLocalStack({
+      quiet: true,
+      console: false,
+      ports: { gateway: 0, aws: 0 },
+      maxConnectionMs: MAX_CONNECTION_MS,
+      idleTimeoutMs: IDLE_TIMEOUT_MS,
+    });
+    sns = publisher(stack.outputs);
+  });
+
+  after(async () => {
+    for (const made of clients) made.close();
+    sns?.close();
+    await stack?.stop();
+  });
+
+  it(
+    'rolls over to a new connection before the maximum connection time, losing and repeating nothing',
+    LIMIT,
+    async () => {
+      const user = newUser('rollover');
+      const sockets = new SocketTracker();
+      const device = client(user, { WebSocket: sockets.WebSocket, rolloverAfterMs: 3000, heartbeatMs: 800 });
+      const received = new Received(device);
+      await connectWithin(device);
+
+      const ids = await stream(user, 60, 150); // about 10 s: several rollovers
+      await waitFor(
+        () => received.missing(ids).length === 0,
+        () => `missing ${received.missing(ids).join(', ')}`,
+      );
+      await stack.idle();
+      await sleep(300);
+
+      assert.deepEqual(received.duplicates, []);
+      assert.equal(received.messages.length, ids.length);
+      assert.ok(sockets.sockets.length >= 3, `${sockets.sockets.length} connections`);
+      assert.ok(
+        !received.states.includes('reconnecting'),
+        `states: ${received.states.join(', ')}; errors: ${received.errors.map((e) => e.message).join(' | ')}; ends: ${JSON.stringify(sockets.ends)}`,
+      );
+      // Every connection was closed by the client (1000) before the gateway's cut (1001).
+      assert.ok(sockets.ends.length >= 2);
+      for (const end of sockets.ends) {
+        assert.equal(end.code, 1000, JSON.stringify(sockets.ends));
+        assert.ok(end.openFor < MAX_CONNECTION_MS, JSON.stringify(sockets.ends));
+      }
+    },
+  );
+
+  it(
+    'reconnects when the gateway cuts a connection at the maximum time and still loses nothing',
+    LIMIT,
+    async () => {
+      const user = newUser('cut');
+      const sockets = new SocketTracker();
+      const device = client(user, { WebSocket: sockets.WebSocket, rolloverAfterMs: 0, heartbeatMs: 800 });
+      const received = new Received(device);
+      await connectWithin(device);
+
+      const ids = await stream(user, 80, 150); // about 13 s: at least one cut
+      await waitFor(
+        () => received.missing(ids).length === 0,
+        () => `missing ${received.missing(ids).join(', ')}`,
+      );
+      await stack.idle();
+      await sleep(300);
+
+      assert.deepEqual(received.duplicates, []);
+      assert.ok(
+        sockets.ends.some((end) => end.code === 1001),
+        JSON.stringify(sockets.ends),
+      );
+      assert.ok(received.states.includes('reconnecting'));
+    },
+  );
+
+  it('keeps a silent connection past the idle timeout with heartbeats', LIMIT, async () => {
+    const user = newUser('idle');
+    const kept = new SocketTracker();
+    const alive = client(user, { WebSocket: kept.WebSocket, rolloverAfterMs: 0, heartbeatMs: 600 });
+    const dropped = new SocketTracker();
+    const silent = client(user, { WebSocket: dropped.WebSocket, rolloverAfterMs: 0, heartbeatMs: 60_000 });
+    await connectWithin(silent);
+    await connectWithin(alive); // Second, so that its connection is the younger one when the sleep ends.
+
+    await sleep(IDLE_TIMEOUT_MS * 2);
+
+    assert.equal(kept.sockets.length, 1, JSON.stringify(kept.ends));
+    assert.equal(alive.state, 'open');
+    assert.ok(
+      dropped.ends.some((end) => end.code === 1001),
+      `without heartbeats the gateway cuts the idle socket: ${JSON.stringify(dropped.ends)}`,
+    );
+    await waitFor(
+      () => silent.state === 'open',
+      () => 'the silent client to reconnect',
+    );
+  });
+});
