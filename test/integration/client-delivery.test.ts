@@ -22,7 +22,7 @@ import {
   sleep,
   stackClient,
   waitFor,
-} from './client-harness.ts';
+} from '../support/client-harness.ts';
 
 describe('the client SDK on the local stack', () => {
   let stack: LocalStack;

@@ -12,7 +12,7 @@ import {
   sleep,
   stackClient,
   waitFor,
-} from './client-harness.ts';
+} from '../support/client-harness.ts';
 
 /**
  * API Gateway's limits, scaled down: 2 hours become 10 s, 10 minutes become 4 s. Not less: a resume
