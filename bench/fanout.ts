@@ -34,6 +34,8 @@ interface Row {
   p50Ms: number;
   p99Ms: number;
   cpuMsPerDelivery?: number;
+  /** Sent all at once (throughput) rather than one round after the other (latency). */
+  burst?: boolean;
 }
 
 /** One benchmark client: records the receive latency of each message frame. */
@@ -68,12 +70,11 @@ async function main() {
       16,
     );
     console.log(`connected ${receivers.length} clients in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
-    const expected = MESSAGES * USERS * DEVICES;
-
-    // Baseline: the same number of posts, straight to the management API at the same concurrency.
+    const perRound = USERS * DEVICES;
     const ids = stack.connectionIds();
-    if (ids.length !== receivers.length)
+    if (ids.length !== receivers.length) {
       throw new Error(`expected ${receivers.length} connections, the gateway holds ${ids.length}`);
+    }
     const client = new ApiGatewayManagementApiClient({
       endpoint: stack.outputs.CallbackUrl,
       region: stack.outputs.Region,
@@ -82,52 +83,71 @@ async function main() {
         httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }),
       }),
     });
-    const posts = Array.from({ length: expected }, (_, i) => ids[i % ids.length] as string);
-    const baselineStart = Date.now();
-    await mapBounded(
-      posts,
-      (connectionId) =>
-        client.send(
-          new PostToConnectionCommand({
-            ConnectionId: connectionId,
-            Data: JSON.stringify({ kind: 'message', data: { sentAt: Date.now() } }),
-          }),
-        ),
-      CONCURRENCY,
-    );
-    await waitFor(() => total(receivers) >= expected, 'baseline frames');
-    const baseline = row('baseline: raw PostToConnection', receivers, baselineStart);
-    for (const receiver of receivers) receiver.latencies.length = 0;
+    const publisher = new Publisher({
+      topicArn: stack.outputs.TopicArn,
+      client: new SNSClient({
+        endpoint: stack.outputs.AwsEndpointUrl,
+        region: stack.outputs.Region,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }),
+    });
 
-    const rows: Row[] = [baseline];
-    for (const persist of [false, true]) {
-      const name = persist ? 'Pushline, stored (inbox + push)' : 'Pushline, push only (persist: false)';
-      const publisher = new Publisher({
-        topicArn: stack.outputs.TopicArn,
-        client: new SNSClient({
-          endpoint: stack.outputs.AwsEndpointUrl,
-          region: stack.outputs.Region,
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }),
-      });
-      // Warm-up: one message to everyone, so cold starts of the deliver function are not measured.
-      await publisher.publish({ to: { users }, type: 'bench', data: { warmup: true }, persist });
-      await waitFor(() => total(receivers) >= USERS * DEVICES, `${name} warm-up`);
+    // One round = one message to every connection: either raw posts (the baseline) or one publish.
+    const rawRound = () =>
+      mapBounded(
+        ids,
+        (connectionId) =>
+          client.send(
+            new PostToConnectionCommand({
+              ConnectionId: connectionId,
+              Data: JSON.stringify({ kind: 'message', data: { sentAt: Date.now() } }),
+            }),
+          ),
+        CONCURRENCY,
+      );
+    const publishRound = (persist: boolean) => () =>
+      publisher.publish({ to: { users }, type: 'bench', data: { sentAt: Date.now() }, persist });
+
+    /** Sends `rounds` rounds, all at once (a burst: throughput) or each after the last arrived (latency). */
+    const measure = async (name: string, round: () => Promise<unknown>, rounds: number, burst: boolean) => {
       for (const receiver of receivers) receiver.latencies.length = 0;
-      await stack.idle(30_000);
-
-      const before = stack.functionStats('deliver').busyMs;
+      const busyBefore = stack.functionStats('deliver').busyMs;
       const start = Date.now();
-      for (let i = 0; i < MESSAGES; i++) {
-        await publisher.publish({ to: { users }, type: 'bench', data: { sentAt: Date.now(), i }, persist });
+      for (let i = 1; i <= rounds; i++) {
+        await round();
+        if (!burst) await waitFor(() => total(receivers) >= i * perRound, `${name} round ${i}`);
       }
-      await waitFor(() => total(receivers) >= expected, `${name} frames`);
-      const result = row(name, receivers, start);
-      result.cpuMsPerDelivery = (stack.functionStats('deliver').busyMs - before) / result.deliveries;
-      rows.push(result);
-      for (const receiver of receivers) receiver.latencies.length = 0;
+      await waitFor(() => total(receivers) >= rounds * perRound, `${name} frames`);
+      const result = { ...row(name, receivers, start), burst };
+      const busy = stack.functionStats('deliver').busyMs - busyBefore;
+      if (busy > 0) result.cpuMsPerDelivery = busy / result.deliveries;
       await stack.idle(30_000);
-    }
+      return result;
+    };
+
+    // Warm-up, not measured: cold starts of the deliver function and the first table writes.
+    await measure('warm-up', publishRound(true), 1, false);
+    await measure('warm-up', publishRound(false), 1, false);
+    await measure('warm-up', rawRound, 1, false);
+
+    const latencyRounds = Math.min(10, MESSAGES);
+    const rows: Row[] = [
+      await measure(`baseline: raw PostToConnection, ${MESSAGES} rounds at once`, rawRound, MESSAGES, true),
+      await measure(
+        `Pushline push only (persist: false), ${MESSAGES} at once`,
+        publishRound(false),
+        MESSAGES,
+        true,
+      ),
+      await measure(
+        `Pushline stored (inbox + push), ${MESSAGES} at once`,
+        publishRound(true),
+        MESSAGES,
+        true,
+      ),
+      await measure(`baseline: raw PostToConnection, one round at a time`, rawRound, latencyRounds, false),
+      await measure(`Pushline stored, one message at a time`, publishRound(true), latencyRounds, false),
+    ];
     await report(rows);
   } finally {
     for (const receiver of receivers) receiver.socket.terminate();
@@ -176,16 +196,17 @@ async function waitFor(check: () => boolean, what: string): Promise<void> {
 }
 
 async function report(rows: Row[]) {
-  const baseline = rows[0] as Row;
+  // Each row is compared with the baseline row sent the same way (burst or one at a time).
+  const baselineOf = (r: Row) => rows.find((candidate) => candidate.burst === r.burst) ?? r;
   const lines = [
     `| run | deliveries | seconds | deliveries/s | vs baseline | p50 ms | p99 ms | deliver CPU ms/delivery |`,
     `|---|---:|---:|---:|---:|---:|---:|---:|`,
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${r.deliveries} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${((r.perSecond / baseline.perSecond) * 100).toFixed(0)}% | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuMsPerDelivery === undefined ? '-' : r.cpuMsPerDelivery.toFixed(3)} |`,
+        `| ${r.name} | ${r.deliveries} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${((r.perSecond / baselineOf(r).perSecond) * 100).toFixed(0)}% | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuMsPerDelivery === undefined ? '-' : r.cpuMsPerDelivery.toFixed(3)} |`,
     ),
   ];
-  const header = `Pushline fan-out benchmark, ${new Date().toISOString()}, node ${process.version}\n${USERS} users x ${DEVICES} devices, ${MESSAGES} messages, concurrency ${CONCURRENCY}\n"deliver CPU" is the event-loop active time of the deliver function's workers.\n`;
+  const header = `Pushline fan-out benchmark, ${new Date().toISOString()}, node ${process.version}\n${USERS} users x ${DEVICES} devices, ${MESSAGES} messages, concurrency ${CONCURRENCY}\n"deliver CPU" is the event-loop active time of the deliver function's workers (it includes waiting for a core).\nBaselines post the same frames straight to the same emulator's @connections at the same concurrency.\n`;
   const text = `${header}\n${lines.join('\n')}\n`;
   console.log(`\n${text}`);
   await mkdir('bench/results', { recursive: true });
