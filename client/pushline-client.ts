@@ -156,6 +156,8 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   #state: ConnectionState = 'closed';
   #cursor: string | undefined;
   #unread: UnreadCounts | undefined;
+  /** Version of the server counts `#unread` was last set from. */
+  #unreadVersion: number | undefined;
   /** The connection delivering messages (ready), if any. */
   #current: Link | undefined;
   /** A connection being set up: the first one, a reconnect, or a rollover's replacement. */
@@ -589,7 +591,16 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     }
   }
 
-  #setUnread(counts: { total: number; bySource: Record<string, number> }): void {
+  #setUnread(counts: { total: number; bySource: Record<string, number>; version?: number }): void {
+    // Frames from concurrent acks can cross on the way: an older snapshot never replaces a newer one.
+    if (
+      counts.version !== undefined &&
+      this.#unreadVersion !== undefined &&
+      counts.version < this.#unreadVersion
+    ) {
+      return;
+    }
+    this.#unreadVersion = counts.version;
     this.#unread = { total: Number(counts.total) || 0, bySource: { ...counts.bySource } };
     this.emit('unread', this.unread as UnreadCounts);
   }

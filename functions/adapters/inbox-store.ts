@@ -141,9 +141,14 @@ export function createInboxStore(tableName: string): InboxStore {
         new UpdateCommand({
           TableName: tableName,
           Key: key(userId, KEY.unread),
-          UpdateExpression: 'ADD #total :d, #source :d',
-          ExpressionAttributeNames: { '#total': 'total', '#source': SOURCE_PREFIX + source },
-          ExpressionAttributeValues: { ':d': delta },
+          // `version` counts the changes, so that a client can tell the newest counts from older ones.
+          UpdateExpression: 'ADD #total :d, #source :d, #version :one',
+          ExpressionAttributeNames: {
+            '#total': 'total',
+            '#source': SOURCE_PREFIX + source,
+            '#version': 'version',
+          },
+          ExpressionAttributeValues: { ':d': delta, ':one': 1 },
         }),
       );
     },
@@ -152,11 +157,12 @@ export function createInboxStore(tableName: string): InboxStore {
       const result = await dynamo.send(
         new GetCommand({ TableName: tableName, Key: key(userId, KEY.unread), ConsistentRead: true }),
       );
-      const counts: UnreadCounts = { total: 0, bySource: {} };
+      const counts: UnreadCounts = { total: 0, bySource: {}, version: 0 };
       for (const [name, value] of Object.entries(result.Item ?? {})) {
         if (typeof value !== 'number') continue;
         // Counters never show below zero, even if an expired unread message left them behind.
         if (name === 'total') counts.total = Math.max(0, value);
+        else if (name === 'version') counts.version = value;
         else if (name.startsWith(SOURCE_PREFIX) && value > 0)
           counts.bySource[name.slice(SOURCE_PREFIX.length)] = value;
       }

@@ -26,6 +26,8 @@ export interface StoredMessage {
 export interface UnreadCounts {
   total: number;
   bySource: Record<string, number>;
+  /** How many changes the counts have seen: of two snapshots, the higher version is the newer. */
+  version: number;
 }
 
 /**

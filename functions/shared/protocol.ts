@@ -47,6 +47,8 @@ export interface UnreadFrame {
   kind: 'unread';
   total: number;
   bySource: Record<string, number>;
+  /** Grows with every change of the counts: keep the frame with the highest version. */
+  version?: number;
 }
 
 /**
@@ -67,7 +69,8 @@ export interface BacklogFrame {
 export interface ReadFrame {
   kind: 'read';
   ids: string[];
-  unread: { total: number; bySource: Record<string, number> };
+  /** The counts after this change; `version` orders frames that cross on the way. */
+  unread: { total: number; bySource: Record<string, number>; version?: number };
 }
 
 /** Stable error codes a client may branch on. */

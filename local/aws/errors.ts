@@ -3,23 +3,7 @@
  * which live with each emulator).
  */
 
-/** A port the local runtime was asked to bind is already taken. */
-export class PortInUseError extends Error {
-  override readonly name = 'PortInUseError';
-  readonly code = 'PORT_IN_USE';
-  constructor(
-    readonly host: string,
-    readonly port: number,
-    readonly service: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      `${service}: port ${port} on ${host} is already in use. Stop whatever holds it ` +
-        `(\`lsof -i :${port}\` or \`ss -ltnp 'sport = :${port}'\` shows it), or pick another port (0 picks a free one).`,
-      options,
-    );
-  }
-}
+export { PortInUseError } from '../errors.ts';
 
 /** The DynamoDB engine could not be started or did not answer in time. */
 export class DynamoStartError extends Error {

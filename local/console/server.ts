@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { PortInUseError } from '../errors.ts';
 import { bundleConsole } from './bundle.ts';
 
 /** Options of {@link startConsole}. */
@@ -106,8 +107,15 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+    const host = options.host ?? '127.0.0.1';
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new PortInUseError(host, options.port, 'Message center', { cause: error })
+          : error,
+      ),
+    );
+    server.listen(options.port, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host ?? '127.0.0.1';

@@ -217,7 +217,7 @@ class GatewayServer {
       const onError = (error: NodeJS.ErrnoException) => {
         reject(
           error.code === 'EADDRINUSE'
-            ? new PortInUseError(this.#host, this.#requestedPort, { cause: error })
+            ? new PortInUseError(this.#host, this.#requestedPort, 'WebSocket API', { cause: error })
             : error,
         );
       };

@@ -493,6 +493,25 @@ describe('PushlineClient against a protocol v1 server', () => {
     assert.deepEqual(client.unread, { total: 2, bySource: { billing: 2 } });
   });
 
+  it('keeps the newest counts when read frames from concurrent acks cross on the way', async () => {
+    const client = makeClient();
+    const seen = observe(client);
+    await client.connect();
+    const connection = server.connections[0] as ServerConnection;
+    server.send(connection, {
+      kind: 'read',
+      ids: ['b'],
+      unread: { total: 1, bySource: { crm: 1 }, version: 7 },
+    });
+    server.send(connection, {
+      kind: 'read',
+      ids: ['a'],
+      unread: { total: 2, bySource: { crm: 2 }, version: 6 },
+    });
+    await waitFor(() => seen.reads.length === 2, 'both read events');
+    assert.deepEqual(client.unread, { total: 1, bySource: { crm: 1 } });
+  });
+
   it('sends acks at once when connected and keeps them for the next connection when not', async () => {
     const client = makeClient();
     await client.connect();
