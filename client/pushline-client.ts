@@ -103,6 +103,8 @@ export const DEFAULT_SOURCE = 'default';
 
 /** Most ids the server accepts in one `ack` frame. */
 const ACK_BATCH = 100;
+/** Most repeats of one "mark all as read" (each marks up to 500 messages on the server). */
+const ACK_ALL_ROUNDS = 20;
 /** Largest delay `setTimeout` honours (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -166,6 +168,10 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   #retryTimer: Timer | undefined;
   #everOpen = false;
   #pendingAcks = new Set<string>();
+  /** The last "mark all as read" sent, so that a `more` answer repeats it. */
+  #ackAllSent: { source?: string; rounds: number } | undefined;
+  /** A "mark all as read" not sent yet (or to be repeated while the server says more are left). */
+  #pendingAckAll: { source?: string; rounds: number } | undefined;
   #pingCounter = 0;
   readonly #pings = new Map<string, Waiter<number>>();
   #connectWaiters: Waiter<void>[] = [];
@@ -262,6 +268,17 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     for (const id of typeof ids === 'string' ? [ids] : ids) {
       if (typeof id === 'string' && id !== '') this.#pendingAcks.add(id);
     }
+    const link = this.#current;
+    if (link?.phase === 'ready') this.#flushAcks(link);
+  }
+
+  /**
+   * Marks every unread message of the user read (of one source, when given), including messages this
+   * client never loaded. Repeated while the server answers that more are left (at most 20 rounds of
+   * 500); every device gets `read` events as with `ack`.
+   */
+  ackAll(options: { source?: string } = {}): void {
+    this.#pendingAckAll = { ...(options.source !== undefined ? { source: options.source } : {}), rounds: 0 };
     const link = this.#current;
     if (link?.phase === 'ready') this.#flushAcks(link);
   }
@@ -607,6 +624,12 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
 
   #onRead(frame: ReadFrame): void {
     const ids = Array.isArray(frame.ids) ? frame.ids : [];
+    if (frame.more === true && this.#ackAllSent !== undefined) {
+      this.#pendingAckAll = this.#ackAllSent;
+      this.#ackAllSent = undefined;
+      const link = this.#current;
+      if (link?.phase === 'ready') this.#flushAcks(link);
+    }
     this.emit('read', { ids, unread: { total: frame.unread.total, bySource: { ...frame.unread.bySource } } });
     this.#setUnread(frame.unread);
   }
@@ -651,6 +674,19 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   }
 
   #flushAcks(link: Link): void {
+    const all = this.#pendingAckAll;
+    if (all !== undefined && all.rounds < ACK_ALL_ROUNDS) {
+      const frame: ClientFrame = {
+        action: 'ack',
+        all: true,
+        ...(all.source !== undefined ? { source: all.source } : {}),
+      };
+      if (this.#send(link, frame)) {
+        all.rounds += 1;
+        this.#ackAllSent = all;
+        this.#pendingAckAll = undefined;
+      }
+    }
     if (this.#pendingAcks.size === 0) return;
     const ids = [...this.#pendingAcks];
     this.#pendingAcks.clear();

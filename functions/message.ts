@@ -3,7 +3,7 @@ import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
 import { fanOut } from './domain/fan-out.ts';
-import { acknowledge, backlogFrames } from './domain/inbox.ts';
+import { acknowledge, acknowledgeAll, backlogFrames } from './domain/inbox.ts';
 import { requireEnv } from './lib/config.ts';
 import { InvalidFrameError } from './lib/errors.ts';
 import { logger } from './lib/observability.ts';
@@ -52,8 +52,11 @@ const actions: Handlers = {
   },
 
   async ack({ frame, userId }) {
-    const { newlyRead, unread } = await acknowledge(inbox, userId, frame.ids, Date.now());
-    const read: ReadFrame = { kind: 'read', ids: newlyRead, unread };
+    const { newlyRead, unread, more } =
+      frame.all === true
+        ? await acknowledgeAll(inbox, userId, { source: frame.source, nowMs: Date.now() })
+        : { ...(await acknowledge(inbox, userId, frame.ids ?? [], Date.now())), more: false };
+    const read: ReadFrame = { kind: 'read', ids: newlyRead, unread, ...(more ? { more } : {}) };
     if (newlyRead.length === 0) return read;
     // Every device of the user learns the new read state, this one included.
     const connections = await listUserConnections(config.tableName, userId);

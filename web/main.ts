@@ -300,7 +300,10 @@ ui.signInForm.addEventListener('submit', (event) => {
 ui.signOut.addEventListener('click', signOut);
 
 ui.markAll.addEventListener('click', () => {
-  markRead([...entries.values()].filter((entry) => !entry.element.hidden).map((entry) => entry.message.id));
+  // The server marks every unread message of the chosen source, loaded here or not; the page
+  // shows it at once for the messages it holds.
+  for (const entry of entries.values()) if (!entry.element.hidden) markReadLocally(entry.message.id);
+  client?.ackAll(filter === undefined ? {} : { source: filter });
 });
 
 ui.publishForm.addEventListener('submit', (event) => {

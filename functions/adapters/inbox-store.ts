@@ -36,6 +36,28 @@ export function createInboxStore(tableName: string): InboxStore {
     };
   };
 
+  /** Sets `readAt` on a stored message once; the source for the one caller that did, else undefined. */
+  const markStoredRead = async (userId: string, seq: string, readAt: number) => {
+    try {
+      const result = await dynamo.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: key(userId, KEY.message(seq)),
+          UpdateExpression: 'SET readAt = :now',
+          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(readAt)',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: { ':now': readAt },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      const source = result.Attributes?.source;
+      return { source: typeof source === 'string' ? source : DEFAULT_SOURCE };
+    } catch (error) {
+      if (isConditionFailed(error)) return undefined;
+      throw error;
+    }
+  };
+
   return {
     async claim(userId, messageId, seq, expiresAt, leaseUntil) {
       try {
@@ -172,26 +194,10 @@ export function createInboxStore(tableName: string): InboxStore {
     async markRead(userId, messageId, readAt) {
       const marker = await readMarker(userId, messageId);
       if (marker === undefined || marker.state === 'claimed') return undefined;
-      const seq = marker.seq;
-      try {
-        const result = await dynamo.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: key(userId, KEY.message(seq)),
-            UpdateExpression: 'SET readAt = :now',
-            ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(readAt)',
-            ExpressionAttributeNames: { '#pk': PK },
-            ExpressionAttributeValues: { ':now': readAt },
-            ReturnValues: 'ALL_NEW',
-          }),
-        );
-        const source = result.Attributes?.source;
-        return { source: typeof source === 'string' ? source : DEFAULT_SOURCE };
-      } catch (error) {
-        if (isConditionFailed(error)) return undefined;
-        throw error;
-      }
+      return markStoredRead(userId, marker.seq, readAt);
     },
+
+    markReadBySeq: (userId, seq, readAt) => markStoredRead(userId, seq, readAt),
 
     async page(userId, options) {
       const forward = options.fromSeq !== undefined;

@@ -9,10 +9,19 @@ const schemas = {
     after: z.string().min(1).max(64).optional(),
     limit: z.number().int().min(1).max(MAX_RECENT).optional(),
   }),
-  ack: z.object({
-    action: z.literal('ack'),
-    ids: z.array(z.string().min(1).max(128)).min(1).max(MAX_ACK_IDS),
-  }),
+  ack: z
+    .object({
+      action: z.literal('ack'),
+      ids: z.array(z.string().min(1).max(128)).min(1).max(MAX_ACK_IDS).optional(),
+      all: z.literal(true).optional(),
+      source: z.string().min(1).max(128).optional(),
+    })
+    .refine((frame) => (frame.ids === undefined) !== (frame.all === undefined), {
+      error: 'give either ids (the messages to mark read) or all: true',
+    })
+    .refine((frame) => frame.source === undefined || frame.all === true, {
+      error: 'source goes with all: true',
+    }),
 } as const;
 
 /** Actions the protocol names but this version does not serve yet. */

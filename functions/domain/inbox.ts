@@ -63,6 +63,8 @@ export interface InboxStore {
   unread(userId: string): Promise<UnreadCounts>;
   /** Marks a stored message read; returns its source for exactly one caller, undefined otherwise. */
   markRead(userId: string, messageId: string, readAt: number): Promise<{ source: string } | undefined>;
+  /** The same, for a message found by its seq. */
+  markReadBySeq(userId: string, seq: string, readAt: number): Promise<{ source: string } | undefined>;
   /** Ascending from `fromSeq` (inclusive) when given, else descending from the newest. */
   page(
     userId: string,
@@ -302,4 +304,35 @@ export async function acknowledge(
     newlyRead.push(id);
   }
   return { newlyRead, unread: await store.unread(userId) };
+}
+
+/** Most messages one "mark all as read" request marks; the answer says when more are left. */
+export const MAX_ACK_ALL = 500;
+
+/**
+ * Marks every unread kept message of the user read (of one source, when given), oldest first, at
+ * most `max` per call. Safe under concurrent acks like {@link acknowledge}.
+ */
+export async function acknowledgeAll(
+  store: InboxStore,
+  userId: string,
+  options: { source?: string; nowMs: number; max?: number },
+): Promise<{ newlyRead: string[]; unread: UnreadCounts; more: boolean }> {
+  const max = options.max ?? MAX_ACK_ALL;
+  const newlyRead: string[] = [];
+  const nowSeconds = Math.floor(options.nowMs / 1000);
+  let more = false;
+  for await (const message of forwardFrom(store, userId, '', nowSeconds)) {
+    if (message.readAt !== undefined) continue;
+    if (options.source !== undefined && (message.source ?? DEFAULT_SOURCE) !== options.source) continue;
+    if (newlyRead.length >= max) {
+      more = true;
+      break;
+    }
+    const marked = await store.markReadBySeq(userId, message.seq, options.nowMs);
+    if (marked === undefined) continue; // another device was first
+    await store.addUnread(userId, marked.source, -1);
+    newlyRead.push(message.id);
+  }
+  return { newlyRead, unread: await store.unread(userId), more };
 }

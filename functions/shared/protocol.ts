@@ -14,6 +14,7 @@ export type ClientFrame =
   | { action: 'ping'; id?: string }
   | { action: 'resume'; after?: string; limit?: number }
   | { action: 'ack'; ids: string[] }
+  | { action: 'ack'; all: true; source?: string }
   | { action: 'subscribe'; topic: string }
   | { action: 'unsubscribe'; topic: string }
   | { action: 'send'; to: string; type: string; data: unknown }
@@ -71,6 +72,8 @@ export interface ReadFrame {
   ids: string[];
   /** The counts after this change; `version` orders frames that cross on the way. */
   unread: { total: number; bySource: Record<string, number>; version?: number };
+  /** Answering `ack` with `all: true`: more unread messages are left (send it again). */
+  more?: boolean;
 }
 
 /** Stable error codes a client may branch on. */

@@ -176,6 +176,26 @@ describe('the inbox: stored messages, resume, acknowledgements, idempotency', {
     assert.equal(messages.find((m) => m.data === 'b')?.read, undefined);
   });
 
+  it('marks every unread message of one source read with ack all, loaded or not', async () => {
+    const tia = unique('tia');
+    for (let i = 0; i < 5; i++) await publish(tia, i, { source: i < 3 ? 'crm' : 'billing' });
+    await target.local?.idle();
+    const [phone, laptop] = await Promise.all([connect(tia), connect(tia)]);
+    phone.send({ action: 'ack', all: true, source: 'crm' });
+    for (const device of [phone, laptop]) {
+      const read = await device.next((f) => f.kind === 'read');
+      assert.equal((read.ids as string[]).length, 3);
+      assert.equal(read.more, undefined);
+      const { version: _version, ...counts } = read.unread as { version: number };
+      assert.deepEqual(counts, { total: 2, bySource: { billing: 2 } });
+    }
+    const { messages } = await resume(laptop);
+    assert.deepEqual(
+      messages.filter((m) => m.read === true).map((m) => m.data),
+      [0, 1, 2],
+    );
+  });
+
   it('keeps unread counts right under concurrent acks from several devices', async () => {
     const rae = unique('rae');
     const ids: string[] = [];

@@ -35,6 +35,21 @@ describe('parseClientFrame', () => {
     assert.equal(codeOf('{"action":"subscribe","topic":"x"}'), 'NOT_IMPLEMENTED');
   });
 
+  it('reads "mark all as read", with or without a source', () => {
+    assert.deepEqual(parseClientFrame('{"action":"ack","all":true}'), { action: 'ack', all: true });
+    assert.deepEqual(parseClientFrame('{"action":"ack","all":true,"source":"crm"}'), {
+      action: 'ack',
+      all: true,
+      source: 'crm',
+    });
+  });
+
+  it('refuses an ack with both ids and all, or a source without all', () => {
+    assert.equal(codeOf('{"action":"ack","ids":["a"],"all":true}'), 'INVALID_REQUEST');
+    assert.equal(codeOf('{"action":"ack","ids":["a"],"source":"crm"}'), 'INVALID_REQUEST');
+    assert.equal(codeOf('{"action":"ack"}'), 'INVALID_REQUEST');
+  });
+
   it('answers INVALID_REQUEST to a served action with bad fields', () => {
     assert.equal(codeOf('{"action":"ack","ids":[]}'), 'INVALID_REQUEST');
     assert.equal(codeOf('{"action":"resume","limit":0}'), 'INVALID_REQUEST');

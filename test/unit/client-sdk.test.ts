@@ -512,6 +512,21 @@ describe('PushlineClient against a protocol v1 server', () => {
     assert.deepEqual(client.unread, { total: 1, bySource: { crm: 1 } });
   });
 
+  it('repeats "mark all as read" while the server answers that more are left', async () => {
+    const client = makeClient();
+    await client.connect();
+    const connection = server.connections[0] as ServerConnection;
+    const ackAlls = () => connection.received.filter((f) => f.action === 'ack' && 'all' in f && f.all === true);
+    client.ackAll({ source: 'crm' });
+    await waitFor(() => ackAlls().length === 1, 'the first ack all');
+    assert.deepEqual(ackAlls()[0], { action: 'ack', all: true, source: 'crm' });
+    server.send(connection, { kind: 'read', ids: ['a'], unread: { total: 1, bySource: {} }, more: true });
+    await waitFor(() => ackAlls().length === 2, 'the repeat');
+    server.send(connection, { kind: 'read', ids: ['b'], unread: { total: 0, bySource: {} } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(ackAlls().length, 2, 'no repeat once nothing is left');
+  });
+
   it('sends acks at once when connected and keeps them for the next connection when not', async () => {
     const client = makeClient();
     await client.connect();
