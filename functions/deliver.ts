@@ -67,44 +67,42 @@ async function deliverRecord(record: SNSEventRecord): Promise<void> {
   const persist = envelope.persist ?? true;
   const message = { id, type: envelope.type, source: envelope.source, data: envelope.data ?? null, ts };
 
+  // Per user, storing and looking up the connections run side by side: both are needed to push.
   const settled = await settleBounded(
     users,
-    (userId) =>
-      storeOnce(inbox, userId, message, {
-        persist,
-        retentionSeconds: envelope.ttl ?? DEFAULT_RETENTION_SECONDS,
-        nowMs: Date.now(),
-      }),
+    async (userId) => {
+      const [decision, connections] = await Promise.all([
+        storeOnce(inbox, userId, message, {
+          persist,
+          retentionSeconds: envelope.ttl ?? DEFAULT_RETENTION_SECONDS,
+          nowMs: Date.now(),
+        }),
+        listUserConnections(config.tableName, userId),
+      ]);
+      return { userId, decision, connections };
+    },
     TABLE_CONCURRENCY,
   );
   // Users this attempt now owns (it holds their lease and must push to them).
-  const recipients = users.flatMap((userId, index) => {
-    const result = settled[index];
-    return result?.ok && result.value.push ? [{ userId, seq: result.value.seq }] : [];
-  });
-
-  let targets: { userId: string; connectionId: string; body: string }[];
-  try {
-    const failure = settled.find((result) => !result.ok);
-    if (failure && !failure.ok) throw failure.error;
-    targets = (
-      await mapBounded(
-        recipients,
-        async ({ userId, seq }) => {
-          const frame: MessageFrame = { kind: 'message', ...message, ...(seq !== undefined ? { seq } : {}) };
-          if (frame.source === undefined) delete frame.source;
-          const body = JSON.stringify(frame);
-          const connections = await listUserConnections(config.tableName, userId);
-          return connections.map((connection) => ({ userId, connectionId: connection.connectionId, body }));
-        },
-        TABLE_CONCURRENCY,
-      )
-    ).flat();
-  } catch (error) {
+  const recipients = settled.flatMap((result) =>
+    result.ok && result.value.decision.push ? [result.value] : [],
+  );
+  const failure = settled.find((result) => !result.ok);
+  if (failure && !failure.ok) {
     // Lambda retries the whole event: hand the leases back so the retry need not wait for them.
     await settleBounded(recipients, ({ userId }) => releaseLease(inbox, userId, id), TABLE_CONCURRENCY);
-    throw error;
+    throw failure.error;
   }
+  const targets = recipients.flatMap(({ userId, decision, connections }) => {
+    const frame: MessageFrame = {
+      kind: 'message',
+      ...message,
+      ...(decision.seq !== undefined ? { seq: decision.seq } : {}),
+    };
+    if (frame.source === undefined) delete frame.source;
+    const body = JSON.stringify(frame);
+    return connections.map((connection) => ({ userId, connectionId: connection.connectionId, body }));
+  });
 
   const summary = await fanOut(
     targets,

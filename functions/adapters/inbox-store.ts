@@ -59,7 +59,7 @@ export function createInboxStore(tableName: string): InboxStore {
   };
 
   return {
-    async claim(userId, messageId, seq, expiresAt, leaseUntil) {
+    async claim(userId, messageId, seq, expiresAt, leaseUntil, initialState) {
       try {
         await dynamo.send(
           new PutCommand({
@@ -67,7 +67,7 @@ export function createInboxStore(tableName: string): InboxStore {
             Item: {
               ...key(userId, KEY.messageId(messageId)),
               seq,
-              state: 'claimed',
+              state: initialState,
               leaseUntil,
               [EXPIRES]: expiresAt,
             },

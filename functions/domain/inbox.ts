@@ -42,13 +42,17 @@ export interface Marker {
 
 /** Persistence the inbox needs; the DynamoDB adapter implements it. */
 export interface InboxStore {
-  /** Creates the marker (state 'new' for the caller that did), or returns the existing one. */
+  /**
+   * Creates the marker in `initialState` (answering state 'new' to the caller that did), or returns
+   * the existing one.
+   */
   claim(
     userId: string,
     messageId: string,
     seq: string,
     expiresAt: number,
     leaseUntil: number,
+    initialState: 'claimed' | 'stored',
   ): Promise<Omit<Marker, 'state'> & { state: DeliveryState | 'new' }>;
   marker(userId: string, messageId: string): Promise<Marker | undefined>;
   /** Takes over a marker whose lease ran out; false when someone else changed it first. */
@@ -138,15 +142,19 @@ export async function storeOnce(
   const leaseMs = options.leaseMs ?? DELIVERY_LEASE_MS;
   const expiresAt =
     Math.floor(options.nowMs / 1000) + (options.persist ? options.retentionSeconds : DEDUPE_WINDOW_SECONDS);
+  // A message that is not kept has nothing to store: its marker starts as 'stored', one write fewer.
   const claimed = await store.claim(
     userId,
     message.id,
     newSeq(options.nowMs),
     expiresAt,
     Date.now() + leaseMs,
+    options.persist ? 'claimed' : 'stored',
   );
-  if (claimed.state === 'new')
+  if (claimed.state === 'new') {
+    if (!options.persist) return { push: true };
     return finishStoring(store, userId, message, { ...options, expiresAt }, claimed.seq);
+  }
 
   const deadline = Date.now() + (options.waitMs ?? LEASE_WAIT_MS);
   let marker: Marker | undefined = claimed as Marker;

@@ -73,7 +73,7 @@ describe('storing a message once per user, whatever is replayed', () => {
   it('moves the message to a fresh seq when an attempt stopped right after claiming', async () => {
     const incoming = message('stopped early');
     const oldSeq = '01M0000000AAAAAAAAAAAAAAAA';
-    await store.claim('u3', incoming.id, oldSeq, Math.floor(Date.now() / 1000) + 3600, 0);
+    await store.claim('u3', incoming.id, oldSeq, Math.floor(Date.now() / 1000) + 3600, 0, 'claimed');
     await store.putMessage('u3', {
       ...incoming,
       seq: oldSeq,

@@ -516,7 +516,8 @@ describe('PushlineClient against a protocol v1 server', () => {
     const client = makeClient();
     await client.connect();
     const connection = server.connections[0] as ServerConnection;
-    const ackAlls = () => connection.received.filter((f) => f.action === 'ack' && 'all' in f && f.all === true);
+    const ackAlls = () =>
+      connection.received.filter((f) => f.action === 'ack' && 'all' in f && f.all === true);
     client.ackAll({ source: 'crm' });
     await waitFor(() => ackAlls().length === 1, 'the first ack all');
     assert.deepEqual(ackAlls()[0], { action: 'ack', all: true, source: 'crm' });
