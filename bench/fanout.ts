@@ -12,6 +12,7 @@ import {
   ApiGatewayManagementApiClient,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import WebSocket from 'ws';
@@ -34,6 +35,8 @@ interface Row {
   p50Ms: number;
   p99Ms: number;
   cpuMsPerDelivery?: number;
+  /** DynamoDB requests the run made, per delivered message. */
+  tableRequestsPerDelivery?: number;
   /** Sent all at once (throughput) rather than one round after the other (latency). */
   burst?: boolean;
 }
@@ -92,6 +95,33 @@ async function main() {
       }),
     });
 
+    const tableRequests = () =>
+      Object.values(stack.awsStats().dynamoRequests).reduce((sum, count) => sum + count, 0);
+
+    // Context: how many writes per second the local DynamoDB takes at the same table concurrency.
+    const dynamo = new DynamoDBClient({
+      endpoint: stack.outputs.AwsEndpointUrl,
+      region: stack.outputs.Region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const writesStart = Date.now();
+    const WRITES = 1000;
+    await mapBounded(
+      Array.from({ length: WRITES }, (_, i) => i),
+      (i) =>
+        dynamo.send(
+          new PutItemCommand({
+            TableName: stack.outputs.TableName,
+            Item: { pk: { S: `bench#${i}` }, sk: { S: 'probe' }, expiresAt: { N: '0' } },
+          }),
+        ),
+      16,
+    );
+    const writesPerSecond = WRITES / ((Date.now() - writesStart) / 1000);
+    console.log(
+      `local DynamoDB (${stack.outputs.DynamoDbEngine}): ${writesPerSecond.toFixed(0)} writes/s at 16 in flight`,
+    );
+
     // One round = one message to every connection: either raw posts (the baseline) or one publish.
     const rawRound = () =>
       mapBounded(
@@ -112,6 +142,7 @@ async function main() {
     const measure = async (name: string, round: () => Promise<unknown>, rounds: number, burst: boolean) => {
       for (const receiver of receivers) receiver.latencies.length = 0;
       const busyBefore = stack.functionStats('deliver').busyMs;
+      const requestsBefore = tableRequests();
       const start = Date.now();
       for (let i = 1; i <= rounds; i++) {
         await round();
@@ -121,7 +152,10 @@ async function main() {
       const result = { ...row(name, receivers, start), burst };
       const busy = stack.functionStats('deliver').busyMs - busyBefore;
       // Raw posts never reach the deliver function: its idle workers' ticks are not theirs to carry.
-      if (round !== rawRound) result.cpuMsPerDelivery = busy / result.deliveries;
+      if (round !== rawRound) {
+        result.cpuMsPerDelivery = busy / result.deliveries;
+        result.tableRequestsPerDelivery = (tableRequests() - requestsBefore) / result.deliveries;
+      }
       await stack.idle(30_000);
       return result;
     };
@@ -149,7 +183,7 @@ async function main() {
       await measure(`baseline: raw PostToConnection, one round at a time`, rawRound, latencyRounds, false),
       await measure(`Pushline stored, one message at a time`, publishRound(true), latencyRounds, false),
     ];
-    await report(rows);
+    await report(rows, { engine: stack.outputs.DynamoDbEngine, writesPerSecond });
   } finally {
     for (const receiver of receivers) receiver.socket.terminate();
     await stack.stop();
@@ -196,18 +230,18 @@ async function waitFor(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-async function report(rows: Row[]) {
+async function report(rows: Row[], table: { engine: string; writesPerSecond: number }) {
   // Each row is compared with the baseline row sent the same way (burst or one at a time).
   const baselineOf = (r: Row) => rows.find((candidate) => candidate.burst === r.burst) ?? r;
   const lines = [
-    `| run | deliveries | seconds | deliveries/s | vs baseline | p50 ms | p99 ms | deliver CPU ms/delivery |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|`,
+    `| run | deliveries | seconds | deliveries/s | vs baseline | p50 ms | p99 ms | deliver CPU ms/delivery | table requests/delivery |`,
+    `|---|---:|---:|---:|---:|---:|---:|---:|---:|`,
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${r.deliveries} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${((r.perSecond / baselineOf(r).perSecond) * 100).toFixed(0)}% | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuMsPerDelivery === undefined ? '-' : r.cpuMsPerDelivery.toFixed(3)} |`,
+        `| ${r.name} | ${r.deliveries} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${((r.perSecond / baselineOf(r).perSecond) * 100).toFixed(0)}% | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuMsPerDelivery === undefined ? '-' : r.cpuMsPerDelivery.toFixed(3)} | ${r.tableRequestsPerDelivery === undefined ? '-' : r.tableRequestsPerDelivery.toFixed(2)} |`,
     ),
   ];
-  const header = `Pushline fan-out benchmark, ${new Date().toISOString()}, node ${process.version}\n${USERS} users x ${DEVICES} devices, ${MESSAGES} messages, concurrency ${CONCURRENCY}\n"deliver CPU" is the event-loop active time of the deliver function's workers (it includes waiting for a core).\nBaselines post the same frames straight to the same emulator's @connections at the same concurrency.\n`;
+  const header = `Pushline fan-out benchmark, ${new Date().toISOString()}, node ${process.version}\n${USERS} users x ${DEVICES} devices, ${MESSAGES} messages, concurrency ${CONCURRENCY}\n"deliver CPU" is the event-loop active time of the deliver function's workers (it includes waiting for a core).\nBaselines post the same frames straight to the same emulator's @connections at the same concurrency.\nLocal table: ${table.engine}, ${table.writesPerSecond.toFixed(0)} writes/s at 16 in flight, measured in this run (it bounds the stored runs).\n`;
   const text = `${header}\n${lines.join('\n')}\n`;
   console.log(`\n${text}`);
   await mkdir('bench/results', { recursive: true });
@@ -215,7 +249,7 @@ async function report(rows: Row[]) {
   await writeFile(`bench/results/fanout-${stamp}.md`, text);
   await writeFile(
     `bench/results/fanout-${stamp}.json`,
-    `${JSON.stringify({ users: USERS, devices: DEVICES, messages: MESSAGES, concurrency: CONCURRENCY, rows }, null, 2)}\n`,
+    `${JSON.stringify({ users: USERS, devices: DEVICES, messages: MESSAGES, concurrency: CONCURRENCY, table, rows }, null, 2)}\n`,
   );
   console.log(`written to bench/results/fanout-${stamp}.md and .json`);
 }

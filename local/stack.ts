@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import type { PushMessage } from '../publisher/index.ts';
 import { createTables, startDynamo } from './aws/dynamodb.ts';
-import { startAwsEndpoint } from './aws/endpoint.ts';
+import { type AwsEndpoint, startAwsEndpoint } from './aws/endpoint.ts';
 import { startGateway } from './gateway/gateway.ts';
 import { LambdaRuntime } from './lambda/lambda-runtime.ts';
 import type { LocalOutputs } from './outputs.ts';
@@ -41,6 +41,8 @@ export interface LocalStack {
   connectionIds(): string[];
   /** Function statistics (invocations, busy time) from the Lambda runtime. */
   functionStats(name: string): ReturnType<LambdaRuntime['stats']>;
+  /** Counters of the AWS endpoint (SNS messages, invocations, DynamoDB requests by operation). */
+  awsStats(): ReturnType<AwsEndpoint['stats']>;
   /** Resolves when no asynchronous invocation is pending (bounded by `timeoutMs`). */
   idle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -169,6 +171,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       invoke: (functionName, event) => runtime.invoke(functionName, event),
       connectionIds: () => gateway.connections().map((connection) => connection.id),
       functionStats: (name) => runtime.stats(name),
+      awsStats: () => aws.stats(),
       idle: (timeoutMs = 10_000) => aws.idle(timeoutMs),
       stop,
     };

@@ -55,6 +55,8 @@ export interface AwsEndpointStats {
   readonly deadLettered: number;
   /** Events dropped after their retries (no dead-letter queue, or it refused them). */
   readonly dropped: number;
+  /** DynamoDB requests passed through, by operation (`PutItem`, `Query`, …). */
+  readonly dynamoRequests: Readonly<Record<string, number>>;
 }
 
 /** A running AWS endpoint. */
@@ -165,6 +167,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     deliver: (delivery) => invoker.submit(delivery),
   });
 
+  const dynamoRequests: Record<string, number> = {};
+
   function proxyToDynamo(req: IncomingMessage, res: ServerResponse): void {
     const upstream = request(
       {
@@ -254,6 +258,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       targetValue?.startsWith('DynamoDB_20120810.') ||
       targetValue?.startsWith('DynamoDBStreams_20120810.')
     ) {
+      const operation = targetValue.slice(targetValue.indexOf('.') + 1);
+      dynamoRequests[operation] = (dynamoRequests[operation] ?? 0) + 1;
       proxyToDynamo(req, res);
       return;
     }
@@ -337,7 +343,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     port,
     topicArn: (name) => sns.topicArn(name),
     queueUrl: (name) => sqs.queueUrl(name),
-    stats: () => ({ published: sns.published(), ...invoker.stats() }),
+    stats: () => ({ published: sns.published(), ...invoker.stats(), dynamoRequests: { ...dynamoRequests } }),
     idle: (timeoutMs = 30_000) => invoker.idle(timeoutMs),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
