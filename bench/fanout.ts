@@ -141,7 +141,7 @@ async function main() {
     /** Sends `rounds` rounds, all at once (a burst: throughput) or each after the last arrived (latency). */
     const measure = async (name: string, round: () => Promise<unknown>, rounds: number, burst: boolean) => {
       for (const receiver of receivers) receiver.latencies.length = 0;
-      const busyBefore = stack.functionStats('deliver').busyMs;
+      const cpuBefore = stack.functionStats('deliver').cpuMs;
       const requestsBefore = tableRequests();
       const start = Date.now();
       for (let i = 1; i <= rounds; i++) {
@@ -150,10 +150,10 @@ async function main() {
       }
       await waitFor(() => total(receivers) >= rounds * perRound, `${name} frames`);
       const result = { ...row(name, receivers, start), burst };
-      const busy = stack.functionStats('deliver').busyMs - busyBefore;
+      const cpu = stack.functionStats('deliver').cpuMs - cpuBefore;
       // Raw posts never reach the deliver function: its idle workers' ticks are not theirs to carry.
       if (round !== rawRound) {
-        result.cpuMsPerDelivery = busy / result.deliveries;
+        result.cpuMsPerDelivery = cpu / result.deliveries;
         result.tableRequestsPerDelivery = (tableRequests() - requestsBefore) / result.deliveries;
       }
       await stack.idle(30_000);
@@ -241,7 +241,7 @@ async function report(rows: Row[], table: { engine: string; writesPerSecond: num
         `| ${r.name} | ${r.deliveries} | ${r.seconds.toFixed(2)} | ${r.perSecond.toFixed(0)} | ${((r.perSecond / baselineOf(r).perSecond) * 100).toFixed(0)}% | ${r.p50Ms} | ${r.p99Ms} | ${r.cpuMsPerDelivery === undefined ? '-' : r.cpuMsPerDelivery.toFixed(3)} | ${r.tableRequestsPerDelivery === undefined ? '-' : r.tableRequestsPerDelivery.toFixed(2)} |`,
     ),
   ];
-  const header = `Pushline fan-out benchmark, ${new Date().toISOString()}, node ${process.version}\n${USERS} users x ${DEVICES} devices, ${MESSAGES} messages, concurrency ${CONCURRENCY}\n"deliver CPU" is the event-loop active time of the deliver function's workers (it includes waiting for a core).\nBaselines post the same frames straight to the same emulator's @connections at the same concurrency.\nLocal table: ${table.engine}, ${table.writesPerSecond.toFixed(0)} writes/s at 16 in flight, measured in this run (it bounds the stored runs).\n`;
+  const header = `Pushline fan-out benchmark, ${new Date().toISOString()}, node ${process.version}\n${USERS} users x ${DEVICES} devices, ${MESSAGES} messages, concurrency ${CONCURRENCY}\n"deliver CPU" is the CPU time the deliver function's invocations used on their threads (Linux schedstat).\nBaselines post the same frames straight to the same emulator's @connections at the same concurrency.\nLocal table: ${table.engine}, ${table.writesPerSecond.toFixed(0)} writes/s at 16 in flight, measured in this run (it bounds the stored runs).\n`;
   const text = `${header}\n${lines.join('\n')}\n`;
   console.log(`\n${text}`);
   await mkdir('bench/results', { recursive: true });

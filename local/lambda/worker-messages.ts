@@ -38,6 +38,11 @@ export interface ErrorPayload {
 export type WorkerMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'init-error'; readonly error: ErrorPayload }
-  | { readonly type: 'result'; readonly requestId: string; readonly payload: string }
-  | { readonly type: 'error'; readonly requestId: string; readonly error: ErrorPayload }
+  | { readonly type: 'result'; readonly requestId: string; readonly payload: string; readonly cpuNs?: number }
+  | {
+      readonly type: 'error';
+      readonly requestId: string;
+      readonly error: ErrorPayload;
+      readonly cpuNs?: number;
+    }
   | { readonly type: 'crash'; readonly error: ErrorPayload };

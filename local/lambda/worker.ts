@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * One Lambda function instance, run in a worker thread. Loading this module is the cold start:
  * it imports the handler module once, then serves one invocation at a time for as long as
@@ -92,7 +93,25 @@ function runHandler(handler: Handler, event: unknown, context: LambdaContext): P
   return Promise.resolve().then(() => handler(event, context));
 }
 
+/**
+ * CPU time this thread has used, in nanoseconds, where Linux tells it (/proc/thread-self/schedstat,
+ * read synchronously so that it is this thread's and not a thread-pool thread's); else undefined.
+ */
+function threadCpuNs(): number | undefined {
+  try {
+    const used = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+    return Number.isFinite(used) ? used : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function invoke(handler: Handler, message: InvokeMessage): Promise<void> {
+  const cpuBefore = threadCpuNs();
+  const cpuNs = () => {
+    const after = threadCpuNs();
+    return cpuBefore === undefined || after === undefined ? undefined : after - cpuBefore;
+  };
   const context: LambdaContext = {
     callbackWaitsForEmptyEventLoop: true,
     functionName: data.functionName,
@@ -117,9 +136,9 @@ async function invoke(handler: Handler, message: InvokeMessage): Promise<void> {
       });
       return;
     }
-    post({ type: 'result', requestId: message.requestId, payload });
+    post({ type: 'result', requestId: message.requestId, payload, cpuNs: cpuNs() });
   } catch (error) {
-    post({ type: 'error', requestId: message.requestId, error: toErrorPayload(error) });
+    post({ type: 'error', requestId: message.requestId, error: toErrorPayload(error), cpuNs: cpuNs() });
   }
 }
 

@@ -194,6 +194,16 @@ describe('LambdaRuntime', () => {
     assert.ok(spent >= 140, `expected at least 140 ms busy, got ${spent}`);
   });
 
+  it('counts the CPU time of invocations on Linux, and not the time spent waiting', async (t) => {
+    if (process.platform !== 'linux') return t.diagnostic('thread CPU time is read from Linux /proc');
+    await runtime.invoke('spin', { ms: 1 });
+    const before = runtime.stats('spin').cpuMs;
+    await runtime.invoke('spin', { ms: 150 });
+    const spent = runtime.stats('spin').cpuMs - before;
+    // A busy loop of 150 ms uses up to 150 ms of CPU; a shared machine may give it less than that.
+    assert.ok(spent > 20 && spent <= 250, `expected the spin's CPU time, got ${spent} ms`);
+  });
+
   it('rejects an unknown function name with a typed error', async () => {
     const error = await rejection(runtime.invoke('nope', {}));
 
