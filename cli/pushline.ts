@@ -7,8 +7,9 @@ import { InvalidMessageError, Publisher, type PushMessage } from '../publisher/i
 const USAGE = `Usage: npx pushline <command> [options]
 
 Commands:
-  token <userId> [--expires <seconds>]
-      Print a token the local stack accepts (HS256, local secret).
+  token <userId> [--expires <seconds>] [--secret <key>] [--issuer <iss>]
+      Print an HS256 token: for the local stack by default, or signed with --secret (or
+      PUSHLINE_JWT_SECRET), e.g. a deployed stack's generated secret.
   publish --user <id> [--user <id>…] --type <type> [--source <s>] [--data <json>] [--id <id>]
           [--no-persist] [--ttl <seconds>] [--topic-arn <arn>]
       Publish an envelope. Without --topic-arn (or PUSHLINE_TOPIC_ARN) it goes to the local stack
@@ -66,7 +67,15 @@ async function token(parsed: Parsed): Promise<void> {
   if (!userId) throw new UsageError('token needs a user id: npx pushline token alice');
   const expires = Number(one(parsed, 'expires') ?? 3600);
   if (!Number.isInteger(expires)) throw new UsageError('--expires must be a whole number of seconds.');
-  console.log(await mintLocalToken(userId, { expiresInSeconds: expires }));
+  const secret = one(parsed, 'secret') ?? process.env.PUSHLINE_JWT_SECRET;
+  const issuer = one(parsed, 'issuer');
+  console.log(
+    await mintLocalToken(userId, {
+      expiresInSeconds: expires,
+      ...(secret !== undefined ? { secret } : {}),
+      ...(issuer !== undefined ? { issuer } : {}),
+    }),
+  );
 }
 
 async function publish(parsed: Parsed): Promise<void> {
