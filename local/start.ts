@@ -1,4 +1,4 @@
-import { OUTPUTS_FILE, writeOutputs } from './outputs.ts';
+import { type LocalOutputs, OUTPUTS_FILE, writeOutputs } from './outputs.ts';
 import { startLocalStack } from './stack.ts';
 
 /**
@@ -13,8 +13,23 @@ const args = parseArgs(process.argv.slice(2));
 const started = Date.now();
 console.log('Pushline local stack starting…');
 
+// Signal handlers come first, so that Ctrl-C while the stack is still starting also stops it cleanly.
+let starting: ReturnType<typeof startLocalStack> | undefined;
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping…`);
+  const stack = await starting?.catch(() => undefined);
+  await stack?.stop();
+  console.log('Stopped.');
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
 try {
-  const stack = await startLocalStack({
+  starting = startLocalStack({
     ports: {
       gateway: args.int('gateway-port', 3001),
       aws: args.int('aws-port', 4566),
@@ -25,8 +40,19 @@ try {
     maxConnectionMs: args.optionalInt('max-connection-ms'),
     quiet: args.flag('quiet'),
   });
-  await writeOutputs(stack.outputs);
-  const o = stack.outputs;
+  const stack = await starting;
+  if (!stopping) {
+    await writeOutputs(stack.outputs);
+    printBanner(stack.outputs);
+  }
+} catch (error) {
+  if (!stopping) {
+    console.error(`\nPushline could not start: ${(error as Error).message}`);
+    process.exit(1);
+  }
+}
+
+function printBanner(o: LocalOutputs): void {
   console.log(`
 Pushline is running (${((Date.now() - started) / 1000).toFixed(1)} s, DynamoDB: ${o.DynamoDbEngine})
 
@@ -43,20 +69,6 @@ Outputs written to ${OUTPUTS_FILE}. Try, in another terminal:
   npx pushline publish --user alice --type greeting --data '{"hi":1}'
 Ctrl-C stops everything.
 `);
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: stopping…`);
-    await stack.stop();
-    console.log('Stopped.');
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-} catch (error) {
-  console.error(`\nPushline could not start: ${(error as Error).message}`);
-  process.exit(1);
 }
 
 function parseArgs(argv: string[]) {
