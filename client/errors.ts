@@ -16,6 +16,8 @@ export type PushlineErrorCode =
   | 'HEARTBEAT_TIMEOUT'
   /** A `ping()` got no pong in time. */
   | 'PING_TIMEOUT'
+  /** A `history()` request got no answer in time. */
+  | 'HISTORY_TIMEOUT'
   /** The server sent something that is not a protocol v1 frame. */
   | 'BAD_SERVER_FRAME'
   /** An application listener threw; the client carried on. */

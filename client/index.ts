@@ -11,6 +11,7 @@ export {
   type ConnectionState,
   DEFAULT_ROLLOVER_AFTER_MS,
   DEFAULT_SOURCE,
+  type HistoryPage,
   PushlineClient,
   type PushlineClientOptions,
   type PushlineEvents,

@@ -2,6 +2,7 @@ import type {
   BacklogFrame,
   ClientFrame,
   ErrorFrame,
+  HistoryFrame,
   MessageFrame,
   ReadFrame,
   UnreadFrame,
@@ -44,6 +45,14 @@ export interface PushlineMessage {
   readonly read: boolean;
   /** True when it came from the stored backlog on (re)connect rather than as a live push. */
   readonly replayed: boolean;
+}
+
+/** A page of older messages from {@link PushlineClient.history}. */
+export interface HistoryPage {
+  /** Newest first. */
+  readonly messages: readonly PushlineMessage[];
+  /** Older messages may be left: call again with `before` = the last message's `seq`. */
+  readonly more: boolean;
 }
 
 /** Events of {@link PushlineClient} and their payloads. */
@@ -174,6 +183,7 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   #pendingAckAll: { source?: string; rounds: number } | undefined;
   #pingCounter = 0;
   readonly #pings = new Map<string, Waiter<number>>();
+  readonly #histories = new Map<string, Waiter<HistoryPage>>();
   #connectWaiters: Waiter<void>[] = [];
   #removeOnlineListener: (() => void) | undefined;
 
@@ -251,11 +261,12 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     this.#current = undefined;
     this.#next = undefined;
     const closed = () => new PushlineError('CLOSED', 'The client was closed.');
-    for (const waiter of this.#pings.values()) {
+    for (const waiter of [...this.#pings.values(), ...this.#histories.values()]) {
       clearTimeout(waiter.timer);
       waiter.reject(closed());
     }
     this.#pings.clear();
+    this.#histories.clear();
     for (const waiter of this.#connectWaiters.splice(0)) waiter.reject(closed());
     this.#setState('closed');
   }
@@ -281,6 +292,32 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     this.#pendingAckAll = { ...(options.source !== undefined ? { source: options.source } : {}), rounds: 0 };
     const link = this.#current;
     if (link?.phase === 'ready') this.#flushAcks(link);
+  }
+
+  /**
+   * Older stored messages, newest first: the page before `before` (a `seq`; the newest when absent),
+   * of one source when given. `more` says whether to ask again with the last message's `seq`. These
+   * messages are returned, not emitted as `message` events, and do not move the cursor.
+   */
+  history(options: { before?: string; source?: string; limit?: number } = {}): Promise<HistoryPage> {
+    const link = this.#current;
+    if (link?.phase !== 'ready') {
+      return Promise.reject(new PushlineError('NOT_CONNECTED', 'history() needs an open connection.'));
+    }
+    const id = `history-${++this.#pingCounter}`;
+    return new Promise<HistoryPage>((resolve, reject) => {
+      this.#histories.set(id, {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#histories.delete(id);
+          reject(
+            new PushlineError('HISTORY_TIMEOUT', `No history answer within ${this.#connectTimeoutMs} ms.`),
+          );
+        }, this.#connectTimeoutMs),
+      });
+      this.#send(link, { action: 'history', id, ...options });
+    });
   }
 
   /** Round trip to the server; resolves with the time it took in milliseconds. */
@@ -510,6 +547,9 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       case 'pong':
         this.#onPong((frame as { id?: unknown }).id);
         break;
+      case 'history':
+        this.#onHistory(frame as HistoryFrame);
+        break;
       case 'error':
         this.#onServerError(link, frame as ErrorFrame);
         break;
@@ -632,6 +672,24 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     }
     this.emit('read', { ids, unread: { total: frame.unread.total, bySource: { ...frame.unread.bySource } } });
     this.#setUnread(frame.unread);
+  }
+
+  #onHistory(frame: HistoryFrame): void {
+    const waiter = typeof frame.id === 'string' ? this.#histories.get(frame.id) : undefined;
+    if (!waiter || frame.id === undefined) return;
+    this.#histories.delete(frame.id);
+    clearTimeout(waiter.timer);
+    const messages = (Array.isArray(frame.messages) ? frame.messages : []).map((m) => ({
+      id: m.id,
+      ...(m.seq !== undefined && { seq: m.seq }),
+      type: m.type,
+      ...(m.source !== undefined && { source: m.source }),
+      data: m.data,
+      ts: m.ts,
+      read: m.read === true,
+      replayed: true,
+    }));
+    waiter.resolve({ messages, more: frame.more === true });
   }
 
   #onPong(id: unknown): void {

@@ -3,7 +3,7 @@ import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
 import { fanOut } from './domain/fan-out.ts';
-import { acknowledge, acknowledgeAll, backlogFrames } from './domain/inbox.ts';
+import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
 import { requireEnv } from './lib/config.ts';
 import { InvalidFrameError } from './lib/errors.ts';
 import { logger } from './lib/observability.ts';
@@ -49,6 +49,16 @@ const actions: Handlers = {
       if ((await poster.post(connectionId, JSON.stringify(page))) === 'gone') return undefined;
     }
     return undefined;
+  },
+
+  async history({ frame, userId }) {
+    const page = await historyPage(inbox, userId, {
+      before: frame.before,
+      source: frame.source,
+      limit: frame.limit,
+      nowMs: Date.now(),
+    });
+    return { kind: 'history', ...(frame.id !== undefined ? { id: frame.id } : {}), ...page };
   },
 
   async ack({ frame, userId }) {

@@ -34,6 +34,7 @@ const ui = {
   empty: $('empty'),
   gapNotice: $('gap-notice'),
   markAll: $<HTMLButtonElement>('mark-all'),
+  loadOlder: $<HTMLButtonElement>('load-older'),
   publishForm: $<HTMLFormElement>('publish-form'),
   publishTo: $<HTMLInputElement>('publish-to'),
   publishType: $<HTMLInputElement>('publish-type'),
@@ -266,6 +267,8 @@ function renderSources(): void {
 
 function setFilter(name: string | undefined): void {
   filter = name;
+  ui.loadOlder.disabled = false;
+  ui.loadOlder.textContent = 'Load older messages';
   for (const entry of entries.values()) {
     entry.element.hidden = filter !== undefined && sourceOf(entry.message) !== filter;
   }
@@ -298,6 +301,29 @@ ui.signInForm.addEventListener('submit', (event) => {
 });
 
 ui.signOut.addEventListener('click', signOut);
+
+ui.loadOlder.addEventListener('click', async () => {
+  if (!client) return;
+  // The oldest stored message shown (of the chosen source): the server pages on from there.
+  const seqs = [...entries.values()]
+    .filter((entry) => !entry.element.hidden && entry.message.seq !== undefined)
+    .map((entry) => entry.message.seq as string)
+    .sort();
+  ui.loadOlder.disabled = true;
+  try {
+    const page = await client.history({
+      ...(seqs[0] !== undefined ? { before: seqs[0] } : {}),
+      ...(filter !== undefined ? { source: filter } : {}),
+      limit: 50,
+    });
+    for (const message of page.messages) onMessage(message);
+    ui.loadOlder.textContent = page.more ? 'Load older messages' : 'No older messages';
+    ui.loadOlder.disabled = !page.more;
+  } catch (error) {
+    ui.loadOlder.disabled = false;
+    console.warn(`pushline: could not load older messages: ${(error as Error).message}`);
+  }
+});
 
 ui.markAll.addEventListener('click', () => {
   // The server marks every unread message of the chosen source, loaded here or not; the page

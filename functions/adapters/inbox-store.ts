@@ -201,21 +201,21 @@ export function createInboxStore(tableName: string): InboxStore {
 
     async page(userId, options) {
       const forward = options.fromSeq !== undefined;
+      // '~' sorts after every seq character, so these ranges hold message rows only.
+      const from = forward ? KEY.message(options.fromSeq ?? '') : KEY.messagePrefix;
+      const to =
+        !forward && options.beforeSeq !== undefined ? KEY.message(options.beforeSeq) : KEY.message('~');
       const result = await dynamo.send(
         new QueryCommand({
           TableName: tableName,
-          // '~' sorts after every seq character, so the range holds message rows only.
-          KeyConditionExpression: forward
-            ? '#pk = :pk AND #sk BETWEEN :from AND :to'
-            : '#pk = :pk AND begins_with(#sk, :msg)',
+          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
           FilterExpression: '#exp > :now',
           ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#exp': EXPIRES },
           ExpressionAttributeValues: {
             ':pk': KEY.user(userId),
             ':now': options.nowSeconds,
-            ...(forward
-              ? { ':from': KEY.message(options.fromSeq ?? ''), ':to': KEY.message('~') }
-              : { ':msg': KEY.messagePrefix }),
+            ':from': from,
+            ':to': to,
           },
           ScanIndexForward: forward,
           Limit: options.limit,

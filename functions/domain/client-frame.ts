@@ -22,6 +22,13 @@ const schemas = {
     .refine((frame) => frame.source === undefined || frame.all === true, {
       error: 'source goes with all: true',
     }),
+  history: z.object({
+    action: z.literal('history'),
+    id: z.string().max(128).optional(),
+    before: z.string().min(1).max(64).optional(),
+    source: z.string().min(1).max(128).optional(),
+    limit: z.number().int().min(1).max(MAX_RECENT).optional(),
+  }),
 } as const;
 
 /** Actions the protocol names but this version does not serve yet. */

@@ -69,11 +69,21 @@ export interface InboxStore {
   markRead(userId: string, messageId: string, readAt: number): Promise<{ source: string } | undefined>;
   /** The same, for a message found by its seq. */
   markReadBySeq(userId: string, seq: string, readAt: number): Promise<{ source: string } | undefined>;
-  /** Ascending from `fromSeq` (inclusive) when given, else descending from the newest. */
+  /**
+   * Ascending from `fromSeq` (inclusive) when given, else descending from `beforeSeq` (inclusive)
+   * or from the newest.
+   */
   page(
     userId: string,
-    options: { fromSeq?: string; limit: number; nowSeconds: number; startKey?: Record<string, unknown> },
+    options: {
+      fromSeq?: string;
+      beforeSeq?: string;
+      limit: number;
+      nowSeconds: number;
+      startKey?: Record<string, unknown>;
+    },
   ): Promise<{ messages: StoredMessage[]; nextKey?: Record<string, unknown> }>;
+
   /** True when the message with this seq is still kept and not expired. */
   exists(userId: string, seq: string, nowSeconds: number): Promise<boolean>;
 }
@@ -343,4 +353,46 @@ export async function acknowledgeAll(
     newlyRead.push(message.id);
   }
   return { newlyRead, unread: await store.unread(userId), more };
+}
+
+/** Most table pages one history request reads, so that a rare source cannot make it scan for long. */
+const HISTORY_MAX_QUERIES = 10;
+
+/**
+ * A page of the user's kept messages older than `before` (or the newest), newest first, optionally of
+ * one source, fitting API Gateway's 128 KB. `more` says whether older messages may be left.
+ */
+export async function historyPage(
+  store: InboxStore,
+  userId: string,
+  request: { before?: string; source?: string; limit?: number; nowMs: number; maxFrameBytes?: number },
+): Promise<{ messages: MessageFrame[]; more: boolean }> {
+  if (request.before !== undefined && seqTime(request.before) === undefined) {
+    throw new InvalidFrameError(
+      'INVALID_REQUEST',
+      'before must be a seq received from the server',
+      'history',
+    );
+  }
+  const limit = Math.min(Math.max(1, request.limit ?? 50), MAX_RECENT);
+  const maxBytes = (request.maxFrameBytes ?? MAX_FRAME_BYTES) - 1024; // room for the frame around them
+  const nowSeconds = Math.floor(request.nowMs / 1000);
+  const messages: MessageFrame[] = [];
+  let bytes = 0;
+  let startKey: Record<string, unknown> | undefined;
+  for (let query = 0; query < HISTORY_MAX_QUERIES; query++) {
+    const page = await store.page(userId, { beforeSeq: request.before, limit: 100, nowSeconds, startKey });
+    for (const stored of page.messages) {
+      if (stored.seq === request.before) continue; // the range includes the cursor itself
+      if (request.source !== undefined && (stored.source ?? DEFAULT_SOURCE) !== request.source) continue;
+      const frame = toMessageFrame(stored);
+      const size = frameBytes(frame) + 1;
+      if (messages.length >= limit || bytes + size > maxBytes) return { messages, more: true };
+      messages.push(frame);
+      bytes += size;
+    }
+    startKey = page.nextKey;
+    if (startKey === undefined) return { messages, more: false };
+  }
+  return { messages, more: true };
 }

@@ -15,6 +15,7 @@ export type ClientFrame =
   | { action: 'resume'; after?: string; limit?: number }
   | { action: 'ack'; ids: string[] }
   | { action: 'ack'; all: true; source?: string }
+  | { action: 'history'; id?: string; before?: string; source?: string; limit?: number }
   | { action: 'subscribe'; topic: string }
   | { action: 'unsubscribe'; topic: string }
   | { action: 'send'; to: string; type: string; data: unknown }
@@ -76,6 +77,16 @@ export interface ReadFrame {
   more?: boolean;
 }
 
+/** Answer to `history`: kept messages older than `before`, newest first. */
+export interface HistoryFrame {
+  kind: 'history';
+  /** The request's `id`, to match answer and request. */
+  id?: string;
+  messages: MessageFrame[];
+  /** Older messages may be left: ask again with `before` = the last message's seq. */
+  more: boolean;
+}
+
 /** Stable error codes a client may branch on. */
 export const ERROR_CODES = {
   badFrame: 'BAD_FRAME',
@@ -98,4 +109,11 @@ export interface ErrorFrame {
 }
 
 /** Every frame the server sends. */
-export type ServerFrame = MessageFrame | PongFrame | UnreadFrame | BacklogFrame | ReadFrame | ErrorFrame;
+export type ServerFrame =
+  | MessageFrame
+  | PongFrame
+  | UnreadFrame
+  | BacklogFrame
+  | HistoryFrame
+  | ReadFrame
+  | ErrorFrame;

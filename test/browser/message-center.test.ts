@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { Publisher } from '../../publisher/index.ts';
 
 /** Debian's chromium, headless, with nothing that reaches beyond loopback. */
 const CHROMIUM = {
@@ -129,6 +131,45 @@ describe('the message-center page in headless Chromium', () => {
       await one.locator('li.message', { hasText: 'Invoice 42' }).getByRole('button').isVisible(),
       false,
     );
+  });
+
+  it('loads older messages on demand and marks all as read, loaded or not', {
+    timeout: 150_000,
+  }, async () => {
+    const user = `older-${randomUUID().slice(0, 8)}`;
+    const publisher = new Publisher({
+      topicArn: stack.outputs.TopicArn,
+      client: new SNSClient({
+        endpoint: stack.outputs.AwsEndpointUrl,
+        region: stack.outputs.Region,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }),
+    });
+    await publisher.publishAll(
+      Array.from({ length: 55 }, (_, i) => ({
+        to: { users: [user] },
+        type: 'note',
+        source: 'feed',
+        data: { text: `note ${i}` },
+      })),
+    );
+    await stack.idle(30_000);
+
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await newTab(context);
+    await signIn(page, user);
+    await countShows(page, '', 55);
+    const items = page.locator('li.message');
+    await page.waitForFunction(() => document.querySelectorAll('li.message').length === 50);
+
+    await page.getByRole('button', { name: 'Load older messages' }).click();
+    await page.getByRole('button', { name: 'No older messages' }).waitFor();
+    assert.equal(await items.count(), 55);
+    await page.locator('li.message', { hasText: 'note 0' }).first().waitFor();
+
+    await page.getByRole('button', { name: 'Mark all as read' }).click();
+    await countShows(page, '', 0);
   });
 
   it('is usable from the keyboard: sign in, mark as read, with focus kept in place', {

@@ -690,7 +690,8 @@ describe('API Gateway WebSocket emulator', () => {
 
       assert.ok(error instanceof PortInUseError);
       assert.equal(error.code, 'PORT_IN_USE');
-      assert.match(error.message, new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is already in use`));
+      assert.equal(error.port, port);
+      assert.match(error.message, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }

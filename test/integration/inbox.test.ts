@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { PushlineClient } from '../../client/index.ts';
 import { newSeq } from '../../functions/domain/seq.ts';
 import { startTarget, type Target, unique, WEBSOCKET_SKIP } from '../support/target.ts';
 import type { Frame, TestSocket } from '../support/ws-client.ts';
@@ -194,6 +196,68 @@ describe('the inbox: stored messages, resume, acknowledgements, idempotency', {
       messages.filter((m) => m.read === true).map((m) => m.data),
       [0, 1, 2],
     );
+  });
+
+  it('pages through older messages with history, newest first, per source', async () => {
+    const uma = unique('uma');
+    for (let i = 0; i < 7; i++) {
+      await publish(uma, i, { source: i % 2 === 0 ? 'crm' : 'billing' });
+      await target.local?.idle();
+    }
+    const socket = await connect(uma);
+    const ask = async (request: Record<string, unknown>) => {
+      const id = unique('h');
+      socket.send({ action: 'history', id, ...request });
+      return socket.next((f) => f.kind === 'history' && f.id === id);
+    };
+    const first = await ask({ limit: 3 });
+    const firstPage = first.messages as Message[];
+    assert.deepEqual(
+      firstPage.map((m) => m.data),
+      [6, 5, 4],
+    );
+    assert.equal(first.more, true);
+    const second = await ask({ limit: 3, before: firstPage.at(-1)?.seq });
+    assert.deepEqual(
+      (second.messages as Message[]).map((m) => m.data),
+      [3, 2, 1],
+    );
+    const crm = await ask({ source: 'crm' });
+    assert.deepEqual(
+      (crm.messages as Message[]).map((m) => m.data),
+      [6, 4, 2, 0],
+    );
+    assert.equal(crm.more, false);
+  });
+
+  it('gives the SDK older pages through history()', async () => {
+    const vic = unique('vic');
+    for (let i = 0; i < 5; i++) {
+      await publish(vic, i);
+      await target.local?.idle();
+    }
+    const client = new PushlineClient({
+      url: target.outputs.WebSocketUrl,
+      token: () => target.token(vic),
+      WebSocket,
+    });
+    try {
+      await client.connect();
+      const newest = await client.history({ limit: 2 });
+      assert.deepEqual(
+        newest.messages.map((m) => m.data),
+        [4, 3],
+      );
+      assert.equal(newest.more, true);
+      const older = await client.history({ limit: 10, before: newest.messages.at(-1)?.seq });
+      assert.deepEqual(
+        older.messages.map((m) => m.data),
+        [2, 1, 0],
+      );
+      assert.equal(older.more, false);
+    } finally {
+      client.close();
+    }
   });
 
   it('keeps unread counts right under concurrent acks from several devices', async () => {

@@ -94,7 +94,7 @@ describe('LambdaRuntime', () => {
     assert.equal(runtime.stats('probe-a').invocations, before.invocations + 2);
   });
 
-  it('starts a new instance (a cold start) for each concurrent invocation up to maxConcurrency', async () => {
+  it('starts new instances for queued invocations up to maxConcurrency, and serves them on whichever frees first', async () => {
     const before = runtime.stats('probe-b').coldStarts;
     const results = (await Promise.all([
       runtime.invoke('probe-b', { sleepMs: 300 }),
@@ -102,10 +102,12 @@ describe('LambdaRuntime', () => {
       runtime.invoke('probe-b', { sleepMs: 300 }),
     ])) as ProbeResult[];
 
-    // maxConcurrency 2: one instance existed (warm), one more started, the third call queued.
-    assert.equal(new Set(results.map((r) => r.instanceId)).size, 2);
-    assert.ok(runtime.stats('probe-b').coldStarts - before <= 2);
-    assert.ok(runtime.stats('probe-b').coldStarts >= 2);
+    // maxConcurrency 2: the warm instance takes the first call, one more instance starts for the
+    // queued ones, and the cap stops a third. Queued calls go to whichever instance is free first
+    // (on a slow machine the warm one may serve all three before the new one is ready).
+    assert.equal(results.length, 3);
+    assert.equal(runtime.stats('probe-b').coldStarts - before, 1);
+    assert.ok(new Set(results.map((r) => r.instanceId)).size <= 2);
   });
 
   it('queues invocations beyond maxConcurrency and runs them one at a time per instance', async () => {

@@ -18,6 +18,11 @@ describe('parseClientFrame', () => {
     assert.deepEqual(parseClientFrame('{"action":"ping","id":"1"}'), { action: 'ping', id: '1' });
     assert.deepEqual(parseClientFrame('{"action":"resume"}'), { action: 'resume' });
     assert.deepEqual(parseClientFrame('{"action":"ack","ids":["m1"]}'), { action: 'ack', ids: ['m1'] });
+    assert.deepEqual(parseClientFrame('{"action":"history","before":"01M8","limit":10}'), {
+      action: 'history',
+      before: '01M8',
+      limit: 10,
+    });
   });
 
   it('answers BAD_FRAME to non-JSON and to JSON without an action', () => {
