@@ -67,18 +67,18 @@ async function deliverRecord(record: SNSEventRecord): Promise<void> {
   const persist = envelope.persist ?? true;
   const message = { id, type: envelope.type, source: envelope.source, data: envelope.data ?? null, ts };
 
-  // Per user, storing and looking up the connections run side by side: both are needed to push.
+  // Per user, the connections are looked up only after the message is stored: a device that connects
+  // in between then finds the message when it resumes, and a device connected before gets the push.
+  // (Looking them up first would leave a window in which a device gets neither.)
   const settled = await settleBounded(
     users,
     async (userId) => {
-      const [decision, connections] = await Promise.all([
-        storeOnce(inbox, userId, message, {
-          persist,
-          retentionSeconds: envelope.ttl ?? DEFAULT_RETENTION_SECONDS,
-          nowMs: Date.now(),
-        }),
-        listUserConnections(config.tableName, userId),
-      ]);
+      const decision = await storeOnce(inbox, userId, message, {
+        persist,
+        retentionSeconds: envelope.ttl ?? DEFAULT_RETENTION_SECONDS,
+        nowMs: Date.now(),
+      });
+      const connections = decision.push ? await listUserConnections(config.tableName, userId) : [];
       return { userId, decision, connections };
     },
     TABLE_CONCURRENCY,
