@@ -4,7 +4,8 @@ import { startLocalStack } from './stack.ts';
 /**
  * `npm start`: the whole stack on this machine, no Docker and no AWS account.
  * Flags: --gateway-port, --aws-port, --console-port (defaults 3001, 4566, 3000),
- * --dynamo auto|dynamodb-local|dynalite, --idle-timeout-ms, --max-connection-ms, --quiet.
+ * --dynamo auto|dynamodb-local|dynalite, --idle-timeout-ms, --max-connection-ms, --quiet,
+ * --fault-latency-ms and --fault-error-percent (on the @connections management API).
  */
 // Lambda runs Node 22; the SDK's notice about Node 20 only applies to this machine.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -41,6 +42,13 @@ try {
     quiet: args.flag('quiet'),
   });
   const stack = await starting;
+  const latencyMs = args.optionalInt('fault-latency-ms');
+  const errorPercent = args.optionalInt('fault-error-percent');
+  if (latencyMs !== undefined || errorPercent !== undefined) {
+    if (errorPercent !== undefined && errorPercent > 100) fail('--fault-error-percent must be 0 to 100.');
+    stack.setFaults({ latencyMs, errorRate: (errorPercent ?? 0) / 100, errorStatus: 429 });
+    console.log(`Fault knobs on @connections: +${latencyMs ?? 0} ms, ${errorPercent ?? 0}% answered 429.`);
+  }
   if (!stopping) {
     await writeOutputs(stack.outputs);
     printBanner(stack.outputs);
