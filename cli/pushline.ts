@@ -1,4 +1,5 @@
 import { SNSClient } from '@aws-sdk/client-sns';
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import WebSocket from 'ws';
 import { OUTPUTS_FILE, readOutputs } from '../local/outputs.ts';
 import { mintLocalToken } from '../local/tokens.ts';
@@ -17,6 +18,11 @@ Commands:
   listen <userId> [--url <wss://…>] [--token <jwt>] [--after <seq>]
       Connect as a user and print every frame pushed to it. Without --url, the local stack.
       Without --token, a local token is minted for the user.
+  rejected [--queue-url <url>] [--max <n>] [--delete]
+      Print the envelopes the deliver function rejected, each with its reason (oldest first, at most
+      --max, default 10). Without --queue-url, the local stack's rejected queue; with one, that queue
+      with the standard AWS configuration (the stack's RejectedQueueUrl output). They stay in the
+      queue unless --delete is given.
 `;
 
 interface Parsed {
@@ -25,7 +31,7 @@ interface Parsed {
   readonly flags: Set<string>;
 }
 
-const BOOLEAN_FLAGS = new Set(['no-persist', 'help']);
+const BOOLEAN_FLAGS = new Set(['no-persist', 'help', 'delete']);
 
 /** Parses `--name value`, `--name=value` and boolean flags; repeated options keep every value. */
 function parse(argv: readonly string[]): Parsed {
@@ -147,7 +153,62 @@ async function listen(parsed: Parsed): Promise<void> {
   process.on('SIGINT', () => socket.close(1000, 'bye'));
 }
 
-const commands: Record<string, (parsed: Parsed) => Promise<void>> = { token, publish, listen };
+async function rejected(parsed: Parsed): Promise<void> {
+  const max = Number(one(parsed, 'max') ?? 10);
+  if (!Number.isInteger(max) || max < 1 || max > 1000) throw new UsageError('--max must be 1 to 1000.');
+  const given = one(parsed, 'queue-url');
+  let sqs: SQSClient;
+  let queueUrl: string;
+  if (given) {
+    sqs = new SQSClient({});
+    queueUrl = given;
+  } else {
+    const outputs = await localOutputs();
+    sqs = new SQSClient({
+      endpoint: outputs.AwsEndpointUrl,
+      region: outputs.Region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    queueUrl = outputs.RejectedQueueUrl;
+  }
+  let shown = 0;
+  const seen = new Set<string>();
+  // Each receive hides what it returns for 30 s, so a message is never printed twice in one run;
+  // without --delete they come back to the queue after that.
+  while (shown < max) {
+    const answer = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: Math.min(10, max - shown),
+        VisibilityTimeout: 30,
+        WaitTimeSeconds: 0,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    const messages = (answer.Messages ?? []).filter((m) => m.MessageId && !seen.has(m.MessageId));
+    if (messages.length === 0) break;
+    for (const message of messages) {
+      seen.add(message.MessageId as string);
+      const attributes = message.MessageAttributes ?? {};
+      console.log(`reason: ${attributes.reason?.StringValue ?? '(none)'}`);
+      console.log(`sns message: ${attributes.snsMessageId?.StringValue ?? '?'}`);
+      console.log(`body: ${message.Body ?? ''}\n`);
+      if (parsed.flags.has('delete') && message.ReceiptHandle) {
+        await sqs.send(
+          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
+        );
+      }
+      shown += 1;
+    }
+  }
+  console.error(
+    shown === 0
+      ? 'No rejected envelopes.'
+      : `${shown} rejected envelope(s)${parsed.flags.has('delete') ? ', deleted' : ''}.`,
+  );
+}
+
+const commands: Record<string, (parsed: Parsed) => Promise<void>> = { token, publish, listen, rejected };
 
 try {
   const [name, ...rest] = process.argv.slice(2);
