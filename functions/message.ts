@@ -83,9 +83,11 @@ const actions: Handlers = {
 export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   const { connectionId } = event.requestContext;
   const userId = userIdOf(event);
+  let action: string | undefined;
   try {
     if (userId === undefined) throw new Error('message event without an authorized user');
     const frame = parseClientFrame(decodeBody(event));
+    action = frame.action;
     const run = actions[frame.action] as (
       context: ActionContext<ServedFrame>,
     ) => Promise<ServerFrame | undefined>;
@@ -94,8 +96,9 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     if (error instanceof InvalidFrameError) {
       return respond(errorFrame(error.frameCode, error.message, error.action));
     }
-    logger.error('Frame failed', { connectionId, error: error as Error });
-    return respond(errorFrame('INTERNAL', 'The server could not process this frame; try again.'));
+    logger.error('Frame failed', { connectionId, action, error: error as Error });
+    // The action tells the client which request failed (e.g. a resume it should retry).
+    return respond(errorFrame('INTERNAL', 'The server could not process this frame; try again.', action));
   }
 }
 
