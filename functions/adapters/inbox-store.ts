@@ -1,4 +1,11 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import {
   DEFAULT_SOURCE,
   type DeliveryState,
@@ -16,6 +23,17 @@ const EXPIRES = TABLE_SCHEMA.ttlAttribute;
 const SOURCE_PREFIX = 'u#';
 
 const key = (userId: string, sk: string) => ({ [PK]: KEY.user(userId), [SK]: sk });
+
+/** Runs a conditional update; false (not an error) when its condition did not hold. */
+async function updateIf(input: UpdateCommandInput): Promise<boolean> {
+  try {
+    await dynamo.send(new UpdateCommand(input));
+    return true;
+  } catch (error) {
+    if (isConditionFailed(error)) return false;
+    throw error;
+  }
+}
 
 /** The inbox of every user in the single table (see table-schema.ts for the row shapes). */
 export function createInboxStore(tableName: string): InboxStore {
@@ -85,45 +103,29 @@ export function createInboxStore(tableName: string): InboxStore {
     marker: readMarker,
 
     async takeLease(userId, messageId, seen, leaseUntil) {
-      try {
-        await dynamo.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: key(userId, KEY.messageId(messageId)),
-            UpdateExpression: 'SET leaseUntil = :until',
-            ConditionExpression: '#state = :state AND leaseUntil = :seen',
-            ExpressionAttributeNames: { '#state': 'state' },
-            ExpressionAttributeValues: {
-              ':until': leaseUntil,
-              ':state': seen.state,
-              ':seen': seen.leaseUntil,
-            },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailed(error)) return false;
-        throw error;
-      }
+      return updateIf({
+        TableName: tableName,
+        Key: key(userId, KEY.messageId(messageId)),
+        UpdateExpression: 'SET leaseUntil = :until',
+        ConditionExpression: '#state = :state AND leaseUntil = :seen',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':until': leaseUntil,
+          ':state': seen.state,
+          ':seen': seen.leaseUntil,
+        },
+      });
     },
 
     async reassignSeq(userId, messageId, oldSeq, newSeq) {
-      try {
-        await dynamo.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: key(userId, KEY.messageId(messageId)),
-            UpdateExpression: 'SET seq = :new',
-            ConditionExpression: '#state = :claimed AND seq = :old',
-            ExpressionAttributeNames: { '#state': 'state' },
-            ExpressionAttributeValues: { ':new': newSeq, ':old': oldSeq, ':claimed': 'claimed' },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailed(error)) return false;
-        throw error;
-      }
+      return updateIf({
+        TableName: tableName,
+        Key: key(userId, KEY.messageId(messageId)),
+        UpdateExpression: 'SET seq = :new',
+        ConditionExpression: '#state = :claimed AND seq = :old',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':new': newSeq, ':old': oldSeq, ':claimed': 'claimed' },
+      });
     },
 
     async putMessage(userId, message) {
@@ -140,22 +142,14 @@ export function createInboxStore(tableName: string): InboxStore {
     },
 
     async advance(userId, messageId, from, to) {
-      try {
-        await dynamo.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: key(userId, KEY.messageId(messageId)),
-            UpdateExpression: 'SET #state = :to',
-            ConditionExpression: '#state = :from',
-            ExpressionAttributeNames: { '#state': 'state' },
-            ExpressionAttributeValues: { ':from': from, ':to': to },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailed(error)) return false;
-        throw error;
-      }
+      return updateIf({
+        TableName: tableName,
+        Key: key(userId, KEY.messageId(messageId)),
+        UpdateExpression: 'SET #state = :to',
+        ConditionExpression: '#state = :from',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':from': from, ':to': to },
+      });
     },
 
     async addUnread(userId, source, delta) {
