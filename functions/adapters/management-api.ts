@@ -55,6 +55,9 @@ export function createConnectionPoster(
     requestHandler: new NodeHttpHandler({
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
+      // A post that hangs must not hold the whole fan-out: it fails, and the retry policy decides.
+      connectionTimeout: 3_000,
+      requestTimeout: 5_000,
     }),
   });
 

@@ -127,7 +127,9 @@ describe('the client SDK on the local stack', () => {
     async () => {
       const user = newUser('killed');
       const sockets = new SocketTracker();
-      const device = client(user, { WebSocket: sockets.WebSocket });
+      // A connection that is not open and resumed within 8 s is replaced (the default is 20 s), so
+      // that one slow reconnection on a loaded machine cannot outlast the waits below.
+      const device = client(user, { WebSocket: sockets.WebSocket, connectTimeoutMs: 8_000 });
       const received = new Received(device);
       await connectWithin(device);
 
@@ -141,6 +143,7 @@ describe('the client SDK on the local stack', () => {
           await waitFor(
             () => device.state === 'open' && sockets.open.length > 0 && sockets.sockets.length > opened,
             () => `reconnection ${round}`,
+            30_000,
           );
           opened = sockets.sockets.length;
           await sleep(150);
