@@ -7,6 +7,7 @@ import type {
   ReadFrame,
   UnreadFrame,
 } from '../functions/shared/protocol.ts';
+import { DEFAULT_SOURCE, MAX_ACK_IDS } from '../functions/shared/protocol.ts';
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.ts';
 import { TypedEmitter } from './emitter.ts';
 import { PushlineError, PushlineServerError } from './errors.ts';
@@ -45,6 +46,20 @@ export interface PushlineMessage {
   readonly read: boolean;
   /** True when it came from the stored backlog on (re)connect rather than as a live push. */
   readonly replayed: boolean;
+}
+
+/** The application's view of a message frame. */
+function toMessage(frame: MessageFrame, replayed: boolean): PushlineMessage {
+  return {
+    id: frame.id,
+    ...(frame.seq !== undefined && { seq: frame.seq }),
+    type: frame.type,
+    ...(frame.source !== undefined && { source: frame.source }),
+    data: frame.data,
+    ts: frame.ts,
+    read: frame.read === true,
+    replayed,
+  };
 }
 
 /** A page of older messages from {@link PushlineClient.history}. */
@@ -108,10 +123,8 @@ export interface PushlineClientOptions {
 export const DEFAULT_ROLLOVER_AFTER_MS = 2 * 60 * 60 * 1000 - 5 * 60 * 1000;
 
 /** Counter key the server uses for messages published without a `source`. */
-export const DEFAULT_SOURCE = 'default';
+export { DEFAULT_SOURCE };
 
-/** Most ids the server accepts in one `ack` frame. */
-const ACK_BATCH = 100;
 /** Most repeats of one "mark all as read" (each marks up to 500 messages on the server). */
 const ACK_ALL_ROUNDS = 20;
 /** Largest delay `setTimeout` honours (about 24.8 days). */
@@ -261,12 +274,7 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     this.#current = undefined;
     this.#next = undefined;
     const closed = () => new PushlineError('CLOSED', 'The client was closed.');
-    for (const waiter of [...this.#pings.values(), ...this.#histories.values()]) {
-      clearTimeout(waiter.timer);
-      waiter.reject(closed());
-    }
-    this.#pings.clear();
-    this.#histories.clear();
+    this.#rejectWaiters(closed());
     for (const waiter of this.#connectWaiters.splice(0)) waiter.reject(closed());
     this.#setState('closed');
   }
@@ -461,6 +469,10 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     if (this.#state === 'closed') return;
     if (link === this.#current) {
       this.#current = undefined;
+      // Their answers would have come on this connection: fail them now rather than at their timeout.
+      this.#rejectWaiters(
+        new PushlineError('NOT_CONNECTED', 'The connection was lost before the answer came.'),
+      );
       if (this.#next) return; // A rollover is under way: its connection takes over.
       this.#setState('reconnecting');
       this.#scheduleRetry();
@@ -627,17 +639,8 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     if (typeof frame.seq === 'string' && (this.#cursor === undefined || frame.seq > this.#cursor)) {
       this.#cursor = frame.seq;
     }
-    const read = frame.read === true;
-    const message: PushlineMessage = {
-      id: frame.id,
-      ...(frame.seq !== undefined && { seq: frame.seq }),
-      type: frame.type,
-      ...(frame.source !== undefined && { source: frame.source }),
-      data: frame.data,
-      ts: frame.ts,
-      read,
-      replayed,
-    };
+    const message = toMessage(frame, replayed);
+    const read = message.read;
     this.emit('message', message);
     // The server's counts arrive on (re)connect and with read changes; a new stored message adds one.
     if (!replayed && !read && frame.seq !== undefined && this.#unread) {
@@ -679,17 +682,17 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     if (!waiter || frame.id === undefined) return;
     this.#histories.delete(frame.id);
     clearTimeout(waiter.timer);
-    const messages = (Array.isArray(frame.messages) ? frame.messages : []).map((m) => ({
-      id: m.id,
-      ...(m.seq !== undefined && { seq: m.seq }),
-      type: m.type,
-      ...(m.source !== undefined && { source: m.source }),
-      data: m.data,
-      ts: m.ts,
-      read: m.read === true,
-      replayed: true,
-    }));
+    const messages = (Array.isArray(frame.messages) ? frame.messages : []).map((m) => toMessage(m, true));
     waiter.resolve({ messages, more: frame.more === true });
+  }
+
+  #rejectWaiters(error: PushlineError): void {
+    for (const waiter of [...this.#pings.values(), ...this.#histories.values()]) {
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+    }
+    this.#pings.clear();
+    this.#histories.clear();
   }
 
   #onPong(id: unknown): void {
@@ -748,8 +751,8 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     if (this.#pendingAcks.size === 0) return;
     const ids = [...this.#pendingAcks];
     this.#pendingAcks.clear();
-    for (let i = 0; i < ids.length; i += ACK_BATCH) {
-      if (!this.#send(link, { action: 'ack', ids: ids.slice(i, i + ACK_BATCH) })) {
+    for (let i = 0; i < ids.length; i += MAX_ACK_IDS) {
+      if (!this.#send(link, { action: 'ack', ids: ids.slice(i, i + MAX_ACK_IDS) })) {
         // Not sent: keep them for the next connection.
         for (const id of ids.slice(i)) this.#pendingAcks.add(id);
         return;

@@ -1,5 +1,4 @@
 import { createServer } from 'node:net';
-import type { PushMessage } from '../publisher/index.ts';
 import { createTables, startDynamo } from './aws/dynamodb.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws/endpoint.ts';
 import { startGateway } from './gateway/gateway.ts';
@@ -229,12 +228,7 @@ async function startConsoleIfPresent(
     host: settings.host,
     port: settings.port,
     webSocketUrl: settings.webSocketUrl,
-    publish: async (envelope: unknown) => {
-      // The publisher validates every field and throws InvalidMessageError with the reason.
-      const { v: _version, ...message } = envelope as Record<string, unknown>;
-      const result = await publisher.publish(message as PushMessage);
-      return { messageId: result.id };
-    },
+    publish: async ({ v: _version, ...message }) => ({ messageId: (await publisher.publish(message)).id }),
     mintToken: (userId: string) => mintLocalToken(userId),
     log: settings.log,
   });

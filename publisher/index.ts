@@ -5,9 +5,9 @@ import {
   type PublishBatchRequestEntry,
   SNSClient,
 } from '@aws-sdk/client-sns';
-import { type Envelope, envelopeSchema, MAX_USERS_PER_ENVELOPE } from '../functions/domain/envelope.ts';
+import { checkEnvelope, type Envelope, MAX_USERS_PER_ENVELOPE } from '../functions/domain/envelope.ts';
 import { estimateFrameBytes, MAX_FRAME_BYTES } from '../functions/domain/message-frame.ts';
-import { PushlineError } from '../functions/lib/errors.ts';
+import { InvalidEnvelopeError, PushlineError } from '../functions/lib/errors.ts';
 
 /** SNS's limit for one message, and for a whole PublishBatch request (body plus attributes). */
 export const SNS_MAX_BYTES = 256 * 1024;
@@ -135,14 +135,15 @@ export class Publisher {
   }
 
   private toEntries(message: PushMessage, id: string, messageIndex: number): PendingEntry[] {
-    const envelope = { v: 1 as const, ...message, id };
-    const checked = envelopeSchema.safeParse(envelope);
-    if (!checked.success) {
-      const reasons = checked.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-      throw new InvalidMessageError(`message ${messageIndex}: ${reasons.join('; ')}`);
+    let envelope: Envelope;
+    try {
+      envelope = checkEnvelope({ v: 1, ...message, id });
+    } catch (error) {
+      if (error instanceof InvalidEnvelopeError) {
+        throw new InvalidMessageError(`message ${messageIndex}: ${error.reason}`);
+      }
+      throw error;
     }
-    if (envelope.data === undefined)
-      throw new InvalidMessageError(`message ${messageIndex}: data is required (use null)`);
     const frameBytes = estimateFrameBytes({
       id,
       type: envelope.type,

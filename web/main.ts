@@ -68,8 +68,15 @@ async function postJson<T>(path: string, body: unknown): Promise<T> {
 
 function config(): Promise<string> {
   webSocketUrl ??= fetch('/config.json')
-    .then((response) => response.json() as Promise<{ webSocketUrl: string }>)
-    .then((body) => body.webSocketUrl);
+    .then((response) => {
+      if (!response.ok) throw new Error(`The console answered ${response.status} for its configuration.`);
+      return response.json() as Promise<{ webSocketUrl: string }>;
+    })
+    .then((body) => body.webSocketUrl)
+    .catch((error: unknown) => {
+      webSocketUrl = undefined; // Ask again on the next sign-in rather than keep the failure.
+      throw error;
+    });
   return webSocketUrl;
 }
 

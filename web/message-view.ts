@@ -1,8 +1,8 @@
-import type { PushlineMessage } from '../client/index.ts';
+import { DEFAULT_SOURCE, type PushlineMessage } from '../client/index.ts';
 
 /** The counter key of a message's source, as the server counts it. */
 export function sourceOf(message: PushlineMessage): string {
-  return message.source ?? 'default';
+  return message.source ?? DEFAULT_SOURCE;
 }
 
 /** A short human text for a message: its `text`/`title`/`body`/`message` field, else its JSON. */

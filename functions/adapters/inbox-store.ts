@@ -6,14 +6,8 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import {
-  DEFAULT_SOURCE,
-  type DeliveryState,
-  type InboxStore,
-  type Marker,
-  type StoredMessage,
-  type UnreadCounts,
-} from '../domain/inbox.ts';
+import type { DeliveryState, InboxStore, Marker, StoredMessage, UnreadCounts } from '../domain/inbox.ts';
+import { DEFAULT_SOURCE } from '../shared/protocol.ts';
 import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
 import { dynamo, isConditionFailed } from './dynamo-client.ts';
 

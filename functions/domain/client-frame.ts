@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidFrameError } from '../lib/errors.ts';
-import { MAX_ACK_IDS, MAX_RECENT } from './inbox.ts';
+import { MAX_ACK_IDS } from '../shared/protocol.ts';
+import { MAX_RECENT } from './inbox.ts';
 
 const schemas = {
   ping: z.object({ action: z.literal('ping'), id: z.string().max(128).optional() }),

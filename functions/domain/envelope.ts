@@ -62,7 +62,12 @@ export function parseEnvelope(body: string): Envelope {
   } catch {
     throw new InvalidEnvelopeError('message body is not JSON');
   }
-  const result = envelopeSchema.safeParse(json);
+  return checkEnvelope(json);
+}
+
+/** Validates a value as an envelope; throws InvalidEnvelopeError naming each field that is wrong. */
+export function checkEnvelope(value: unknown): Envelope {
+  const result = envelopeSchema.safeParse(value);
   if (!result.success) {
     const reasons = result.error.issues.map((issue) => {
       const path = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';

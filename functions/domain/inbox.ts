@@ -1,6 +1,7 @@
 import { InvalidFrameError, PushlineError } from '../lib/errors.ts';
 import { DELIVER_TIMEOUT_SECONDS } from '../shared/limits.ts';
-import type { BacklogFrame, MessageFrame } from '../shared/protocol.ts';
+import { type BacklogFrame, DEFAULT_SOURCE, type MessageFrame } from '../shared/protocol.ts';
+import { mapBounded } from './fan-out.ts';
 import { frameBytes, MAX_FRAME_BYTES } from './message-frame.ts';
 import { newSeq, seqFloor, seqTime } from './seq.ts';
 
@@ -87,9 +88,6 @@ export interface InboxStore {
   /** True when the message with this seq is still kept and not expired. */
   exists(userId: string, seq: string, nowSeconds: number): Promise<boolean>;
 }
-
-/** Counter key for messages published without a `source`. */
-export const DEFAULT_SOURCE = 'default';
 
 /**
  * How far before a resume cursor the backlog starts again. A seq is taken just before its message is
@@ -301,8 +299,8 @@ async function* toAsync<T>(items: readonly T[]): AsyncGenerator<T> {
   yield* items;
 }
 
-/** Most ids one `ack` frame may carry. */
-export const MAX_ACK_IDS = 100;
+/** Table calls one acknowledgement keeps in flight. */
+const ACK_CONCURRENCY = 8;
 
 /**
  * Marks messages read. Each message is decremented from the counters by exactly one caller, so
@@ -314,13 +312,18 @@ export async function acknowledge(
   ids: readonly string[],
   nowMs: number,
 ): Promise<{ newlyRead: string[]; unread: UnreadCounts }> {
-  const newlyRead: string[] = [];
-  for (const id of new Set(ids)) {
-    const marked = await store.markRead(userId, id, nowMs);
-    if (marked === undefined) continue;
-    await store.addUnread(userId, marked.source, -1);
-    newlyRead.push(id);
-  }
+  // Up to 100 ids, three table calls each: a few at a time rather than one after the other.
+  const marked = await mapBounded(
+    [...new Set(ids)],
+    async (id) => {
+      const read = await store.markRead(userId, id, nowMs);
+      if (read === undefined) return undefined;
+      await store.addUnread(userId, read.source, -1);
+      return id;
+    },
+    ACK_CONCURRENCY,
+  );
+  const newlyRead = marked.filter((id): id is string => id !== undefined);
   return { newlyRead, unread: await store.unread(userId) };
 }
 

@@ -6,6 +6,12 @@
 /** Protocol version; also offered by clients as the subprotocol `pushline.v1`. */
 export const PROTOCOL_VERSION = 1;
 
+/** Source under which messages published without a `source` are counted. */
+export const DEFAULT_SOURCE = 'default';
+
+/** Most ids one `ack` frame may carry. */
+export const MAX_ACK_IDS = 100;
+
 /** Subprotocol name a client may offer (after its token) in `Sec-WebSocket-Protocol`. */
 export const SUBPROTOCOL = 'pushline.v1';
 

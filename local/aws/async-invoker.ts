@@ -85,11 +85,6 @@ export class AsyncInvoker {
     return { ...this.counters };
   }
 
-  /** Number of deliveries not yet finished (running, or waiting for a retry). */
-  pendingCount(): number {
-    return this.pending;
-  }
-
   /** Resolves when nothing is pending; rejects with `IdleTimeoutError` after `timeoutMs`. */
   idle(timeoutMs: number): Promise<void> {
     if (this.pending === 0) return Promise.resolve();

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { checkEnvelope, type Envelope } from '../../functions/domain/envelope.ts';
+import { InvalidEnvelopeError } from '../../functions/lib/errors.ts';
 import { PortInUseError } from '../errors.ts';
 import { bundleConsole } from './bundle.ts';
 
@@ -14,7 +16,7 @@ export interface ConsoleOptions {
   /** The stage URL the page connects to (given to it in `/config.json`). */
   readonly webSocketUrl: string;
   /** Publishes an envelope v1; an error whose `code` is INVALID_MESSAGE/INVALID_ENVELOPE becomes a 400. */
-  readonly publish: (envelope: unknown) => Promise<{ messageId: string }>;
+  readonly publish: (envelope: Envelope) => Promise<{ messageId: string }>;
   /** Signs a token for a user id (the local stack's HS256 tokens). */
   readonly mintToken: (userId: string) => Promise<string>;
   readonly log?: (line: string) => void;
@@ -148,7 +150,8 @@ async function publish(
   const envelope = toEnvelope(body);
   try {
     const result = await options.publish(envelope);
-    log(`console: published ${result.messageId} (${envelope.type}) to ${envelope.to.users.join(', ')}`);
+    const users = 'users' in envelope.to ? envelope.to.users.join(', ') : '';
+    log(`console: published ${result.messageId} (${envelope.type}) to ${users}`);
     return { messageId: result.messageId };
   } catch (error) {
     const code = (error as { code?: unknown }).code;
@@ -160,25 +163,17 @@ async function publish(
   }
 }
 
-/** Envelope v1 built from the form's fields; each mistake is named in the 400 answer. */
-interface ConsoleEnvelope {
-  v: 1;
-  id?: string;
-  to: { users: string[] };
-  type: string;
-  source?: string;
-  data: unknown;
-  persist?: boolean;
-  ttl?: number;
-}
-
-/** Validates the publish form: `to` (user ids as a list, a comma-separated string, or `{users}`), `type`, `data`… */
-export function toEnvelope(body: unknown): ConsoleEnvelope {
+/**
+ * Turns the publish form into envelope v1: `to` may be a list, a comma- or space-separated string,
+ * or `{users}`; empty optional fields are left out. Every other check is the envelope's own
+ * (`checkEnvelope`), so the form accepts exactly what the deliver function does.
+ */
+export function toEnvelope(body: unknown): Envelope {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HttpError(400, 'INVALID_REQUEST', 'The body must be a JSON object.');
   }
-  const input = body as Record<string, unknown>;
-  const rawTo = input.to ?? input.users;
+  const { to, users: usersField, ...rest } = body as Record<string, unknown>;
+  const rawTo = to ?? usersField;
   const list =
     typeof rawTo === 'string'
       ? rawTo.split(/[\s,]+/)
@@ -186,8 +181,7 @@ export function toEnvelope(body: unknown): ConsoleEnvelope {
         ? rawTo
         : typeof rawTo === 'object' && rawTo !== null && Array.isArray((rawTo as { users?: unknown }).users)
           ? (rawTo as { users: unknown[] }).users
-          : undefined;
-  if (!list) throw new HttpError(400, 'INVALID_REQUEST', '`to` must name at least one user id.');
+          : [];
   const users = [
     ...new Set(list.map((user) => (typeof user === 'string' ? user.trim() : '')).filter(Boolean)),
   ];
@@ -196,33 +190,18 @@ export function toEnvelope(body: unknown): ConsoleEnvelope {
   if (badUser !== undefined)
     throw new HttpError(400, 'INVALID_REQUEST', `"${badUser}" is not a valid user id.`);
 
-  const type = input.type;
-  if (typeof type !== 'string' || type.trim() === '') {
-    throw new HttpError(400, 'INVALID_REQUEST', '`type` must be a non-empty string.');
+  const candidate: Record<string, unknown> = { v: 1, to: { users } };
+  for (const [name, value] of Object.entries(rest)) {
+    // A form sends empty text fields; they mean "not given".
+    if (value === '') continue;
+    candidate[name] = typeof value === 'string' && name !== 'data' ? value.trim() : value;
   }
-  if (!('data' in input)) throw new HttpError(400, 'INVALID_REQUEST', '`data` is required (any JSON value).');
-  const envelope: ConsoleEnvelope = { v: 1, to: { users }, type: type.trim(), data: input.data };
-  if (input.source !== undefined && input.source !== '') {
-    if (typeof input.source !== 'string')
-      throw new HttpError(400, 'INVALID_REQUEST', '`source` must be a string.');
-    envelope.source = input.source.trim();
+  try {
+    return checkEnvelope(candidate);
+  } catch (error) {
+    if (error instanceof InvalidEnvelopeError) throw new HttpError(400, 'INVALID_REQUEST', error.reason);
+    throw error;
   }
-  if (input.id !== undefined && input.id !== '') {
-    if (typeof input.id !== 'string') throw new HttpError(400, 'INVALID_REQUEST', '`id` must be a string.');
-    envelope.id = input.id.trim();
-  }
-  if (input.persist !== undefined) {
-    if (typeof input.persist !== 'boolean')
-      throw new HttpError(400, 'INVALID_REQUEST', '`persist` must be true or false.');
-    envelope.persist = input.persist;
-  }
-  if (input.ttl !== undefined) {
-    if (typeof input.ttl !== 'number' || !Number.isInteger(input.ttl) || input.ttl <= 0) {
-      throw new HttpError(400, 'INVALID_REQUEST', '`ttl` must be a whole number of seconds above 0.');
-    }
-    envelope.ttl = input.ttl;
-  }
-  return envelope;
 }
 
 async function readJson(request: IncomingMessage): Promise<unknown> {

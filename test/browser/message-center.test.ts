@@ -220,6 +220,6 @@ describe('the message-center page in headless Chromium', () => {
     await page.getByLabel('Data (JSON)', { exact: true }).fill('{}');
     await page.getByLabel('Type', { exact: true }).fill('');
     await page.getByRole('button', { name: 'Publish', exact: true }).click();
-    await page.getByRole('status').filter({ hasText: 'Not published: `type`' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Not published: type: ' }).waitFor();
   });
 });

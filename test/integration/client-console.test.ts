@@ -115,10 +115,11 @@ describe('the message-center console server', () => {
       [{ type: 't', data: 1 }, /`to`/],
       [{ to: ' , ', type: 't', data: 1 }, /`to`/],
       [{ to: 'a b/c', type: 't', data: 1 }, /not a valid user id/],
-      [{ to: 'alice', data: 1 }, /`type`/],
-      [{ to: 'alice', type: 't' }, /`data`/],
-      [{ to: 'alice', type: 't', data: 1, persist: 'yes' }, /`persist`/],
-      [{ to: 'alice', type: 't', data: 1, ttl: -5 }, /`ttl`/],
+      [{ to: 'alice', data: 1 }, /^type: /],
+      [{ to: 'alice', type: 't' }, /data is required/],
+      [{ to: 'alice', type: 't', data: 1, persist: 'yes' }, /^persist: /],
+      [{ to: 'alice', type: 't', data: 1, ttl: -5 }, /^ttl: /],
+      [{ to: 'alice', type: 't', data: 1, colour: 'red' }, /colour/],
     ];
     for (const [body, reason] of cases) {
       const response = await post('/api/publish', body);

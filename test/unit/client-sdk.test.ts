@@ -528,6 +528,20 @@ describe('PushlineClient against a protocol v1 server', () => {
     assert.equal(ackAlls().length, 2, 'no repeat once nothing is left');
   });
 
+  it('fails a pending history() at once when its connection drops, instead of at its timeout', async () => {
+    const client = makeClient();
+    await client.connect();
+    const pending = client.history({ limit: 5 });
+    await waitFor(
+      () => server.connections[0]?.received.some((f) => f.action === 'history') === true,
+      'the history request',
+    );
+    const started = Date.now();
+    server.connections[0]?.socket.terminate();
+    await assert.rejects(pending, (error: unknown) => (error as { code?: string }).code === 'NOT_CONNECTED');
+    assert.ok(Date.now() - started < 5000, 'rejected on the drop, not after the 20 s timeout');
+  });
+
   it('sends acks at once when connected and keeps them for the next connection when not', async () => {
     const client = makeClient();
     await client.connect();
