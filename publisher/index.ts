@@ -135,15 +135,23 @@ export class Publisher {
   }
 
   private toEntries(message: PushMessage, id: string, messageIndex: number): PendingEntry[] {
-    let envelope: Envelope;
+    // Long recipient lists are split first, so that each envelope is checked as it will be sent.
+    // Every chunk keeps the same message id: chunks address different users, and each user's copy
+    // is deduplicated by that id.
+    const users =
+      'users' in message.to && Array.isArray(message.to.users) ? [...new Set(message.to.users)] : [];
+    const recipients: PushMessage['to'][] =
+      users.length > 0 ? chunk(users, MAX_USERS_PER_ENVELOPE).map((part) => ({ users: part })) : [message.to];
+    let envelopes: Envelope[];
     try {
-      envelope = checkEnvelope({ v: 1, ...message, id });
+      envelopes = recipients.map((to) => checkEnvelope({ v: 1, ...message, id, to }));
     } catch (error) {
       if (error instanceof InvalidEnvelopeError) {
         throw new InvalidMessageError(`message ${messageIndex}: ${error.reason}`);
       }
       throw error;
     }
+    const envelope = envelopes[0] as Envelope;
     const frameBytes = estimateFrameBytes({
       id,
       type: envelope.type,
@@ -161,14 +169,8 @@ export class Publisher {
     if (envelope.source !== undefined)
       attributes.source = { DataType: 'String', StringValue: envelope.source };
 
-    const chunks =
-      'users' in envelope.to
-        ? chunk([...new Set(envelope.to.users)], MAX_USERS_PER_ENVELOPE).map((users) => ({ users }))
-        : [envelope.to];
-    return chunks.map((to, chunkIndex) => {
-      // Every chunk keeps the same message id: chunks address different users, and each user's copy is
-      // deduplicated by that id.
-      const body = JSON.stringify({ ...envelope, to });
+    return envelopes.map((chunkEnvelope, chunkIndex) => {
+      const body = JSON.stringify(chunkEnvelope);
       const bytes = Buffer.byteLength(body, 'utf8') + attributeBytes(attributes);
       if (bytes > SNS_MAX_BYTES) {
         throw new InvalidMessageError(
