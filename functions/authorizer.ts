@@ -1,7 +1,7 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { loadAuthConfig } from './auth/auth-config.ts';
 import { createTokenVerifier, extractToken } from './auth/token-verifier.ts';
-import { InvalidTokenError } from './lib/errors.ts';
+import { InvalidTokenError } from './shared/errors.ts';
 import { logger } from './lib/observability.ts';
 import { SUBPROTOCOL } from './shared/protocol.ts';
 

@@ -3,12 +3,12 @@ import { deleteConnection, listUserConnections } from './adapters/connection-sto
 import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { keepRejected } from './adapters/rejected-queue.ts';
-import { DEFAULT_RETENTION_SECONDS, type Envelope, parseEnvelope } from './domain/envelope.ts';
+import { DEFAULT_RETENTION_SECONDS, type Envelope, parseEnvelope } from './shared/envelope.ts';
 import { fanOut, mapBounded, settleBounded } from './domain/fan-out.ts';
 import { markPushed, releaseLease, storeOnce } from './domain/inbox.ts';
-import { estimateFrameBytes, MAX_FRAME_BYTES } from './domain/message-frame.ts';
+import { estimateFrameBytes, MAX_FRAME_BYTES } from './shared/message-frame.ts';
 import { positiveIntEnv, requireEnv } from './lib/config.ts';
-import { InvalidEnvelopeError } from './lib/errors.ts';
+import { InvalidEnvelopeError } from './shared/errors.ts';
 import { count, logger, metrics } from './lib/observability.ts';
 import { ENV } from './shared/environment.ts';
 import type { MessageFrame } from './shared/protocol.ts';

@@ -5,7 +5,7 @@ import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
 import { fanOut } from './domain/fan-out.ts';
 import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
 import { requireEnv } from './lib/config.ts';
-import { InvalidFrameError } from './lib/errors.ts';
+import { InvalidFrameError } from './shared/errors.ts';
 import { logger } from './lib/observability.ts';
 import { userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';

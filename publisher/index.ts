@@ -5,9 +5,9 @@ import {
   type PublishBatchRequestEntry,
   SNSClient,
 } from '@aws-sdk/client-sns';
-import { checkEnvelope, type Envelope, MAX_USERS_PER_ENVELOPE } from '../functions/domain/envelope.ts';
-import { estimateFrameBytes, MAX_FRAME_BYTES } from '../functions/domain/message-frame.ts';
-import { InvalidEnvelopeError, PushlineError } from '../functions/lib/errors.ts';
+import { checkEnvelope, type Envelope, MAX_USERS_PER_ENVELOPE } from '../functions/shared/envelope.ts';
+import { estimateFrameBytes, MAX_FRAME_BYTES } from '../functions/shared/message-frame.ts';
+import { InvalidEnvelopeError, PushlineError } from '../functions/shared/errors.ts';
 
 /** SNS's limit for one message, and for a whole PublishBatch request (body plus attributes). */
 export const SNS_MAX_BYTES = 256 * 1024;

@@ -1,5 +1,5 @@
 import { optionalEnv } from '../lib/config.ts';
-import { ConfigError } from '../lib/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { ENV } from '../shared/environment.ts';
 import type { TokenVerifierConfig } from './token-verifier.ts';
 

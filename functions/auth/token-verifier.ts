@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, type JWTVerifyOptions, errors as joseErrors, jwtVerify } from 'jose';
-import { InvalidTokenError } from '../lib/errors.ts';
+import { InvalidTokenError } from '../shared/errors.ts';
 
 /** How tokens are checked: a shared HS256 secret, or the public keys at a JWKS URL. */
 export type TokenVerifierConfig =

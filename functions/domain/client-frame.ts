@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InvalidFrameError } from '../lib/errors.ts';
+import { InvalidFrameError } from '../shared/errors.ts';
 import { MAX_ACK_IDS } from '../shared/protocol.ts';
 import { MAX_RECENT } from './inbox.ts';
 

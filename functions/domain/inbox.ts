@@ -1,8 +1,8 @@
-import { InvalidFrameError, PushlineError } from '../lib/errors.ts';
+import { InvalidFrameError, PushlineError } from '../shared/errors.ts';
 import { DELIVER_TIMEOUT_SECONDS } from '../shared/limits.ts';
 import { type BacklogFrame, DEFAULT_SOURCE, type MessageFrame } from '../shared/protocol.ts';
 import { mapBounded } from './fan-out.ts';
-import { frameBytes, MAX_FRAME_BYTES } from './message-frame.ts';
+import { frameBytes, MAX_FRAME_BYTES } from '../shared/message-frame.ts';
 import { newSeq, seqFloor, seqTime } from './seq.ts';
 
 /** Where a message is on its way to one user: marker claimed, message stored (and counted), pushed. */

@@ -1,4 +1,4 @@
-import { ConfigError } from './errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 
 /** Reads a required environment variable, failing the cold start with a clear message. */
 export function requireEnv(name: string): string {

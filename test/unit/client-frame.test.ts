@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseClientFrame } from '../../functions/domain/client-frame.ts';
-import { InvalidFrameError } from '../../functions/lib/errors.ts';
+import { InvalidFrameError } from '../../functions/shared/errors.ts';
 
 function codeOf(body: string): string {
   try {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_USERS_PER_ENVELOPE, parseEnvelope } from '../../functions/domain/envelope.ts';
-import { InvalidEnvelopeError } from '../../functions/lib/errors.ts';
+import { MAX_USERS_PER_ENVELOPE, parseEnvelope } from '../../functions/shared/envelope.ts';
+import { InvalidEnvelopeError } from '../../functions/shared/errors.ts';
 
 const valid = { v: 1, to: { users: ['alice'] }, type: 'greeting', data: { hi: 1 } };
 

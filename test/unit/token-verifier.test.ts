@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createTokenVerifier, extractToken } from '../../functions/auth/token-verifier.ts';
-import { InvalidTokenError } from '../../functions/lib/errors.ts';
+import { InvalidTokenError } from '../../functions/shared/errors.ts';
 import { LOCAL_JWT_SECRET, mintLocalToken } from '../../local/tokens.ts';
 
 const verify = createTokenVerifier({ kind: 'secret', secret: LOCAL_JWT_SECRET });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InvalidEnvelopeError } from '../lib/errors.ts';
+import { InvalidEnvelopeError } from './errors.ts';
 
 /** Most user ids one envelope may address; publishers split longer lists (the publisher library does). */
 export const MAX_USERS_PER_ENVELOPE = 100;
