@@ -551,6 +551,9 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
         this.#onBacklog(link, frame as BacklogFrame);
         break;
       case 'unread':
+        // The answer to this connection's resume: the current count, whatever came before it (a
+        // version from an earlier connection may be higher, e.g. from another server's clock).
+        this.#unreadVersion = undefined;
         this.#setUnread(frame as UnreadFrame);
         break;
       case 'read':
@@ -607,7 +610,10 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       if (link.phase !== 'resuming') return; // A listener closed the client.
       this.#deliver(message, true);
     }
-    if (!frame.more && link.phase === 'resuming') this.#ready(link);
+    if (link.phase !== 'resuming') return;
+    // A long backlog comes in rounds: the server names where the next one starts.
+    if (typeof frame.next === 'string') this.#send(link, { action: 'resume', from: frame.next });
+    else if (!frame.more) this.#ready(link);
   }
 
   /** The backlog is complete: release what was held, switch over, close the previous connection. */

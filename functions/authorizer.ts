@@ -1,8 +1,8 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { loadAuthConfig } from './auth/auth-config.ts';
 import { createTokenVerifier, extractToken } from './auth/token-verifier.ts';
-import { InvalidTokenError } from './shared/errors.ts';
 import { logger } from './lib/observability.ts';
+import { InvalidTokenError } from './shared/errors.ts';
 import { SUBPROTOCOL } from './shared/protocol.ts';
 
 const verifyToken = createTokenVerifier(await loadAuthConfig());

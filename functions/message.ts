@@ -1,14 +1,15 @@
-import { listUserConnections } from './adapters/connection-store.ts';
+import { createConnectionDirectory } from './adapters/connection-store.ts';
 import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
-import { fanOut } from './domain/fan-out.ts';
+import { postToUser } from './domain/delivery.ts';
 import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
 import { requireEnv } from './lib/config.ts';
-import { InvalidFrameError } from './shared/errors.ts';
 import { logger } from './lib/observability.ts';
 import { userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
+import { InvalidFrameError } from './shared/errors.ts';
+import { listFrameText } from './shared/message-frame.ts';
 import type { ErrorFrame, ReadFrame, ServerFrame, UnreadFrame } from './shared/protocol.ts';
 
 const config = Object.freeze({
@@ -17,6 +18,8 @@ const config = Object.freeze({
 });
 const poster = createConnectionPoster(config.callbackUrl, { maxSockets: 8 });
 const inbox = createInboxStore(config.tableName);
+const connections = createConnectionDirectory(config.tableName);
+const warn = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
 
 /** What an action handler gets: the frame, who sent it, and on which connection. */
 interface ActionContext<F> {
@@ -28,7 +31,7 @@ interface ActionContext<F> {
 type Handlers = {
   [A in ServedFrame['action']]: (
     context: ActionContext<Extract<ServedFrame, { action: A }>>,
-  ) => Promise<ServerFrame | undefined>;
+  ) => Promise<ServerFrame | string | undefined>;
 };
 
 /** One function per action; the return value (if any) is the route response to the caller. */
@@ -39,14 +42,15 @@ const actions: Handlers = {
 
   async resume({ frame, userId, connectionId }) {
     // Posted rather than returned: the answer is several frames, and their order matters.
-    const unread: UnreadFrame = { kind: 'unread', ...(await inbox.unread(userId)) };
+    const unread: UnreadFrame = { kind: 'unread', ...(await inbox.unread(userId, Date.now())) };
     if ((await poster.post(connectionId, JSON.stringify(unread))) === 'gone') return undefined;
     for await (const page of backlogFrames(inbox, userId, {
       after: frame.after,
+      from: frame.from,
       limit: frame.limit,
       nowMs: Date.now(),
     })) {
-      if ((await poster.post(connectionId, JSON.stringify(page))) === 'gone') return undefined;
+      if ((await poster.post(connectionId, page)) === 'gone') return undefined;
     }
     return undefined;
   },
@@ -58,7 +62,8 @@ const actions: Handlers = {
       limit: frame.limit,
       nowMs: Date.now(),
     });
-    return { kind: 'history', ...(frame.id !== undefined ? { id: frame.id } : {}), ...page };
+    const head = { kind: 'history', ...(frame.id !== undefined ? { id: frame.id } : {}) };
+    return listFrameText(head, page.messages, { more: page.more });
   },
 
   async ack({ frame, userId }) {
@@ -69,9 +74,7 @@ const actions: Handlers = {
     const read: ReadFrame = { kind: 'read', ids: newlyRead, unread, ...(more ? { more } : {}) };
     if (newlyRead.length === 0) return read;
     // Every device of the user learns the new read state, this one included.
-    const connections = await listUserConnections(config.tableName, userId);
-    const body = JSON.stringify(read);
-    await fanOut(connections, (connection) => poster.post(connection.connectionId, body), 8);
+    await postToUser({ connections, poster, warn }, userId, JSON.stringify(read), 8);
     return undefined;
   },
 };
@@ -90,7 +93,7 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     action = frame.action;
     const run = actions[frame.action] as (
       context: ActionContext<ServedFrame>,
-    ) => Promise<ServerFrame | undefined>;
+    ) => Promise<ServerFrame | string | undefined>;
     return respond(await run({ frame, userId, connectionId }));
   } catch (error) {
     if (error instanceof InvalidFrameError) {
@@ -111,6 +114,8 @@ function errorFrame(code: ErrorFrame['code'], message: string, action?: string):
   return { kind: 'error', code, message, ...(action !== undefined ? { action } : {}) };
 }
 
-function respond(frame: ServerFrame | undefined): WebSocketResult {
-  return frame === undefined ? { statusCode: 200 } : { statusCode: 200, body: JSON.stringify(frame) };
+/** The route response: a frame, or a frame's text already built (message lists carry raw data). */
+function respond(frame: ServerFrame | string | undefined): WebSocketResult {
+  if (frame === undefined) return { statusCode: 200 };
+  return { statusCode: 200, body: typeof frame === 'string' ? frame : JSON.stringify(frame) };
 }

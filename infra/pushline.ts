@@ -246,6 +246,21 @@ export class Pushline extends Construct {
       },
       projectionType: dynamodb.ProjectionType.ALL,
     });
+    // Local indexes, because they allow the strongly consistent reads that resume and unread counts
+    // need (a global index does not). Only stored messages carry their sort keys.
+    const { bySeq, unread } = TABLE_SCHEMA.localIndexes;
+    this.table.addLocalSecondaryIndex({
+      indexName: bySeq.name,
+      sortKey: { name: bySeq.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    // Sparse: a message is in it while unread. Counting reads only these small entries.
+    this.table.addLocalSecondaryIndex({
+      indexName: unread.name,
+      sortKey: { name: unread.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.INCLUDE,
+      nonKeyAttributes: [...unread.include],
+    });
 
     const encryption = props.topicEncryption ?? TopicEncryption.AWS_MANAGED;
     this.topic = new sns.Topic(this, 'Topic', {

@@ -295,6 +295,8 @@ class TemplateReader {
           | undefined;
         const indexes =
           (props.GlobalSecondaryIndexes as { IndexName: string; KeySchema: unknown }[] | undefined) ?? [];
+        const localIndexes =
+          (props.LocalSecondaryIndexes as { IndexName: string; KeySchema: unknown }[] | undefined) ?? [];
         return {
           name: this.physicalName(id, 'TableName'),
           ...keys(props.KeySchema, `Table ${id}`),
@@ -307,6 +309,16 @@ class TemplateReader {
                   name: index.IndexName,
                   ...keys(index.KeySchema, `Index ${index.IndexName} of table ${id}`),
                 })),
+              }
+            : {}),
+          ...(localIndexes.length > 0
+            ? {
+                localSecondaryIndexes: localIndexes.map((index) => {
+                  const what = `Local index ${index.IndexName} of table ${id}`;
+                  const { sortKey } = keys(index.KeySchema, what);
+                  if (sortKey === undefined) throw unsupported(`${what} has no sort key.`);
+                  return { name: index.IndexName, sortKey };
+                }),
               }
             : {}),
         };

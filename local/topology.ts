@@ -74,6 +74,8 @@ export interface TableSpec {
   readonly sortKey?: string;
   readonly ttlAttribute?: string;
   readonly globalSecondaryIndexes?: readonly { name: string; partitionKey: string; sortKey?: string }[];
+  /** Local indexes: the table's partition key with another sort key (projection: every attribute). */
+  readonly localSecondaryIndexes?: readonly { name: string; sortKey: string }[];
 }
 
 /** Everything the local runtime brings up. */

@@ -6,8 +6,8 @@ import {
   SNSClient,
 } from '@aws-sdk/client-sns';
 import { checkEnvelope, type Envelope, MAX_USERS_PER_ENVELOPE } from '../functions/shared/envelope.ts';
-import { estimateFrameBytes, MAX_FRAME_BYTES } from '../functions/shared/message-frame.ts';
 import { InvalidEnvelopeError, PushlineError } from '../functions/shared/errors.ts';
+import { frameSizeProblem } from '../functions/shared/message-frame.ts';
 
 /** SNS's limit for one message, and for a whole PublishBatch request (body plus attributes). */
 export const SNS_MAX_BYTES = 256 * 1024;
@@ -152,17 +152,14 @@ export class Publisher {
       throw error;
     }
     const envelope = envelopes[0] as Envelope;
-    const frameBytes = estimateFrameBytes({
+    // The same size rule as the deliver function's, on the data text it will receive.
+    const tooLarge = frameSizeProblem({
       id,
       type: envelope.type,
       source: envelope.source,
-      data: envelope.data,
+      dataJson: JSON.stringify(envelope.data),
     });
-    if (frameBytes > MAX_FRAME_BYTES) {
-      throw new InvalidMessageError(
-        `message ${messageIndex} is ${frameBytes} bytes as posted to a connection; API Gateway accepts at most ${MAX_FRAME_BYTES}`,
-      );
-    }
+    if (tooLarge !== undefined) throw new InvalidMessageError(`message ${messageIndex}: ${tooLarge}`);
     const attributes: Record<string, MessageAttributeValue> = {
       type: { DataType: 'String', StringValue: envelope.type },
     };

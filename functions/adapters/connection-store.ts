@@ -1,4 +1,5 @@
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { ConnectionDirectory } from '../domain/delivery.ts';
 import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
 import { dynamo } from './dynamo-client.ts';
 
@@ -66,8 +67,10 @@ export async function findConnectionOwner(
 }
 
 /**
- * Lists a user's live connections with a Query on the user's partition.
- * Rows past `expiresAt` are skipped: DynamoDB's TTL deletes them only eventually.
+ * Lists a user's live connections with a Query on the user's partition, strongly consistent: the
+ * deliver function reads them right after storing a message, and must see every row written before
+ * (see deliver in domain/delivery.ts). Rows past `expiresAt` are skipped: TTL deletes them only
+ * eventually.
  */
 export async function listUserConnections(
   tableName: string,
@@ -80,6 +83,7 @@ export async function listUserConnections(
     const page = await dynamo.send(
       new QueryCommand({
         TableName: tableName,
+        ConsistentRead: true,
         KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :conn)',
         FilterExpression: '#exp > :now',
         ExpressionAttributeNames: {
@@ -99,4 +103,12 @@ export async function listUserConnections(
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   return connections;
+}
+
+/** The connection table as the delivery sequence sees it. */
+export function createConnectionDirectory(tableName: string): ConnectionDirectory {
+  return {
+    list: (userId) => listUserConnections(tableName, userId),
+    prune: (userId, connectionId) => deleteConnection(tableName, userId, connectionId),
+  };
 }

@@ -1,12 +1,5 @@
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-  type UpdateCommandInput,
-} from '@aws-sdk/lib-dynamodb';
-import type { DeliveryState, InboxStore, Marker, StoredMessage, UnreadCounts } from '../domain/inbox.ts';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { ClaimOutcome, InboxStore, StoredMessage, UnreadCounts } from '../domain/inbox.ts';
 import { DEFAULT_SOURCE } from '../shared/protocol.ts';
 import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
 import { dynamo, isConditionFailed } from './dynamo-client.ts';
@@ -14,191 +7,192 @@ import { dynamo, isConditionFailed } from './dynamo-client.ts';
 const PK = TABLE_SCHEMA.partitionKey;
 const SK = TABLE_SCHEMA.sortKey;
 const EXPIRES = TABLE_SCHEMA.ttlAttribute;
-const SOURCE_PREFIX = 'u#';
+const BY_SEQ = TABLE_SCHEMA.localIndexes.bySeq;
+const UNREAD = TABLE_SCHEMA.localIndexes.unread;
 
-const key = (userId: string, sk: string) => ({ [PK]: KEY.user(userId), [SK]: sk });
+/** Most unread-index pages one count reads: counts are exact up to about 100,000 unread messages. */
+const UNREAD_MAX_QUERIES = 10;
 
-/** Runs a conditional update; false (not an error) when its condition did not hold. */
-async function updateIf(input: UpdateCommandInput): Promise<boolean> {
-  try {
-    await dynamo.send(new UpdateCommand(input));
-    return true;
-  } catch (error) {
-    if (isConditionFailed(error)) return false;
-    throw error;
-  }
-}
+const key = (userId: string, messageId: string) => ({ [PK]: KEY.user(userId), [SK]: KEY.message(messageId) });
 
-/** The inbox of every user in the single table (see table-schema.ts for the row shapes). */
+/**
+ * The inbox of every user in the single table (see table-schema.ts for the row shape). Every read
+ * the ordering argument of delivery depends on is strongly consistent: the local indexes allow it.
+ */
 export function createInboxStore(tableName: string): InboxStore {
-  const readMarker = async (userId: string, messageId: string): Promise<Marker | undefined> => {
+  /** The existing row after a failed conditional put (DynamoDB Local and AWS return it; dynalite not). */
+  const existingRow = async (error: unknown, userId: string, messageId: string) => {
+    const returned = (error as { Item?: Record<string, unknown> }).Item;
+    if (returned !== undefined) return unmarshallState(returned);
     const result = await dynamo.send(
       new GetCommand({
         TableName: tableName,
-        Key: key(userId, KEY.messageId(messageId)),
+        Key: key(userId, messageId),
         ConsistentRead: true,
+        ProjectionExpression: '#state, #owner, #seq',
+        ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner', '#seq': 'seq' },
       }),
     );
-    const item = result.Item;
-    if (item === undefined) return undefined;
-    return {
-      state: item.state as DeliveryState,
-      seq: String(item.seq),
-      leaseUntil: typeof item.leaseUntil === 'number' ? item.leaseUntil : 0,
-    };
-  };
-
-  /** Sets `readAt` on a stored message once; the source for the one caller that did, else undefined. */
-  const markStoredRead = async (userId: string, seq: string, readAt: number) => {
-    try {
-      const result = await dynamo.send(
-        new UpdateCommand({
-          TableName: tableName,
-          Key: key(userId, KEY.message(seq)),
-          UpdateExpression: 'SET readAt = :now',
-          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(readAt)',
-          ExpressionAttributeNames: { '#pk': PK },
-          ExpressionAttributeValues: { ':now': readAt },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      const source = result.Attributes?.source;
-      return { source: typeof source === 'string' ? source : DEFAULT_SOURCE };
-    } catch (error) {
-      if (isConditionFailed(error)) return undefined;
-      throw error;
-    }
+    return result.Item === undefined ? undefined : unmarshallState(result.Item);
   };
 
   return {
-    async claim(userId, messageId, seq, expiresAt, leaseUntil, initialState) {
+    async claim(userId, row): Promise<ClaimOutcome> {
+      const stored = row.seq !== undefined;
       try {
         await dynamo.send(
           new PutCommand({
             TableName: tableName,
             Item: {
-              ...key(userId, KEY.messageId(messageId)),
-              seq,
-              state: initialState,
-              leaseUntil,
-              [EXPIRES]: expiresAt,
+              ...key(userId, row.id),
+              id: row.id,
+              type: row.type,
+              ...(row.source !== undefined ? { source: row.source } : {}),
+              ts: row.ts,
+              state: 'claimed',
+              owner: row.owner,
+              [EXPIRES]: row.expiresAt,
+              // Only a stored message carries the index keys (and its data): a marker is in no index.
+              ...(stored ? { seq: row.seq, unread: row.seq, data: row.dataJson } : {}),
             },
             ConditionExpression: 'attribute_not_exists(#pk)',
             ExpressionAttributeNames: { '#pk': PK },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
-        return { state: 'new', seq, leaseUntil };
+        return { state: 'new' };
       } catch (error) {
         if (!isConditionFailed(error)) throw error;
+        const existing = await existingRow(error, userId, row.id);
+        if (existing === undefined) throw new Error(`The row of message ${row.id} vanished; retry`);
+        // Our own put, answered late and retried by the SDK, fails its condition on our own row.
+        if (existing.state === 'claimed' && existing.owner === row.owner) return { state: 'new' };
+        if (existing.state === 'retry') return { state: 'released', seq: existing.seq };
+        return { state: 'handled' };
       }
-      return (await readMarker(userId, messageId)) ?? { state: 'claimed', seq, leaseUntil: 0 };
     },
 
-    marker: readMarker,
-
-    async takeLease(userId, messageId, seen, leaseUntil) {
-      return updateIf({
-        TableName: tableName,
-        Key: key(userId, KEY.messageId(messageId)),
-        UpdateExpression: 'SET leaseUntil = :until',
-        ConditionExpression: '#state = :state AND leaseUntil = :seen',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: {
-          ':until': leaseUntil,
-          ':state': seen.state,
-          ':seen': seen.leaseUntil,
-        },
-      });
+    async takeOver(userId, messageId, owner) {
+      try {
+        await dynamo.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key(userId, messageId),
+            UpdateExpression: 'SET #state = :claimed, #owner = :owner',
+            ConditionExpression: '#state = :retry',
+            ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
+            ExpressionAttributeValues: { ':claimed': 'claimed', ':retry': 'retry', ':owner': owner },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailed(error)) return false;
+        throw error;
+      }
     },
 
-    async reassignSeq(userId, messageId, oldSeq, newSeq) {
-      return updateIf({
-        TableName: tableName,
-        Key: key(userId, KEY.messageId(messageId)),
-        UpdateExpression: 'SET seq = :new',
-        ConditionExpression: '#state = :claimed AND seq = :old',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':new': newSeq, ':old': oldSeq, ':claimed': 'claimed' },
-      });
+    async release(userId, messageId, owner) {
+      try {
+        await dynamo.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key(userId, messageId),
+            UpdateExpression: 'SET #state = :retry',
+            ConditionExpression: '#state = :claimed AND #owner = :owner',
+            ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
+            ExpressionAttributeValues: { ':claimed': 'claimed', ':retry': 'retry', ':owner': owner },
+          }),
+        );
+      } catch (error) {
+        // Not ours (or never written): nothing to hand back.
+        if (!isConditionFailed(error)) throw error;
+      }
     },
 
-    async putMessage(userId, message) {
-      await dynamo.send(
-        new PutCommand({
-          TableName: tableName,
-          Item: { ...key(userId, KEY.message(message.seq)), ...message },
-        }),
-      );
-    },
-
-    async deleteMessage(userId, seq) {
-      await dynamo.send(new DeleteCommand({ TableName: tableName, Key: key(userId, KEY.message(seq)) }));
-    },
-
-    async advance(userId, messageId, from, to) {
-      return updateIf({
-        TableName: tableName,
-        Key: key(userId, KEY.messageId(messageId)),
-        UpdateExpression: 'SET #state = :to',
-        ConditionExpression: '#state = :from',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':from': from, ':to': to },
-      });
-    },
-
-    async addUnread(userId, source, delta) {
-      await dynamo.send(
-        new UpdateCommand({
-          TableName: tableName,
-          Key: key(userId, KEY.unread),
-          // `version` counts the changes, so that a client can tell the newest counts from older ones.
-          UpdateExpression: 'ADD #total :d, #source :d, #version :one',
-          ExpressionAttributeNames: {
-            '#total': 'total',
-            '#source': SOURCE_PREFIX + source,
-            '#version': 'version',
-          },
-          ExpressionAttributeValues: { ':d': delta, ':one': 1 },
-        }),
-      );
-    },
-
-    async unread(userId) {
-      const result = await dynamo.send(
-        new GetCommand({ TableName: tableName, Key: key(userId, KEY.unread), ConsistentRead: true }),
-      );
-      const counts: UnreadCounts = { total: 0, bySource: {}, version: 0 };
-      for (const [name, value] of Object.entries(result.Item ?? {})) {
-        if (typeof value !== 'number') continue;
-        // Counters never show below zero, even if an expired unread message left them behind.
-        if (name === 'total') counts.total = Math.max(0, value);
-        else if (name === 'version') counts.version = value;
-        else if (name.startsWith(SOURCE_PREFIX) && value > 0)
-          counts.bySource[name.slice(SOURCE_PREFIX.length)] = value;
+    async unread(userId, nowMs) {
+      // The version is taken before the read: a read started later sees every change this one saw.
+      const counts: UnreadCounts = { total: 0, bySource: {}, version: nowMs };
+      let startKey: Record<string, unknown> | undefined;
+      for (let query = 0; query < UNREAD_MAX_QUERIES; query++) {
+        const page = await dynamo.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: UNREAD.name,
+            ConsistentRead: true,
+            KeyConditionExpression: '#pk = :pk',
+            // TTL deletes expired rows only eventually: they stop counting at once.
+            FilterExpression: '#exp > :now',
+            ProjectionExpression: '#source',
+            ExpressionAttributeNames: { '#pk': PK, '#exp': EXPIRES, '#source': 'source' },
+            ExpressionAttributeValues: { ':pk': KEY.user(userId), ':now': Math.floor(nowMs / 1000) },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          const source = typeof item.source === 'string' ? item.source : DEFAULT_SOURCE;
+          counts.total++;
+          counts.bySource[source] = (counts.bySource[source] ?? 0) + 1;
+        }
+        startKey = page.LastEvaluatedKey;
+        if (startKey === undefined) break;
       }
       return counts;
     },
 
     async markRead(userId, messageId, readAt) {
-      const marker = await readMarker(userId, messageId);
-      if (marker === undefined || marker.state === 'claimed') return undefined;
-      return markStoredRead(userId, marker.seq, readAt);
+      try {
+        await dynamo.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key(userId, messageId),
+            UpdateExpression: 'SET readAt = :now REMOVE #unread',
+            ConditionExpression: 'attribute_exists(#unread)',
+            ExpressionAttributeNames: { '#unread': UNREAD.sortKey },
+            ExpressionAttributeValues: { ':now': readAt },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailed(error)) return false;
+        throw error;
+      }
     },
 
-    markReadBySeq: (userId, seq, readAt) => markStoredRead(userId, seq, readAt),
-
-    async page(userId, options) {
-      const forward = options.fromSeq !== undefined;
-      // '~' sorts after every seq character, so these ranges hold message rows only.
-      const from = forward ? KEY.message(options.fromSeq ?? '') : KEY.messagePrefix;
-      const to =
-        !forward && options.beforeSeq !== undefined ? KEY.message(options.beforeSeq) : KEY.message('~');
+    async unreadPage(userId, options) {
       const result = await dynamo.send(
         new QueryCommand({
           TableName: tableName,
-          KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+          IndexName: UNREAD.name,
+          ConsistentRead: true,
+          KeyConditionExpression: '#pk = :pk',
           FilterExpression: '#exp > :now',
-          ExpressionAttributeNames: { '#pk': PK, '#sk': SK, '#exp': EXPIRES },
+          ExpressionAttributeNames: { '#pk': PK, '#exp': EXPIRES },
+          ExpressionAttributeValues: { ':pk': KEY.user(userId), ':now': options.nowSeconds },
+          Limit: options.limit,
+          ExclusiveStartKey: options.startKey,
+        }),
+      );
+      const messages = (result.Items ?? []).map((item) => ({
+        id: String(item[SK]).slice(KEY.messagePrefix.length),
+        source: typeof item.source === 'string' ? item.source : DEFAULT_SOURCE,
+      }));
+      return { messages, nextKey: result.LastEvaluatedKey };
+    },
+
+    async page(userId, options) {
+      const forward = options.fromSeq !== undefined;
+      // '~' sorts after every seq character.
+      const from = forward ? (options.fromSeq ?? '') : '';
+      const to = !forward && options.beforeSeq !== undefined ? options.beforeSeq : '~';
+      const result = await dynamo.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: BY_SEQ.name,
+          // A resume must see every message stored before it (see deliver in domain/delivery.ts).
+          ConsistentRead: true,
+          KeyConditionExpression: '#pk = :pk AND #seq BETWEEN :from AND :to',
+          FilterExpression: '#exp > :now',
+          ExpressionAttributeNames: { '#pk': PK, '#seq': BY_SEQ.sortKey, '#exp': EXPIRES },
           ExpressionAttributeValues: {
             ':pk': KEY.user(userId),
             ':now': options.nowSeconds,
@@ -215,11 +209,30 @@ export function createInboxStore(tableName: string): InboxStore {
 
     async exists(userId, seq, nowSeconds) {
       const result = await dynamo.send(
-        new GetCommand({ TableName: tableName, Key: key(userId, KEY.message(seq)) }),
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: BY_SEQ.name,
+          ConsistentRead: true,
+          KeyConditionExpression: '#pk = :pk AND #seq = :seq',
+          ExpressionAttributeNames: { '#pk': PK, '#seq': BY_SEQ.sortKey },
+          ExpressionAttributeValues: { ':pk': KEY.user(userId), ':seq': seq },
+        }),
       );
-      const expiresAt = result.Item?.[EXPIRES];
+      const expiresAt = result.Items?.[0]?.[EXPIRES];
       return typeof expiresAt === 'number' && expiresAt > nowSeconds;
     },
+  };
+}
+
+function unmarshallState(item: Record<string, unknown>): { state: string; owner: string; seq?: string } {
+  // A row returned with the failed condition is in DynamoDB's attribute-value form.
+  const plain = (value: unknown) =>
+    value !== null && typeof value === 'object' && 'S' in value ? (value as { S: string }).S : value;
+  const seq = plain(item.seq);
+  return {
+    state: String(plain(item.state)),
+    owner: String(plain(item.owner)),
+    ...(typeof seq === 'string' ? { seq } : {}),
   };
 }
 
@@ -229,7 +242,7 @@ function toStoredMessage(item: Record<string, unknown>): StoredMessage {
     id: String(item.id),
     type: String(item.type),
     source: typeof item.source === 'string' ? item.source : undefined,
-    data: item.data,
+    dataJson: typeof item.data === 'string' ? item.data : 'null',
     ts: Number(item.ts),
     expiresAt: Number(item[EXPIRES]),
     readAt: typeof item.readAt === 'number' ? item.readAt : undefined,

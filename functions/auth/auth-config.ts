@@ -1,6 +1,6 @@
 import { optionalEnv } from '../lib/config.ts';
-import { ConfigError } from '../shared/errors.ts';
 import { ENV } from '../shared/environment.ts';
+import { ConfigError } from '../shared/errors.ts';
 import type { TokenVerifierConfig } from './token-verifier.ts';
 
 const audienceList = (raw: string | undefined) =>

@@ -5,11 +5,16 @@ import { MAX_RECENT } from './inbox.ts';
 
 const schemas = {
   ping: z.object({ action: z.literal('ping'), id: z.string().max(128).optional() }),
-  resume: z.object({
-    action: z.literal('resume'),
-    after: z.string().min(1).max(64).optional(),
-    limit: z.number().int().min(1).max(MAX_RECENT).optional(),
-  }),
+  resume: z
+    .object({
+      action: z.literal('resume'),
+      after: z.string().min(1).max(64).optional(),
+      from: z.string().min(1).max(64).optional(),
+      limit: z.number().int().min(1).max(MAX_RECENT).optional(),
+    })
+    .refine((frame) => frame.after === undefined || frame.from === undefined, {
+      error: 'give after (the last seq seen) or from (the next the server named), not both',
+    }),
   ack: z
     .object({
       action: z.literal('ack'),

@@ -1,12 +1,15 @@
-import { InvalidFrameError, PushlineError } from '../shared/errors.ts';
+import { InvalidFrameError } from '../shared/errors.ts';
 import { DELIVER_TIMEOUT_SECONDS } from '../shared/limits.ts';
-import { type BacklogFrame, DEFAULT_SOURCE, type MessageFrame } from '../shared/protocol.ts';
+import {
+  listFrameText,
+  MAX_FRAME_BYTES,
+  type MessageFields,
+  messageFrameText,
+  textBytes,
+} from '../shared/message-frame.ts';
+import { DEFAULT_SOURCE } from '../shared/protocol.ts';
 import { mapBounded } from './fan-out.ts';
-import { frameBytes, MAX_FRAME_BYTES } from '../shared/message-frame.ts';
-import { newSeq, seqFloor, seqTime } from './seq.ts';
-
-/** Where a message is on its way to one user: marker claimed, message stored (and counted), pushed. */
-export type DeliveryState = 'claimed' | 'stored' | 'pushed';
+import { seqFloor, seqTime } from './seq.ts';
 
 /** A message as kept in a user's inbox. */
 export interface StoredMessage {
@@ -14,7 +17,8 @@ export interface StoredMessage {
   readonly id: string;
   readonly type: string;
   readonly source?: string;
-  readonly data: unknown;
+  /** The envelope's `data`, as the JSON text the publisher sent. */
+  readonly dataJson: string;
   /** Publish time, epoch milliseconds. */
   readonly ts: number;
   /** Epoch seconds. */
@@ -27,52 +31,62 @@ export interface StoredMessage {
 export interface UnreadCounts {
   total: number;
   bySource: Record<string, number>;
-  /** How many changes the counts have seen: of two snapshots, the higher version is the newer. */
+  /**
+   * When the counts were read (epoch ms): of two snapshots, the higher version is the newer. Counts
+   * are derived from the messages themselves with a strongly consistent read, so a later read
+   * reflects every change an earlier one did.
+   */
   version: number;
 }
 
 /**
- * The idempotency marker of one message for one user. `leaseUntil` (epoch ms) says until when the
- * attempt that last took it may still be working on it; others wait for it rather than push twice.
+ * The row one attempt writes for one message and one user: the idempotency marker, and with a `seq`
+ * the stored message itself (one conditional put).
  */
-export interface Marker {
-  readonly state: DeliveryState;
-  readonly seq: string;
-  readonly leaseUntil: number;
+export interface MessageRow {
+  readonly id: string;
+  /** Present when the message is stored (persist); absent for a marker only. */
+  readonly seq?: string;
+  readonly type: string;
+  readonly source?: string;
+  readonly dataJson: string;
+  readonly ts: number;
+  /** Epoch seconds: the retention, or the dedupe window of a message that is not stored. */
+  readonly expiresAt: number;
+  /** The attempt writing it, so that an SDK retry of its own put is recognised as its own. */
+  readonly owner: string;
 }
 
-/** Persistence the inbox needs; the DynamoDB adapter implements it. */
+/**
+ * What `claim` found: `new` for the attempt that wrote the row; `handled` when another attempt has
+ * (or had) the message for this user; `released` when an attempt handed the user back to a retry,
+ * with the seq the message was stored under then.
+ */
+export type ClaimOutcome =
+  | { readonly state: 'new' }
+  | { readonly state: 'handled' }
+  | { readonly state: 'released'; readonly seq?: string };
+
+/** Persistence the inbox needs; the DynamoDB adapter and the in-memory fake implement it. */
 export interface InboxStore {
-  /**
-   * Creates the marker in `initialState` (answering state 'new' to the caller that did), or returns
-   * the existing one.
-   */
-  claim(
+  /** Writes the row unless one exists for this message and user (one conditional request). */
+  claim(userId: string, row: MessageRow): Promise<ClaimOutcome>;
+  /** Takes a released row for `owner`; true for exactly one caller. */
+  takeOver(userId: string, messageId: string, owner: string): Promise<boolean>;
+  /** Hands the owner's claimed row back (state `retry`) so that the next attempt delivers it. */
+  release(userId: string, messageId: string, owner: string): Promise<void>;
+  /** Unread kept messages (strongly consistent; expired ones do not count). */
+  unread(userId: string, nowMs: number): Promise<UnreadCounts>;
+  /** Marks a stored message read; true for exactly one caller, false when read already or missing. */
+  markRead(userId: string, messageId: string, readAt: number): Promise<boolean>;
+  /** Unread kept messages, oldest first, from the sparse unread index. */
+  unreadPage(
     userId: string,
-    messageId: string,
-    seq: string,
-    expiresAt: number,
-    leaseUntil: number,
-    initialState: 'claimed' | 'stored',
-  ): Promise<Omit<Marker, 'state'> & { state: DeliveryState | 'new' }>;
-  marker(userId: string, messageId: string): Promise<Marker | undefined>;
-  /** Takes over a marker whose lease ran out; false when someone else changed it first. */
-  takeLease(userId: string, messageId: string, seen: Marker, leaseUntil: number): Promise<boolean>;
-  /** Moves a claimed marker to a new seq; false when its state or seq changed meanwhile. */
-  reassignSeq(userId: string, messageId: string, oldSeq: string, newSeq: string): Promise<boolean>;
-  putMessage(userId: string, message: StoredMessage): Promise<void>;
-  deleteMessage(userId: string, seq: string): Promise<void>;
-  /** Conditionally moves the marker's state; true for exactly one caller. */
-  advance(userId: string, messageId: string, from: DeliveryState, to: DeliveryState): Promise<boolean>;
-  addUnread(userId: string, source: string, delta: number): Promise<void>;
-  unread(userId: string): Promise<UnreadCounts>;
-  /** Marks a stored message read; returns its source for exactly one caller, undefined otherwise. */
-  markRead(userId: string, messageId: string, readAt: number): Promise<{ source: string } | undefined>;
-  /** The same, for a message found by its seq. */
-  markReadBySeq(userId: string, seq: string, readAt: number): Promise<{ source: string } | undefined>;
+    options: { limit: number; nowSeconds: number; startKey?: Record<string, unknown> },
+  ): Promise<{ messages: { id: string; source: string }[]; nextKey?: Record<string, unknown> }>;
   /**
-   * Ascending from `fromSeq` (inclusive) when given, else descending from `beforeSeq` (inclusive)
-   * or from the newest.
+   * Stored messages in seq order, strongly consistent: ascending from `fromSeq` (inclusive) when
+   * given, else descending from `beforeSeq` (inclusive) or from the newest.
    */
   page(
     userId: string,
@@ -84,7 +98,6 @@ export interface InboxStore {
       startKey?: Record<string, unknown>;
     },
   ): Promise<{ messages: StoredMessage[]; nextKey?: Record<string, unknown> }>;
-
   /** True when the message with this seq is still kept and not expired. */
   exists(userId: string, seq: string, nowSeconds: number): Promise<boolean>;
 }
@@ -99,158 +112,57 @@ export const RESUME_LOOKBACK_MS = (DELIVER_TIMEOUT_SECONDS + 10) * 1000;
 /** How long the idempotency marker of a message that is not stored is kept: one day. */
 export const DEDUPE_WINDOW_SECONDS = 24 * 60 * 60;
 
-/** Most messages in the answer to a `resume` without cursor. */
+/** Most messages in the answer to a `resume` without cursor, and in one `history` page. */
 export const MAX_RECENT = 100;
 
-/** The message as one user gets it, before storing. */
-export interface IncomingMessage {
-  readonly id: string;
-  readonly type: string;
-  readonly source?: string;
-  readonly data: unknown;
-  readonly ts: number;
-}
-
-/** What to do for one user after {@link storeOnce}. */
-export interface StoreDecision {
-  /** False when another attempt already pushed (or is pushing) this message to this user. */
-  readonly push: boolean;
-  /** The seq to put on the pushed frame (stored messages only). */
-  readonly seq?: string;
-}
-
 /**
- * How long an attempt owns a message it started on. It must be at least the delivery function's
- * timeout, so that a lease only runs out when its attempt is surely over.
+ * Most messages one `resume` sends; the last page then names the `next` seq to resume from, so that
+ * one request never reads without bound inside the message function's time.
  */
-export const DELIVERY_LEASE_MS = (DELIVER_TIMEOUT_SECONDS + 10) * 1000;
+export const MAX_RESUME_MESSAGES = 1_000;
 
-/** How long a duplicate waits for the attempt holding the lease before giving up for a retry. */
-export const LEASE_WAIT_MS = 3_000;
-
-/** Another attempt holds the message and did not finish in time: the caller should be retried later. */
-export class DeliveryInProgressError extends PushlineError {
-  constructor(messageId: string) {
-    super('DELIVERY_IN_PROGRESS', `Message ${messageId} is being delivered by another attempt; retry later.`);
-  }
-}
-
-/**
- * Records a message for one user exactly once, however often or however concurrently SNS and Lambda
- * deliver it. The first attempt claims a marker with a lease; a duplicate waits for that attempt to
- * push (and then pushes nothing), takes over once the lease ran out, or throws
- * DeliveryInProgressError so that Lambda retries it later.
- */
-export async function storeOnce(
-  store: InboxStore,
-  userId: string,
-  message: IncomingMessage,
-  options: { persist: boolean; retentionSeconds: number; nowMs: number; leaseMs?: number; waitMs?: number },
-): Promise<StoreDecision> {
-  const leaseMs = options.leaseMs ?? DELIVERY_LEASE_MS;
-  const expiresAt =
-    Math.floor(options.nowMs / 1000) + (options.persist ? options.retentionSeconds : DEDUPE_WINDOW_SECONDS);
-  // A message that is not kept has nothing to store: its marker starts as 'stored', one write fewer.
-  const claimed = await store.claim(
-    userId,
-    message.id,
-    newSeq(options.nowMs),
-    expiresAt,
-    Date.now() + leaseMs,
-    options.persist ? 'claimed' : 'stored',
-  );
-  if (claimed.state === 'new') {
-    if (!options.persist) return { push: true };
-    return finishStoring(store, userId, message, { ...options, expiresAt }, claimed.seq);
-  }
-
-  const deadline = Date.now() + (options.waitMs ?? LEASE_WAIT_MS);
-  let marker: Marker | undefined = claimed as Marker;
-  for (;;) {
-    if (marker === undefined) throw new DeliveryInProgressError(message.id); // expired meanwhile: start afresh later
-    if (marker.state === 'pushed') return { push: false };
-    if (
-      marker.leaseUntil <= Date.now() &&
-      (await store.takeLease(userId, message.id, marker, Date.now() + leaseMs))
-    ) {
-      if (marker.state === 'stored') return { push: true, seq: options.persist ? marker.seq : undefined };
-      // The earlier attempt stopped before storing: take a fresh seq so that a client whose cursor
-      // moved past the old one meanwhile still finds this message after its cursor.
-      const fresh = newSeq(Date.now());
-      if (!(await store.reassignSeq(userId, message.id, marker.seq, fresh)))
-        throw new DeliveryInProgressError(message.id);
-      if (options.persist) await store.deleteMessage(userId, marker.seq);
-      return finishStoring(store, userId, message, { ...options, expiresAt }, fresh);
-    }
-    if (Date.now() >= deadline) throw new DeliveryInProgressError(message.id);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    marker = await store.marker(userId, message.id);
-  }
-}
-
-async function finishStoring(
-  store: InboxStore,
-  userId: string,
-  message: IncomingMessage,
-  options: { persist: boolean; expiresAt: number },
-  seq: string,
-): Promise<StoreDecision> {
-  if (options.persist) await store.putMessage(userId, { ...message, seq, expiresAt: options.expiresAt });
-  if ((await store.advance(userId, message.id, 'claimed', 'stored')) && options.persist) {
-    await store.addUnread(userId, message.source ?? DEFAULT_SOURCE, 1);
-  }
-  return { push: true, seq: options.persist ? seq : undefined };
-}
-
-/** Gives up the lease of an attempt that failed, so that its retry need not wait for it to run out. */
-export async function releaseLease(store: InboxStore, userId: string, messageId: string): Promise<void> {
-  const marker = await store.marker(userId, messageId);
-  if (marker && marker.state !== 'pushed') await store.takeLease(userId, messageId, marker, 0);
-}
-
-/** Records that a message reached every connection the user had, so a replay pushes nothing. */
-export async function markPushed(store: InboxStore, userId: string, messageId: string): Promise<void> {
-  await store.advance(userId, messageId, 'stored', 'pushed');
-}
-
-/** The frame for a stored message. */
-export function toMessageFrame(message: StoredMessage): MessageFrame {
-  const frame: MessageFrame = {
-    kind: 'message',
+/** The frame fields of a stored message. */
+export function storedFields(message: StoredMessage): MessageFields {
+  return {
     id: message.id,
     seq: message.seq,
     type: message.type,
-    data: message.data,
+    source: message.source,
     ts: message.ts,
+    read: message.readAt !== undefined,
+    dataJson: message.dataJson,
   };
-  if (message.source !== undefined) frame.source = message.source;
-  if (message.readAt !== undefined) frame.read = true;
-  return frame;
 }
 
 /**
- * The backlog answering `resume`, as frames that each fit API Gateway's 128 KB limit, in seq order.
- * With `after`: every kept message from just before that cursor on (see RESUME_LOOKBACK_MS), and
- * `gap` when the cursor's own message is no longer kept. Without: the newest `limit` messages.
+ * The backlog answering `resume`, as frame texts that each fit API Gateway's 128 KB limit, in seq
+ * order. With `after`: every kept message from just before that cursor on (see RESUME_LOOKBACK_MS),
+ * and `gap` when the cursor's own message is no longer kept. With `from` (a `next` the server gave):
+ * exactly from there. Without either: the newest `limit` messages. At most `maxMessages` are sent;
+ * when more are left the last page says `more: true` and the `next` seq to resume from.
  */
 export async function* backlogFrames(
   store: InboxStore,
   userId: string,
-  request: { after?: string; limit?: number; nowMs: number; maxFrameBytes?: number },
-): AsyncGenerator<BacklogFrame> {
+  request: {
+    after?: string;
+    from?: string;
+    limit?: number;
+    nowMs: number;
+    maxFrameBytes?: number;
+    maxMessages?: number;
+  },
+): AsyncGenerator<string> {
   const nowSeconds = Math.floor(request.nowMs / 1000);
   const maxBytes = request.maxFrameBytes ?? MAX_FRAME_BYTES;
+  const maxMessages = request.maxMessages ?? MAX_RESUME_MESSAGES;
   let gap = false;
   let messages: AsyncIterable<StoredMessage>;
-  if (request.after !== undefined) {
-    const cursorTime = seqTime(request.after);
-    if (cursorTime === undefined) {
-      throw new InvalidFrameError(
-        'INVALID_REQUEST',
-        'after must be a seq received from the server',
-        'resume',
-      );
-    }
+  if (request.from !== undefined) {
+    requireSeq(request.from, 'from', 'resume');
+    messages = forwardFrom(store, userId, request.from, nowSeconds);
+  } else if (request.after !== undefined) {
+    const cursorTime = requireSeq(request.after, 'after', 'resume');
     gap = !(await store.exists(userId, request.after, nowSeconds));
     messages = forwardFrom(store, userId, seqFloor(cursorTime - RESUME_LOOKBACK_MS), nowSeconds);
   } else {
@@ -260,25 +172,37 @@ export async function* backlogFrames(
   }
 
   // Hold one frame back so that `more` is only true when another frame really follows.
-  let current: MessageFrame[] = [];
-  let currentBytes = emptyFrameBytes(gap);
+  const frame = (texts: string[], more: boolean, next?: string) =>
+    listFrameText({ kind: 'backlog' }, texts, { more, gap, ...(next !== undefined ? { next } : {}) });
+  let current: string[] = [];
+  let currentBytes = textBytes(frame([], false));
+  let sent = 0;
   for await (const message of messages) {
-    const frame = toMessageFrame(message);
-    const bytes = frameBytes(frame) + 1;
+    if (sent >= maxMessages) {
+      yield frame(current, true, message.seq);
+      return;
+    }
+    const text = messageFrameText(storedFields(message));
+    const bytes = textBytes(text) + 1;
     if (current.length > 0 && currentBytes + bytes > maxBytes) {
-      yield { kind: 'backlog', messages: current, more: true, gap };
+      yield frame(current, true);
       gap = false; // said once, on the first page
       current = [];
-      currentBytes = emptyFrameBytes(gap);
+      currentBytes = textBytes(frame([], false));
     }
-    current.push(frame);
+    current.push(text);
     currentBytes += bytes;
+    sent++;
   }
-  yield { kind: 'backlog', messages: current, more: false, gap };
+  yield frame(current, false);
 }
 
-function emptyFrameBytes(gap: boolean): number {
-  return Buffer.byteLength(JSON.stringify({ kind: 'backlog', messages: [], more: false, gap }), 'utf8');
+function requireSeq(value: string, field: string, action: string): number {
+  const time = seqTime(value);
+  if (time === undefined) {
+    throw new InvalidFrameError('INVALID_REQUEST', `${field} must be a seq received from the server`, action);
+  }
+  return time;
 }
 
 async function* forwardFrom(
@@ -303,8 +227,8 @@ async function* toAsync<T>(items: readonly T[]): AsyncGenerator<T> {
 const ACK_CONCURRENCY = 8;
 
 /**
- * Marks messages read. Each message is decremented from the counters by exactly one caller, so
- * concurrent acks from several devices keep the counts right.
+ * Marks messages read. Exactly one acknowledgement takes each message off the unread index, so
+ * concurrent acks from several devices keep the counts right (they are derived from that index).
  */
 export async function acknowledge(
   store: InboxStore,
@@ -312,27 +236,24 @@ export async function acknowledge(
   ids: readonly string[],
   nowMs: number,
 ): Promise<{ newlyRead: string[]; unread: UnreadCounts }> {
-  // Up to 100 ids, three table calls each: a few at a time rather than one after the other.
   const marked = await mapBounded(
     [...new Set(ids)],
-    async (id) => {
-      const read = await store.markRead(userId, id, nowMs);
-      if (read === undefined) return undefined;
-      await store.addUnread(userId, read.source, -1);
-      return id;
-    },
+    async (id) => ((await store.markRead(userId, id, nowMs)) ? id : undefined),
     ACK_CONCURRENCY,
   );
   const newlyRead = marked.filter((id): id is string => id !== undefined);
-  return { newlyRead, unread: await store.unread(userId) };
+  return { newlyRead, unread: await store.unread(userId, Date.now()) };
 }
 
 /** Most messages one "mark all as read" request marks; the answer says when more are left. */
 export const MAX_ACK_ALL = 500;
 
+/** Most index pages one "mark all as read" request reads (a rare source cannot make it read long). */
+const ACK_ALL_MAX_QUERIES = 10;
+
 /**
- * Marks every unread kept message of the user read (of one source, when given), oldest first, at
- * most `max` per call. Safe under concurrent acks like {@link acknowledge}.
+ * Marks unread kept messages of the user read (of one source, when given), oldest first, at most
+ * `max` per call, reading only the sparse unread index. Safe under concurrent acks.
  */
 export async function acknowledgeAll(
   store: InboxStore,
@@ -340,22 +261,23 @@ export async function acknowledgeAll(
   options: { source?: string; nowMs: number; max?: number },
 ): Promise<{ newlyRead: string[]; unread: UnreadCounts; more: boolean }> {
   const max = options.max ?? MAX_ACK_ALL;
-  const newlyRead: string[] = [];
   const nowSeconds = Math.floor(options.nowMs / 1000);
+  const candidates: string[] = [];
   let more = false;
-  for await (const message of forwardFrom(store, userId, '', nowSeconds)) {
-    if (message.readAt !== undefined) continue;
-    if (options.source !== undefined && (message.source ?? DEFAULT_SOURCE) !== options.source) continue;
-    if (newlyRead.length >= max) {
-      more = true;
-      break;
+  let startKey: Record<string, unknown> | undefined;
+  for (let query = 0; query < ACK_ALL_MAX_QUERIES; query++) {
+    const page = await store.unreadPage(userId, { limit: 100, nowSeconds, startKey });
+    for (const message of page.messages) {
+      if (options.source !== undefined && message.source !== options.source) continue;
+      if (candidates.length >= max) more = true;
+      else candidates.push(message.id);
     }
-    const marked = await store.markReadBySeq(userId, message.seq, options.nowMs);
-    if (marked === undefined) continue; // another device was first
-    await store.addUnread(userId, marked.source, -1);
-    newlyRead.push(message.id);
+    startKey = page.nextKey;
+    if (startKey === undefined || more) break;
   }
-  return { newlyRead, unread: await store.unread(userId), more };
+  if (startKey !== undefined) more = true;
+  const { newlyRead, unread } = await acknowledge(store, userId, candidates, options.nowMs);
+  return { newlyRead, unread, more };
 }
 
 /** Most table pages one history request reads, so that a rare source cannot make it scan for long. */
@@ -363,24 +285,19 @@ const HISTORY_MAX_QUERIES = 10;
 
 /**
  * A page of the user's kept messages older than `before` (or the newest), newest first, optionally of
- * one source, fitting API Gateway's 128 KB. `more` says whether older messages may be left.
+ * one source, as message frame texts fitting API Gateway's 128 KB. `more` says whether older
+ * messages may be left.
  */
 export async function historyPage(
   store: InboxStore,
   userId: string,
   request: { before?: string; source?: string; limit?: number; nowMs: number; maxFrameBytes?: number },
-): Promise<{ messages: MessageFrame[]; more: boolean }> {
-  if (request.before !== undefined && seqTime(request.before) === undefined) {
-    throw new InvalidFrameError(
-      'INVALID_REQUEST',
-      'before must be a seq received from the server',
-      'history',
-    );
-  }
+): Promise<{ messages: string[]; more: boolean }> {
+  if (request.before !== undefined) requireSeq(request.before, 'before', 'history');
   const limit = Math.min(Math.max(1, request.limit ?? 50), MAX_RECENT);
   const maxBytes = (request.maxFrameBytes ?? MAX_FRAME_BYTES) - 1024; // room for the frame around them
   const nowSeconds = Math.floor(request.nowMs / 1000);
-  const messages: MessageFrame[] = [];
+  const messages: string[] = [];
   let bytes = 0;
   let startKey: Record<string, unknown> | undefined;
   for (let query = 0; query < HISTORY_MAX_QUERIES; query++) {
@@ -388,10 +305,10 @@ export async function historyPage(
     for (const stored of page.messages) {
       if (stored.seq === request.before) continue; // the range includes the cursor itself
       if (request.source !== undefined && (stored.source ?? DEFAULT_SOURCE) !== request.source) continue;
-      const frame = toMessageFrame(stored);
-      const size = frameBytes(frame) + 1;
+      const text = messageFrameText(storedFields(stored));
+      const size = textBytes(text) + 1;
       if (messages.length >= limit || bytes + size > maxBytes) return { messages, more: true };
-      messages.push(frame);
+      messages.push(text);
       bytes += size;
     }
     startKey = page.nextKey;

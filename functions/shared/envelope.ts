@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidEnvelopeError } from './errors.ts';
+import { memberText } from './json-text.ts';
 
 /** Most user ids one envelope may address; publishers split longer lists (the publisher library does). */
 export const MAX_USERS_PER_ENVELOPE = 100;
@@ -51,18 +52,27 @@ export type Envelope = z.infer<typeof envelopeSchema>;
 /** The recipients of an envelope, as one of its three shapes. */
 export type Recipients = Envelope['to'];
 
+/** A validated envelope with its `data` as the exact JSON text the publisher sent. */
+export interface ParsedEnvelope {
+  readonly envelope: Envelope;
+  /** `data` byte for byte as published (an 18-digit integer keeps its digits); never re-serialized. */
+  readonly dataJson: string;
+}
+
 /**
  * Parses an SNS message body into an envelope.
  * Throws InvalidEnvelopeError with a reason a publisher can act on.
  */
-export function parseEnvelope(body: string): Envelope {
+export function parseEnvelope(body: string): ParsedEnvelope {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
     throw new InvalidEnvelopeError('message body is not JSON');
   }
-  return checkEnvelope(json);
+  const envelope = checkEnvelope(json);
+  // checkEnvelope requires `data`, so the member is there.
+  return { envelope, dataJson: memberText(body, 'data') ?? 'null' };
 }
 
 /** Validates a value as an envelope; throws InvalidEnvelopeError naming each field that is wrong. */

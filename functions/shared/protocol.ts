@@ -18,7 +18,7 @@ export const SUBPROTOCOL = 'pushline.v1';
 /** Frames a client sends; API Gateway selects the route on `action`. */
 export type ClientFrame =
   | { action: 'ping'; id?: string }
-  | { action: 'resume'; after?: string; limit?: number }
+  | { action: 'resume'; after?: string; from?: string; limit?: number }
   | { action: 'ack'; ids: string[] }
   | { action: 'ack'; all: true; source?: string }
   | { action: 'history'; id?: string; before?: string; source?: string; limit?: number }
@@ -55,7 +55,10 @@ export interface UnreadFrame {
   kind: 'unread';
   total: number;
   bySource: Record<string, number>;
-  /** Grows with every change of the counts: keep the frame with the highest version. */
+  /**
+   * When the counts were read (epoch ms): of two frames, keep the higher version. The `unread`
+   * frame that answers a resume is always the current count (accept it whatever its version).
+   */
   version?: number;
 }
 
@@ -67,10 +70,15 @@ export interface UnreadFrame {
 export interface BacklogFrame {
   kind: 'backlog';
   messages: MessageFrame[];
-  /** More pages follow (the server sends them until `more` is false). */
+  /** More pages follow (the server sends them until `more` is false), or see `next`. */
   more: boolean;
   /** The history no longer reaches back to the cursor the client gave: messages may be missing. */
   gap: boolean;
+  /**
+   * On the last page of a long backlog (one resume sends at most 1,000 messages): more are left;
+   * send `{"action":"resume","from":next}` for them.
+   */
+  next?: string;
 }
 
 /** Read-state change, sent to every device of the user. */

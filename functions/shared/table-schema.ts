@@ -5,10 +5,15 @@
  * (the key of the `byConnection` index, so `$disconnect` finds the row from the connection id alone)
  * and `expiresAt` (epoch seconds, the TTL attribute).
  *
- * Inbox of a user, in the same partition `USER#{userId}`:
- * - stored message: sk = `MSG#{seq}` (seq sorts in store order), with `readAt` once acknowledged;
- * - idempotency marker: sk = `ID#{messageId}`, holding the message's seq and delivery state;
- * - unread counters: sk = `UNREAD`, numbers `total` and `u#{source}` per source.
+ * Message row, in the same partition `USER#{userId}`: sk = `MSG#{messageId}`. One row is at once the
+ * idempotency marker (a conditional put on the id) and, for stored messages, the message itself:
+ * - `seq` (store order, a ULID): the sort key of the `bySeq` local index, which serves resume and
+ *   history in store order with strongly consistent reads;
+ * - `unread` (= `seq` while unread, removed by the first acknowledgement): the sort key of the sparse
+ *   `unread` local index, from which unread counts are derived, so they cannot drift;
+ * - `data` (the JSON text as published), `type`, `source`, `ts`, `readAt`;
+ * - `state` (`claimed`, or `retry` when an attempt handed the user back) and `owner` (the attempt).
+ * Messages that are not stored (`persist: false`) keep only the marker: no `seq`, in no index.
  * Every row carries `expiresAt`.
  */
 export const TABLE_SCHEMA = {
@@ -18,6 +23,10 @@ export const TABLE_SCHEMA = {
   indexes: {
     byConnection: { name: 'byConnection', partitionKey: 'connectionId' },
   },
+  localIndexes: {
+    bySeq: { name: 'bySeq', sortKey: 'seq' },
+    unread: { name: 'unread', sortKey: 'unread', include: ['source', 'expiresAt'] },
+  },
 } as const;
 
 /** Key prefixes; the ids that follow them are opaque strings. */
@@ -25,10 +34,8 @@ export const KEY = {
   user: (userId: string) => `USER#${userId}`,
   connection: (connectionId: string) => `CONN#${connectionId}`,
   connectionPrefix: 'CONN#',
-  message: (seq: string) => `MSG#${seq}`,
+  message: (messageId: string) => `MSG#${messageId}`,
   messagePrefix: 'MSG#',
-  messageId: (messageId: string) => `ID#${messageId}`,
-  unread: 'UNREAD',
 } as const;
 
 /** API Gateway cuts every WebSocket connection after 2 hours; rows live 10 minutes longer. */

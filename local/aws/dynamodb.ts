@@ -418,6 +418,8 @@ export async function createTables(
         names.add(gsi.partitionKey);
         if (gsi.sortKey !== undefined) names.add(gsi.sortKey);
       }
+      for (const lsi of table.localSecondaryIndexes ?? []) names.add(lsi.sortKey);
+      const lsis = table.localSecondaryIndexes ?? [];
       const gsis = table.globalSecondaryIndexes ?? [];
       try {
         await client.send(
@@ -441,6 +443,18 @@ export async function createTables(
                       ...(gsi.sortKey === undefined
                         ? []
                         : [{ AttributeName: gsi.sortKey, KeyType: 'RANGE' as const }]),
+                    ],
+                    Projection: { ProjectionType: 'ALL' as const },
+                  })),
+                }),
+            ...(lsis.length === 0
+              ? {}
+              : {
+                  LocalSecondaryIndexes: lsis.map((lsi) => ({
+                    IndexName: lsi.name,
+                    KeySchema: [
+                      { AttributeName: table.partitionKey, KeyType: 'HASH' as const },
+                      { AttributeName: lsi.sortKey, KeyType: 'RANGE' as const },
                     ],
                     Projection: { ProjectionType: 'ALL' as const },
                   })),
