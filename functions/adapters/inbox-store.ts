@@ -181,8 +181,8 @@ export function createInboxStore(tableName: string): InboxStore {
 
     async page(userId, options) {
       const forward = options.fromSeq !== undefined;
-      // '~' sorts after every seq character.
-      const from = forward ? (options.fromSeq ?? '') : '';
+      // Every seq sorts between '0' and '~' (DynamoDB refuses an empty string as a key value).
+      const from = forward ? (options.fromSeq ?? '0') : '0';
       const to = !forward && options.beforeSeq !== undefined ? options.beforeSeq : '~';
       const result = await dynamo.send(
         new QueryCommand({

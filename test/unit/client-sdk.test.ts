@@ -39,7 +39,9 @@ class ProtocolServer {
   refuseWith: number | undefined;
   gap = false;
   pageSize = 2;
-  unread: UnreadCounts = { total: 0, bySource: {} };
+  /** Most messages one resume sends; the last page then names `next`. */
+  maxPerResume = Number.POSITIVE_INFINITY;
+  unread: UnreadCounts & { version?: number } = { total: 0, bySource: {} };
   #seq = 0;
 
   private constructor(readonly server: WebSocketServer) {
@@ -124,21 +126,39 @@ class ProtocolServer {
       if (frame.action === 'ping' && connection.answerPings) {
         this.send(connection, { kind: 'pong', id: frame.id, ts: Date.now() });
       } else if (frame.action === 'resume') {
-        void this.#resume(connection, frame.after, frame.limit ?? 50);
+        void this.#resume(connection, frame.after, frame.limit ?? 50, frame.from);
       }
     });
   }
 
-  async #resume(connection: ServerConnection, after: string | undefined, limit: number): Promise<void> {
-    this.send(connection, { kind: 'unread', total: this.unread.total, bySource: this.unread.bySource });
+  async #resume(
+    connection: ServerConnection,
+    after: string | undefined,
+    limit: number,
+    from?: string,
+  ): Promise<void> {
+    this.send(connection, { kind: 'unread', ...this.unread });
     await this.beforeBacklog?.(connection);
-    const messages =
-      after === undefined ? this.stored.slice(-limit) : this.stored.filter((m) => (m.seq ?? '') > after);
+    const all =
+      from !== undefined
+        ? this.stored.filter((m) => (m.seq ?? '') >= from)
+        : after === undefined
+          ? this.stored.slice(-limit)
+          : this.stored.filter((m) => (m.seq ?? '') > after);
+    const messages = all.slice(0, this.maxPerResume);
+    const next = all[messages.length]?.seq;
     let first = true;
     for (let i = 0; i === 0 || i < messages.length; i += this.pageSize) {
       const page = messages.slice(i, i + this.pageSize);
-      const more = i + this.pageSize < messages.length;
-      this.send(connection, { kind: 'backlog', messages: page, more, gap: first && this.gap });
+      const last = i + this.pageSize >= messages.length;
+      const more = !last || next !== undefined;
+      this.send(connection, {
+        kind: 'backlog',
+        messages: page,
+        more,
+        gap: first && this.gap,
+        ...(last && next !== undefined ? { next } : {}),
+      });
       first = false;
     }
     connection.backlogDoneAt = Date.now();
@@ -510,6 +530,33 @@ describe('PushlineClient against a protocol v1 server', () => {
     });
     await waitFor(() => seen.reads.length === 2, 'both read events');
     assert.deepEqual(client.unread, { total: 1, bySource: { crm: 1 } });
+  });
+
+  it('takes the count of a new connection even when its version is lower than one seen before', async () => {
+    server.unread = { total: 2, bySource: { crm: 2 }, version: 1_000 };
+    const client = makeClient();
+    await client.connect();
+    assert.equal(client.unread?.total, 2);
+    // The counts were recreated meanwhile (or read by a server with an earlier clock).
+    server.unread = { total: 5, bySource: { crm: 5 }, version: 10 };
+    (server.connections[0] as ServerConnection).socket.terminate();
+    await waitFor(() => client.unread?.total === 5, 'the new connection count', 10_000);
+  });
+
+  it('asks for the rest of a long backlog from where the server says it continues', async () => {
+    server.maxPerResume = 3;
+    const ids = Array.from({ length: 8 }, (_, i) => `long${i}`);
+    for (const id of ids) server.store(id);
+    const client = makeClient();
+    const seen = observe(client);
+    await client.connect();
+    assert.deepEqual(
+      seen.messages.map((m) => m.id),
+      ids,
+    );
+    const resumes = (server.connections[0] as ServerConnection).received.filter((f) => f.action === 'resume');
+    assert.equal(resumes.length, 3, 'one resume and two continuations');
+    assert.ok(resumes.slice(1).every((f) => f.action === 'resume' && f.from !== undefined));
   });
 
   it('repeats "mark all as read" while the server answers that more are left', async () => {

@@ -18,10 +18,15 @@ function reasonOf(body: unknown): string {
 
 describe('parseEnvelope', () => {
   it('accepts a minimal users envelope and keeps every field', () => {
-    const envelope = parseEnvelope(
+    const { envelope } = parseEnvelope(
       JSON.stringify({ ...valid, id: 'order-1:shipped', source: 'shop', ttl: 3600 }),
     );
     assert.deepEqual(envelope, { ...valid, id: 'order-1:shipped', source: 'shop', ttl: 3600 });
+  });
+
+  it('keeps data as the exact text published, so an 18-digit integer keeps its digits', () => {
+    const body = `{"v":1,"to":{"users":["u"]},"type":"t","data":{"orderId":654366374251302912}}`;
+    assert.equal(parseEnvelope(body).dataJson, '{"orderId":654366374251302912}');
   });
 
   it('rejects a body that is not JSON', () => {
@@ -50,7 +55,7 @@ describe('parseEnvelope', () => {
   it('rejects a missing data field but accepts null', () => {
     const { data: _data, ...rest } = valid;
     assert.match(reasonOf(rest), /data is required/);
-    assert.equal(parseEnvelope(JSON.stringify({ ...valid, data: null })).data, null);
+    assert.equal(parseEnvelope(JSON.stringify({ ...valid, data: null })).dataJson, 'null');
   });
 
   it('rejects unknown fields so that typos do not pass silently', () => {

@@ -1,0 +1,3 @@
+import { adapterContract } from '../support/inbox-adapter.ts';
+
+adapterContract('dynamodb-local');
