@@ -64,6 +64,37 @@ describe('the push path, end to end', () => {
     );
   });
 
+  it('keeps a connection row younger than the $connect window although the gateway answers 410', {
+    skip: WEBSOCKET_SKIP,
+  }, async () => {
+    const dora = unique('dora');
+    const live = await connect(dora);
+    // A row written by a $connect that has not completed yet: API Gateway answers 410 to posts.
+    const youngKey = {
+      [TABLE_SCHEMA.partitionKey]: KEY.user(dora),
+      [TABLE_SCHEMA.sortKey]: KEY.connection('connecting-id'),
+    };
+    await target.dynamo.send(
+      new PutCommand({
+        TableName: target.outputs.TableName,
+        Item: {
+          ...youngKey,
+          userId: dora,
+          connectionId: 'connecting-id',
+          connectedAt: Date.now(),
+          expiresAt: Math.floor(Date.now() / 1000) + 3600,
+        },
+      }),
+    );
+    await target.publish(envelope([dora]));
+    await live.next((f) => f.kind === 'message');
+    await target.local?.idle();
+    const row = await target.dynamo.send(
+      new GetCommand({ TableName: target.outputs.TableName, Key: youngKey }),
+    );
+    assert.ok(row.Item, 'the connecting connection was not deleted');
+  });
+
   it('deletes exactly the stale connection on 410 and still delivers to the others', {
     skip: WEBSOCKET_SKIP,
   }, async () => {
@@ -80,7 +111,7 @@ describe('the push path, end to end', () => {
           ...staleKey,
           userId: carol,
           connectionId: 'stale-connection-id',
-          connectedAt: Date.now(),
+          connectedAt: Date.now() - 5 * 60_000, // well past any $connect
           expiresAt: Math.floor(Date.now() / 1000) + 3600,
         },
       }),
@@ -182,6 +213,24 @@ describe('the push path, end to end', () => {
     assert.match(kept.find((entry) => entry.body === body)?.reason ?? '', /not supported yet/);
   });
 
+  it('carries data byte for byte: an 18-digit integer keeps its digits, live and on resume', {
+    skip: WEBSOCKET_SKIP,
+  }, async () => {
+    const kim = unique('kim');
+    const socket = await connect(kim);
+    const errorsBefore = target.local?.functionStats('deliver').errors;
+    const body = `{"v":1,"to":{"users":["${kim}"]},"type":"order","data":{"orderId":654366374251302912,"deep":${'['.repeat(40)}1${']'.repeat(40)}}}`;
+    await target.publish(body);
+    await socket.next((f) => f.kind === 'message');
+    const live = socket.texts.find((text) => text.includes('"kind":"message"')) ?? '';
+    assert.ok(live.includes('"orderId":654366374251302912'), live);
+    socket.send({ action: 'resume' });
+    await socket.next((f) => f.kind === 'backlog');
+    const backlog = socket.texts.find((text) => text.includes('"kind":"backlog"')) ?? '';
+    assert.ok(backlog.includes('"orderId":654366374251302912'), backlog);
+    if (target.local) assert.equal(target.local.functionStats('deliver').errors, errorsBefore, 'no retry');
+  });
+
   it('treats a publish to a user with no connection as no error, and keeps the message', async () => {
     const ivan = unique('ivan');
     await target.publish(envelope([ivan], { data: 'while away' }));
@@ -208,15 +257,17 @@ describe('the push path, end to end', () => {
   it('still delivers every message when the management API throttles and fails at random', {
     skip: WEBSOCKET_SKIP,
   }, async (t) => {
-    if (!target.local) return t.diagnostic('fault knobs exist on the local runtime only');
+    if (!target.local) return t.skip('fault knobs exist on the local runtime only');
     const judy = unique('judy');
     const socket = await connect(judy);
     target.local.setFaults({ errorRate: 0.3, errorStatus: 429 });
     try {
+      // A post that keeps failing hands its user to Lambda's retry of the event (not marked done),
+      // so even push-only messages arrive: each of 3 attempts fails only if 4 posts in a row fail.
       for (let i = 0; i < 10; i++) await target.publish(envelope([judy], { data: i, persist: false }));
       await eventually(
         () => new Set(socket.messages().map((f) => f.data)).size === 10,
-        10_000,
+        60_000,
         'all 10 messages',
       );
     } finally {

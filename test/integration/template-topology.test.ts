@@ -171,6 +171,12 @@ describe('the local topology read from the synthesized template', () => {
         name: index.IndexName,
         partitionKey: index.KeySchema[0]?.AttributeName,
       })),
+      localSecondaryIndexes: (
+        cfn.Properties.LocalSecondaryIndexes as {
+          IndexName: string;
+          KeySchema: { AttributeName: string }[];
+        }[]
+      ).map((index) => ({ name: index.IndexName, sortKey: index.KeySchema[1]?.AttributeName })),
     });
   });
 

@@ -15,7 +15,7 @@ export async function listUserConnectionsFor(target: Target, userId: string): Pr
   return (answer.Items ?? []).map((item) => String(item.connectionId));
 }
 
-/** The `data` of every message stored in a user's inbox, oldest first, read straight from the table. */
+/** The `data` of every message stored in a user's inbox, in store order, read straight from the table. */
 export async function storedMessagesFor(target: Target, userId: string): Promise<unknown[]> {
   const answer = await target.dynamo.send(
     new QueryCommand({
@@ -25,5 +25,9 @@ export async function storedMessagesFor(target: Target, userId: string): Promise
       ExpressionAttributeValues: { ':pk': KEY.user(userId), ':msg': KEY.messagePrefix },
     }),
   );
-  return (answer.Items ?? []).map((item) => item.data);
+  // Markers of push-only messages share the prefix but carry no seq; `data` is kept as JSON text.
+  return (answer.Items ?? [])
+    .filter((item) => typeof item.seq === 'string')
+    .sort((a, b) => (String(a.seq) < String(b.seq) ? -1 : 1))
+    .map((item) => JSON.parse(String(item.data)));
 }

@@ -6,12 +6,15 @@ export type Frame = Record<string, unknown>;
 /** A real WebSocket client that records every frame, for tests. */
 export class TestSocket {
   readonly frames: Frame[] = [];
+  /** Every frame's text exactly as received (JSON.parse rounds integers above 2^53). */
+  readonly texts: string[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: (() => void)[] = [];
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
       const text = data.toString();
+      this.texts.push(text);
       try {
         this.frames.push(JSON.parse(text) as Frame);
       } catch {
