@@ -1,3 +1,4 @@
+import { PortInUseError } from '../emulator/errors.ts';
 import { type LocalOutputs, OUTPUTS_FILE, writeOutputs } from './outputs.ts';
 import { startLocalStack } from './stack.ts';
 
@@ -56,6 +57,8 @@ try {
 } catch (error) {
   if (!stopping) {
     console.error(`\nPushline could not start: ${(error as Error).message}`);
+    if (error instanceof PortInUseError)
+      console.error('npm start takes --gateway-port, --aws-port and --console-port to change them.');
     process.exit(1);
   }
 }

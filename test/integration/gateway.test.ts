@@ -9,10 +9,10 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import WebSocket from 'ws';
-import { PortInUseError } from '../../local/gateway/errors.ts';
-import { type Gateway, type GatewayOptions, startGateway } from '../../local/gateway/gateway.ts';
-import { LambdaRuntime } from '../../local/lambda/lambda-runtime.ts';
-import type { Invoke, WebSocketApiSpec } from '../../local/topology.ts';
+import { PortInUseError } from '../../emulator/gateway/errors.ts';
+import { type Gateway, type GatewayOptions, startGateway } from '../../emulator/gateway/gateway.ts';
+import { LambdaRuntime } from '../../emulator/lambda/lambda-runtime.ts';
+import type { Invoke, WebSocketApiSpec } from '../../emulator/topology.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/gateway/${name}.ts`, import.meta.url));
 

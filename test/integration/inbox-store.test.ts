@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createTables, startDynamo } from '../../emulator/aws/dynamodb.ts';
+import { LOCAL_REGION } from '../../emulator/topology.ts';
 import type { InboxStore, IncomingMessage } from '../../functions/domain/inbox.ts';
 import { TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
-import { createTables, startDynamo } from '../../local/aws/dynamodb.ts';
-import { LOCAL_REGION } from '../../local/topology.ts';
 
 // The adapters build their DynamoDB client from the standard SDK variables at import time, as on
 // Lambda, so the variables are set before the modules are loaded.

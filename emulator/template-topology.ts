@@ -3,9 +3,7 @@
  * CDK code is the single description of the system: a route, function, subscription or table added
  * there runs locally with no other change.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, extname, join, resolve as resolvePath } from 'node:path';
+import { basename, extname, resolve as resolvePath } from 'node:path';
 import {
   type AuthorizerSpec,
   type FunctionSpec,
@@ -19,10 +17,6 @@ import {
   type WebSocketApiSpec,
 } from './topology.ts';
 
-/** Metadata keys the CDK construct puts on each function (see infra/pushline.ts). */
-const ENTRY_METADATA = 'pushline:entry';
-const HANDLER_METADATA = 'pushline:handler';
-
 /** Where the local services answer; the template only names resources, this gives them addresses. */
 export interface LocalAddresses {
   /** Management API endpoint (`…/{stage}`) of a WebSocket API, named by its logical id. */
@@ -35,8 +29,21 @@ export interface LocalAddresses {
   queueUrl(queueName: string): string;
 }
 
+/**
+ * Metadata keys a function resource carries so the local runtime can run its source; the template
+ * itself only names a bundled asset. The app's CDK code decides the keys and sets them.
+ */
+export interface SourceMetadata {
+  /** Key whose value is the path of the function's source module. */
+  readonly entry: string;
+  /** Key whose value is the exported handler's name. @default - the runtime's default, `handler` */
+  readonly handler?: string;
+}
+
 /** Options of {@link topologyFromTemplate}. */
 export interface TemplateTopologyOptions {
+  /** Where each function's source is named; functions without the entry key do not run locally. */
+  readonly sourceMetadata: SourceMetadata;
   /**
    * Environment changes per function name, applied before resolution: a string replaces or adds a
    * variable, `null` removes it. For values with no local equivalent, e.g. a Secrets Manager ARN.
@@ -78,7 +85,7 @@ const TABLE_TYPES = new Set(['AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable
 export function topologyFromTemplate(
   template: object,
   local: LocalAddresses,
-  options: TemplateTopologyOptions = {},
+  options: TemplateTopologyOptions,
 ): Topology {
   const reader = new TemplateReader(template as CfnTemplate, local, options);
   return {
@@ -97,7 +104,7 @@ export function topologyFromTemplate(
 export function outputsFromTemplate(
   template: object,
   local: LocalAddresses,
-  options: TemplateTopologyOptions = {},
+  options: TemplateTopologyOptions,
 ): Record<string, string> {
   const reader = new TemplateReader(template as CfnTemplate, local, options);
   const outputs: Record<string, string> = {};
@@ -110,33 +117,6 @@ export function outputsFromTemplate(
     }
   }
   return outputs;
-}
-
-/** Options of {@link synthesizeTemplate}. */
-export interface SynthesizeOptions {
-  /** CDK context entries (as `-c key=value` gives them). */
-  readonly context?: Record<string, unknown>;
-}
-
-/**
- * Synthesizes the project's CDK app in-process without bundling (a few seconds) and returns the
- * stack's template. The CDK is loaded only here, so reading a template never needs it.
- */
-export async function synthesizeTemplate(options: SynthesizeOptions = {}): Promise<object> {
-  const { createApp } = await import('../infra/pushline-stack.ts');
-  const outdir = await mkdtemp(join(tmpdir(), 'pushline-synth-'));
-  try {
-    const { app, stack } = createApp({
-      // An empty list of stacks to bundle: assets point at the sources and esbuild never runs.
-      context: { ...options.context, 'aws:cdk:bundling-stacks': [] },
-      outdir,
-      nag: false,
-      validation: false,
-    });
-    return app.synth().getStackByName(stack.stackName).template as object;
-  } finally {
-    await rm(outdir, { recursive: true, force: true });
-  }
 }
 
 /** Marks a WebSocket API id inside a string until the whole value is known (see `finish`). */
@@ -156,7 +136,7 @@ class TemplateReader {
     // Functions are named after their source file (`functions/deliver.ts` → `deliver`), unless two share one.
     const byBase = new Map<string, string[]>();
     for (const [id, resource] of this.ofType('AWS::Lambda::Function')) {
-      const entry = resource.Metadata?.[ENTRY_METADATA];
+      const entry = resource.Metadata?.[this.options.sourceMetadata.entry];
       const base = typeof entry === 'string' ? basename(entry, extname(entry)) : id;
       byBase.set(base, [...(byBase.get(base) ?? []), id]);
     }
@@ -167,10 +147,11 @@ class TemplateReader {
   functions(): FunctionSpec[] {
     const specs: FunctionSpec[] = [];
     for (const [id, resource] of this.ofType('AWS::Lambda::Function')) {
-      const entry = resource.Metadata?.[ENTRY_METADATA];
+      const entry = resource.Metadata?.[this.options.sourceMetadata.entry];
       if (typeof entry !== 'string') continue;
       const name = this.functionName(id);
-      const handler = resource.Metadata?.[HANDLER_METADATA];
+      const handlerKey = this.options.sourceMetadata.handler;
+      const handler = handlerKey === undefined ? undefined : resource.Metadata?.[handlerKey];
       const props = resource.Properties ?? {};
       const timeout = props.Timeout;
       const reserved = props.ReservedConcurrentExecutions;
@@ -421,9 +402,9 @@ class TemplateReader {
 
   private functionName(id: string, usedBy?: string): string {
     const resource = this.resources[id];
-    if (usedBy !== undefined && typeof resource?.Metadata?.[ENTRY_METADATA] !== 'string') {
+    if (usedBy !== undefined && typeof resource?.Metadata?.[this.options.sourceMetadata.entry] !== 'string') {
       throw unsupported(
-        `Function ${id}, used by ${usedBy}, has no "${ENTRY_METADATA}" metadata naming its source, so it cannot run locally.`,
+        `Function ${id}, used by ${usedBy}, has no "${this.options.sourceMetadata.entry}" metadata naming its source, so it cannot run locally.`,
       );
     }
     return this.functionNames.get(id) ?? id;
