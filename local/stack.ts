@@ -25,6 +25,8 @@ export interface LocalStackOptions {
   /** Delays of Lambda's two asynchronous retries (1 and 2 minutes on AWS). */
   readonly retryDelaysMs?: readonly number[];
   readonly deliveryConcurrency?: number;
+  /** Holds each `$connect` open this long before the handshake completes (see GatewayFaults). @default 0 */
+  readonly connectHoldMs?: number;
   /** Serve the message-center page. @default true */
   readonly console?: boolean;
   /** Only warnings and errors reach the log. */
@@ -131,6 +133,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT,
       limits: { idleTimeoutMs: options.idleTimeoutMs, maxConnectionMs: options.maxConnectionMs },
+      faults: { connectHoldMs: options.connectHoldMs },
       log: quietLog,
     });
     stops.push(() => gateway.close());
@@ -167,7 +170,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return {
       outputs,
       topology,
-      setFaults: (faults) => gateway.setFaults(faults),
+      // The management API's faults change at run time; the $connect hold set at start stays.
+      setFaults: (faults) => gateway.setFaults({ ...faults, connectHoldMs: options.connectHoldMs }),
       invoke: (functionName, event) => runtime.invoke(functionName, event),
       connectionIds: () => gateway.connections().map((connection) => connection.id),
       functionStats: (name) => runtime.stats(name),
