@@ -11,15 +11,15 @@ import {
   TemplateTopologyError,
   TemplateValues,
 } from './template-intrinsics.ts';
-import {
-  type AuthorizerSpec,
-  type FunctionSpec,
-  type RouteSpec,
-  type SubscriptionSpec,
-  type TableSpec,
-  type TopicSpec,
-  type Topology,
-  type WebSocketApiSpec,
+import type {
+  AuthorizerSpec,
+  FunctionSpec,
+  RouteSpec,
+  SubscriptionSpec,
+  TableSpec,
+  TopicSpec,
+  Topology,
+  WebSocketApiSpec,
 } from './topology.ts';
 
 export { type LocalAddresses, TemplateTopologyError } from './template-intrinsics.ts';
