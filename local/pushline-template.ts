@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { SourceMetadata, TemplateTopologyOptions } from '../emulator/template-topology.ts';
+import type { Topology } from '../emulator/topology.ts';
 import { ENV } from '../functions/shared/environment.ts';
-import { synthesizeTemplate } from './template-topology.ts';
 import { LOCAL_JWT_SECRET } from './tokens.ts';
-import type { Topology } from './topology.ts';
 
 /** What the synthesized template depends on: a change to any of these synthesizes it again. */
 const TEMPLATE_INPUTS = ['infra', 'functions/shared', 'cdk.json', 'package-lock.json'];
@@ -32,6 +33,42 @@ export async function pushlineTemplate(log: (line: string) => void = () => {}): 
   return template;
 }
 
+/** Options of {@link synthesizeTemplate}. */
+export interface SynthesizeOptions {
+  /** CDK context entries (as `-c key=value` gives them). */
+  readonly context?: Record<string, unknown>;
+}
+
+/**
+ * Synthesizes the project's CDK app in-process without bundling (a few seconds) and returns the
+ * stack's template. The CDK is loaded only here, so reading a template never needs it.
+ */
+export async function synthesizeTemplate(options: SynthesizeOptions = {}): Promise<object> {
+  const { createApp } = await import('../infra/pushline-stack.ts');
+  const outdir = await mkdtemp(join(tmpdir(), 'pushline-synth-'));
+  try {
+    const { app, stack } = createApp({
+      // An empty list of stacks to bundle: assets point at the sources and esbuild never runs.
+      context: { ...options.context, 'aws:cdk:bundling-stacks': [] },
+      outdir,
+      nag: false,
+      validation: false,
+    });
+    return app.synth().getStackByName(stack.stackName).template as object;
+  } finally {
+    await rm(outdir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Metadata keys Pushline's construct puts on each function (`FUNCTION_METADATA` of infra/pushline.ts,
+ * repeated here so that starting the stack never loads the CDK; a test keeps the two equal).
+ */
+export const PUSHLINE_SOURCE_METADATA: SourceMetadata = {
+  entry: 'pushline:entry',
+  handler: 'pushline:handler',
+};
+
 /**
  * Environment the template gives that has no local equivalent, per function (named after its
  * source file): the authorizer reads a Secrets Manager ARN when deployed, the local secret here.
@@ -39,6 +76,12 @@ export async function pushlineTemplate(log: (line: string) => void = () => {}): 
 export const LOCAL_ENVIRONMENT_OVERRIDES = {
   authorizer: { [ENV.jwtSecretArn]: null, [ENV.jwtSecret]: LOCAL_JWT_SECRET },
 } as const;
+
+/** How the emulator reads Pushline's template: where function sources are named, and local overrides. */
+export const PUSHLINE_TEMPLATE_OPTIONS: TemplateTopologyOptions = {
+  sourceMetadata: PUSHLINE_SOURCE_METADATA,
+  environmentOverrides: LOCAL_ENVIRONMENT_OVERRIDES,
+};
 
 /** Local settings applied on top of what the template says. */
 export interface LocalTuning {

@@ -1,13 +1,17 @@
 import { createServer } from 'node:net';
-import { createTables, startDynamo } from './aws/dynamodb.ts';
-import { type AwsEndpoint, startAwsEndpoint } from './aws/endpoint.ts';
-import { startGateway } from './gateway/gateway.ts';
-import { LambdaRuntime } from './lambda/lambda-runtime.ts';
+import { createTables, startDynamo } from '../emulator/aws/dynamodb.ts';
+import { type AwsEndpoint, startAwsEndpoint } from '../emulator/aws/endpoint.ts';
+import { startGateway } from '../emulator/gateway/gateway.ts';
+import { LambdaRuntime } from '../emulator/lambda/lambda-runtime.ts';
+import {
+  type LocalAddresses,
+  outputsFromTemplate,
+  topologyFromTemplate,
+} from '../emulator/template-topology.ts';
+import { LOCAL_ACCOUNT, LOCAL_REGION, type Topology } from '../emulator/topology.ts';
 import type { LocalOutputs } from './outputs.ts';
-import { LOCAL_ENVIRONMENT_OVERRIDES, localizeTopology, pushlineTemplate } from './pushline-template.ts';
-import { type LocalAddresses, outputsFromTemplate, topologyFromTemplate } from './template-topology.ts';
+import { localizeTopology, PUSHLINE_TEMPLATE_OPTIONS, pushlineTemplate } from './pushline-template.ts';
 import { mintLocalToken } from './tokens.ts';
-import { LOCAL_ACCOUNT, LOCAL_REGION, type Topology } from './topology.ts';
 
 /** Options of {@link startLocalStack}; every port 0 picks a free one. */
 export interface LocalStackOptions {
@@ -21,6 +25,8 @@ export interface LocalStackOptions {
   /** Delays of Lambda's two asynchronous retries (1 and 2 minutes on AWS). */
   readonly retryDelaysMs?: readonly number[];
   readonly deliveryConcurrency?: number;
+  /** Holds each `$connect` open this long before the handshake completes (see GatewayFaults). @default 0 */
+  readonly connectHoldMs?: number;
   /** Serve the message-center page. @default true */
   readonly console?: boolean;
   /** Only warnings and errors reach the log. */
@@ -75,13 +81,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // The infrastructure code is the single source of truth: routes, functions and their
     // environment, tables, topics and queues all come from the synthesized template.
     const template = await pushlineTemplate(quietLog);
-    const topology = localizeTopology(
-      topologyFromTemplate(template, addresses, { environmentOverrides: LOCAL_ENVIRONMENT_OVERRIDES }),
-      {
-        deliveryConcurrency: options.deliveryConcurrency,
-      },
-    );
-    const templateOutputs = outputsFromTemplate(template, addresses);
+    const topology = localizeTopology(topologyFromTemplate(template, addresses, PUSHLINE_TEMPLATE_OPTIONS), {
+      deliveryConcurrency: options.deliveryConcurrency,
+    });
+    const templateOutputs = outputsFromTemplate(template, addresses, PUSHLINE_TEMPLATE_OPTIONS);
 
     const dynamo = await startDynamo({ engine: options.dynamo ?? 'auto', log: quietLog });
     stops.push(() => dynamo.close());
@@ -130,6 +133,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT,
       limits: { idleTimeoutMs: options.idleTimeoutMs, maxConnectionMs: options.maxConnectionMs },
+      faults: { connectHoldMs: options.connectHoldMs },
       log: quietLog,
     });
     stops.push(() => gateway.close());
@@ -166,7 +170,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return {
       outputs,
       topology,
-      setFaults: (faults) => gateway.setFaults(faults),
+      // The management API's faults change at run time; the $connect hold set at start stays.
+      setFaults: (faults) => gateway.setFaults({ ...faults, connectHoldMs: options.connectHoldMs }),
       invoke: (functionName, event) => runtime.invoke(functionName, event),
       connectionIds: () => gateway.connections().map((connection) => connection.id),
       functionStats: (name) => runtime.stats(name),

@@ -1,3 +1,4 @@
+import { PortInUseError } from '../emulator/errors.ts';
 import { type LocalOutputs, OUTPUTS_FILE, writeOutputs } from './outputs.ts';
 import { startLocalStack } from './stack.ts';
 
@@ -5,7 +6,8 @@ import { startLocalStack } from './stack.ts';
  * `npm start`: the whole stack on this machine, no Docker and no AWS account.
  * Flags: --gateway-port, --aws-port, --console-port (defaults 3001, 4566, 3000),
  * --dynamo auto|dynamodb-local|dynalite, --idle-timeout-ms, --max-connection-ms, --quiet,
- * --fault-latency-ms and --fault-error-percent (on the @connections management API).
+ * --fault-latency-ms and --fault-error-percent (on the @connections management API),
+ * --connect-hold-ms (holds each $connect open that long before the handshake completes).
  */
 // Lambda runs Node 22; the SDK's notice about Node 20 only applies to this machine.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -39,9 +41,13 @@ try {
     dynamo: args.choice('dynamo', ['auto', 'dynamodb-local', 'dynalite'] as const, 'auto'),
     idleTimeoutMs: args.optionalInt('idle-timeout-ms'),
     maxConnectionMs: args.optionalInt('max-connection-ms'),
+    connectHoldMs: args.optionalInt('connect-hold-ms'),
     quiet: args.flag('quiet'),
   });
   const stack = await starting;
+  const connectHoldMs = args.optionalInt('connect-hold-ms');
+  if (connectHoldMs)
+    console.log(`Fault knob on $connect: each handshake held ${connectHoldMs} ms after $connect.`);
   const latencyMs = args.optionalInt('fault-latency-ms');
   const errorPercent = args.optionalInt('fault-error-percent');
   if (latencyMs !== undefined || errorPercent !== undefined) {
@@ -56,6 +62,8 @@ try {
 } catch (error) {
   if (!stopping) {
     console.error(`\nPushline could not start: ${(error as Error).message}`);
+    if (error instanceof PortInUseError)
+      console.error('npm start takes --gateway-port, --aws-port and --console-port to change them.');
     process.exit(1);
   }
 }

@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { PortInUseError } from '../../emulator/errors.ts';
 import { checkEnvelope, type Envelope } from '../../functions/shared/envelope.ts';
 import { InvalidEnvelopeError } from '../../functions/shared/errors.ts';
-import { PortInUseError } from '../errors.ts';
 import { bundleConsole } from './bundle.ts';
 
 /** Options of {@link startConsole}. */

@@ -30,10 +30,10 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { type DynamoServer, startDynamo } from '../../local/aws/dynamodb.ts';
-import { type AwsEndpoint, startAwsEndpoint } from '../../local/aws/endpoint.ts';
-import { matchesFilterPolicy, validateFilterPolicy } from '../../local/aws/filter-policy.ts';
-import { FunctionError, LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/topology.ts';
+import { type DynamoServer, startDynamo } from '../../emulator/aws/dynamodb.ts';
+import { type AwsEndpoint, startAwsEndpoint } from '../../emulator/aws/endpoint.ts';
+import { matchesFilterPolicy, validateFilterPolicy } from '../../emulator/aws/filter-policy.ts';
+import { FunctionError, LOCAL_ACCOUNT, LOCAL_REGION } from '../../emulator/topology.ts';
 
 interface Call {
   readonly fn: string;

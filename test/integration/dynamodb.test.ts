@@ -8,8 +8,8 @@ import {
   GetItemCommand,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { createTables, type DynamoServer, probeJava, startDynamo } from '../../local/aws/dynamodb.ts';
-import type { TableSpec } from '../../local/topology.ts';
+import { createTables, type DynamoServer, probeJava, startDynamo } from '../../emulator/aws/dynamodb.ts';
+import type { TableSpec } from '../../emulator/topology.ts';
 
 const REGION = 'us-east-1';
 const TABLES: readonly TableSpec[] = [

@@ -9,10 +9,10 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import WebSocket from 'ws';
-import { PortInUseError } from '../../local/gateway/errors.ts';
-import { type Gateway, type GatewayOptions, startGateway } from '../../local/gateway/gateway.ts';
-import { LambdaRuntime } from '../../local/lambda/lambda-runtime.ts';
-import type { Invoke, WebSocketApiSpec } from '../../local/topology.ts';
+import { PortInUseError } from '../../emulator/gateway/errors.ts';
+import { type Gateway, type GatewayOptions, startGateway } from '../../emulator/gateway/gateway.ts';
+import { LambdaRuntime } from '../../emulator/lambda/lambda-runtime.ts';
+import type { Invoke, WebSocketApiSpec } from '../../emulator/topology.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/gateway/${name}.ts`, import.meta.url));
 
@@ -363,6 +363,42 @@ describe('API Gateway WebSocket emulator', () => {
       } finally {
         beforeInvoke = undefined;
       }
+    });
+  });
+
+  describe('a $connect held open by connectHoldMs', () => {
+    it('answers 410 GoneException to a post during the hold and delivers one once the handshake completes', async () => {
+      const held = await start({ faults: { connectHoldMs: 1_500 } });
+      const sdk = management(held);
+      const connecting = open(`${held.url}?token=user:held`);
+      // $connect's handler has returned: the gateway is now holding the handshake.
+      const connect = await waitFor(
+        () =>
+          callsOf('connect').find((c) => c.settled && c.event.queryStringParameters?.token === 'user:held'),
+        '$connect of the held connection',
+      );
+      const connectionId = connect.event.requestContext.connectionId;
+      const connectReturnedAt = Date.now();
+
+      const early = await errorOf(
+        sdk.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: 'too early' })),
+      );
+      const client = await connecting;
+      const openedAfterMs = Date.now() - connectReturnedAt;
+      const output = await sdk.send(
+        new PostToConnectionCommand({ ConnectionId: connectionId, Data: 'after the hold' }),
+      );
+
+      assert.equal(early.name, 'GoneException');
+      assert.equal(early.$metadata.httpStatusCode, 410);
+      // The polling above sees $connect return up to a few ms late, hence the margin.
+      assert.ok(
+        openedAfterMs >= 1_400,
+        `the handshake completed ${openedAfterMs} ms after $connect returned`,
+      );
+      assert.equal(output.$metadata.httpStatusCode, 200);
+      assert.equal(await client.next(), 'after the hold');
+      await client.close();
     });
   });
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LambdaFunctionError, UnknownFunctionError } from '../../local/lambda/errors.ts';
-import { LambdaRuntime } from '../../local/lambda/lambda-runtime.ts';
-import { FunctionError } from '../../local/topology.ts';
+import { LambdaFunctionError, UnknownFunctionError } from '../../emulator/lambda/errors.ts';
+import { LambdaRuntime } from '../../emulator/lambda/lambda-runtime.ts';
+import { FunctionError } from '../../emulator/topology.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/gateway/${name}.ts`, import.meta.url));
 

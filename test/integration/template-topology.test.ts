@@ -9,16 +9,20 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
-import { ENV } from '../../functions/shared/environment.ts';
-import { addLocalSource } from '../../infra/pushline.ts';
-import { createApp, type PushlineStack } from '../../infra/pushline-stack.ts';
 import {
   type LocalAddresses,
   outputsFromTemplate,
-  synthesizeTemplate,
   TemplateTopologyError,
+  type TemplateTopologyOptions,
   topologyFromTemplate,
-} from '../../local/template-topology.ts';
+} from '../../emulator/template-topology.ts';
+import { ENV } from '../../functions/shared/environment.ts';
+import { addLocalSource, FUNCTION_METADATA } from '../../infra/pushline.ts';
+import { createApp, type PushlineStack } from '../../infra/pushline-stack.ts';
+import { PUSHLINE_SOURCE_METADATA, synthesizeTemplate } from '../../local/pushline-template.ts';
+
+/** Function sources are named by the metadata keys Pushline's construct sets. */
+const SOURCES: TemplateTopologyOptions = { sourceMetadata: FUNCTION_METADATA };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -79,8 +83,12 @@ describe('the local topology read from the synthesized template', () => {
     })) as Json;
   });
 
+  it('reads function sources with the metadata keys the construct sets', () => {
+    assert.deepEqual(PUSHLINE_SOURCE_METADATA, FUNCTION_METADATA);
+  });
+
   it("has exactly the template's routes, each calling the function its integration names", () => {
-    const [api] = topologyFromTemplate(template, LOCAL).webSocketApis;
+    const [api] = topologyFromTemplate(template, LOCAL, SOURCES).webSocketApis;
     assert.ok(api);
     const expected: Record<string, { function: string; returnResponse?: true }> = {};
     for (const [routeId, route] of ofType(template, 'AWS::ApiGatewayV2::Route')) {
@@ -99,7 +107,7 @@ describe('the local topology read from the synthesized template', () => {
   });
 
   it("serves the template's stage and runs its $connect authorizer with the template's identity sources", () => {
-    const [api] = topologyFromTemplate(template, LOCAL).webSocketApis;
+    const [api] = topologyFromTemplate(template, LOCAL, SOURCES).webSocketApis;
     const [[, stage] = []] = ofType(template, 'AWS::ApiGatewayV2::Stage');
     const [[, authorizer] = []] = ofType(template, 'AWS::ApiGatewayV2::Authorizer');
     assert.ok(api && stage && authorizer);
@@ -111,7 +119,7 @@ describe('the local topology read from the synthesized template', () => {
   });
 
   it('has every function of the template with its source, handler, timeout and environment variable names', () => {
-    const functions = topologyFromTemplate(template, LOCAL).functions;
+    const functions = topologyFromTemplate(template, LOCAL, SOURCES).functions;
     const expected = ofType(template, 'AWS::Lambda::Function').map(([id, fn]) => ({
       name: localName(template, id),
       entry: fn.Metadata?.['pushline:entry'],
@@ -133,7 +141,7 @@ describe('the local topology read from the synthesized template', () => {
   });
 
   it('gives table, queue, topic and stage references their local names and addresses', () => {
-    const topology = topologyFromTemplate(template, LOCAL);
+    const topology = topologyFromTemplate(template, LOCAL, SOURCES);
     const deliver = topology.functions.find((fn) => fn.name === 'deliver');
     const [table] = topology.tables;
     const [api] = topology.webSocketApis;
@@ -154,7 +162,7 @@ describe('the local topology read from the synthesized template', () => {
   });
 
   it("has the template's table keys, TTL attribute and indexes", () => {
-    const [table] = topologyFromTemplate(template, LOCAL).tables;
+    const [table] = topologyFromTemplate(template, LOCAL, SOURCES).tables;
     const [[tableId, cfn] = []] = ofType(template, 'AWS::DynamoDB::Table');
     assert.ok(table && tableId && cfn);
     const keys = cfn.Properties.KeySchema as { AttributeName: string; KeyType: string }[];
@@ -181,7 +189,7 @@ describe('the local topology read from the synthesized template', () => {
   });
 
   it("subscribes the template's functions to its topic, with the on-failure queue as dead-letter queue", () => {
-    const topology = topologyFromTemplate(template, LOCAL);
+    const topology = topologyFromTemplate(template, LOCAL, SOURCES);
     const [[topicId] = []] = ofType(template, 'AWS::SNS::Topic');
     const [[, invokeConfig] = []] = ofType(template, 'AWS::Lambda::EventInvokeConfig');
     const expected = ofType(template, 'AWS::SNS::Subscription').map(([, subscription]) => ({
@@ -199,9 +207,9 @@ describe('the local topology read from the synthesized template', () => {
   });
 
   it('publishes local values under the keys the deployed stack outputs', () => {
-    const topology = topologyFromTemplate(template, LOCAL);
+    const topology = topologyFromTemplate(template, LOCAL, SOURCES);
     const [api] = topology.webSocketApis;
-    const outputs = outputsFromTemplate(template, LOCAL);
+    const outputs = outputsFromTemplate(template, LOCAL, SOURCES);
     assert.ok(api);
     assert.equal(outputs.WebSocketUrl, LOCAL.webSocketUrl?.(api.name, api.stage));
     assert.equal(outputs.TopicArn, LOCAL.topicArn(String(topology.topics[0]?.name)));
@@ -210,7 +218,7 @@ describe('the local topology read from the synthesized template', () => {
 
   it('names the function and the variable when a value has no local equivalent', () => {
     assert.throws(
-      () => topologyFromTemplate(secretTemplate, LOCAL),
+      () => topologyFromTemplate(secretTemplate, LOCAL, SOURCES),
       (error: unknown) =>
         error instanceof TemplateTopologyError &&
         error.code === 'UNRESOLVABLE_VALUE' &&
@@ -221,6 +229,7 @@ describe('the local topology read from the synthesized template', () => {
 
   it('runs the authorizer with a local secret when the secret ARN is overridden', () => {
     const topology = topologyFromTemplate(secretTemplate, LOCAL, {
+      ...SOURCES,
       environmentOverrides: { authorizer: { [ENV.jwtSecretArn]: null, [ENV.jwtSecret]: 'x'.repeat(32) } },
     });
     const authorizer = topology.functions.find((fn) => fn.name === 'authorizer');
@@ -250,7 +259,7 @@ describe('a route and a subscription added in CDK', () => {
         }),
       );
     });
-    const topology = topologyFromTemplate(template, LOCAL);
+    const topology = topologyFromTemplate(template, LOCAL, SOURCES);
     assert.deepEqual(topology.webSocketApis[0]?.routes.echo, {
       function: 'echo-handler',
       returnResponse: true,
@@ -279,7 +288,7 @@ describe('a route and a subscription added in CDK', () => {
       });
     });
     assert.throws(
-      () => topologyFromTemplate(template, LOCAL),
+      () => topologyFromTemplate(template, LOCAL, SOURCES),
       (error: unknown) =>
         error instanceof TemplateTopologyError &&
         error.code === 'UNSUPPORTED_TEMPLATE' &&

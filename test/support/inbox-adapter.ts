@@ -1,8 +1,8 @@
 import { after, before, describe } from 'node:test';
+import { createTables, probeJava, startDynamo } from '../../emulator/aws/dynamodb.ts';
+import { LOCAL_REGION } from '../../emulator/topology.ts';
 import type { InboxStore } from '../../functions/domain/inbox.ts';
 import { TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
-import { createTables, probeJava, startDynamo } from '../../local/aws/dynamodb.ts';
-import { LOCAL_REGION } from '../../local/topology.ts';
 import { inboxContract } from './inbox-contract.ts';
 
 const table = {

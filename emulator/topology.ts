@@ -1,7 +1,7 @@
 /**
  * What the local runtime runs: functions, WebSocket APIs, topics, queues and tables.
- * It knows nothing of Pushline; `npm start` builds one for Pushline, and any API Gateway
- * WebSocket app can describe its own.
+ * It knows nothing of the app it runs: any API Gateway WebSocket app describes its own, by hand or
+ * from its synthesized template (template-topology.ts).
  */
 
 /** A Lambda function: a module exporting a handler, run with its own environment. */

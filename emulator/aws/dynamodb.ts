@@ -147,7 +147,7 @@ const WATCHDOG = [
   'exec 3<&0',
   '"$@" </dev/null &',
   'pid=$!',
-  'echo "pushline-java-pid $pid"',
+  'echo "emulator-java-pid $pid"',
   '( while IFS= read -r _ <&3; do :; done; kill "$pid" 2>/dev/null ) &',
   'watcher=$!',
   'exec 3<&-',
@@ -187,7 +187,7 @@ function spawnDynamoDbLocal(port: number): JavaStart {
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const collect = (chunk: Buffer): void => {
     for (const line of chunk.toString('utf8').split('\n')) {
-      const m = /^pushline-java-pid (\d+)/.exec(line);
+      const m = /^emulator-java-pid (\d+)/.exec(line);
       if (m?.[1] !== undefined) pid = Number(m[1]);
       else if (line.trim().length > 0) lines.push(line);
     }

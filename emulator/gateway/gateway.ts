@@ -1,20 +1,13 @@
 /**
  * A local API Gateway WebSocket API: one HTTP server serving the WebSocket endpoint on `/{stage}`
- * and the management API (`@connections`) on `/{stage}/@connections/{id}`. It runs the REQUEST
- * authorizer and `$connect` before completing the handshake, routes messages to Lambda proxy
- * integrations through an `Invoke` function, and enforces API Gateway's limits. It knows nothing of
- * the app whose handlers it runs.
+ * and the management API (`@connections`, management-api.ts) on `/{stage}/@connections/{id}`. This
+ * file is the WebSocket plane: it runs the REQUEST authorizer and `$connect` before completing the
+ * handshake, routes messages to Lambda proxy integrations through an `Invoke` function, and
+ * enforces API Gateway's limits. It knows nothing of the app whose handlers it runs.
  */
 
-import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import {
-  createServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-  STATUS_CODES,
-} from 'node:http';
+import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
@@ -36,7 +29,15 @@ import {
   newGatewayId,
   requestParameters,
 } from './events.ts';
+import {
+  type ConnectionInfo,
+  type ConnectionRegistry,
+  ManagementApi,
+  type ManagementApiFaults,
+} from './management-api.ts';
 import { type RouteSelector, routeSelector } from './route-selection.ts';
+
+export type { ConnectionInfo } from './management-api.ts';
 
 /** API Gateway's limits; the defaults are AWS's, smaller values make tests fast. */
 export interface GatewayLimits {
@@ -50,14 +51,14 @@ export interface GatewayLimits {
   readonly integrationTimeoutMs?: number;
 }
 
-/** Injected faults of the management API, to exercise callers' error handling. */
-export interface GatewayFaults {
-  /** Added before every management API answer. @default 0 */
-  readonly latencyMs?: number;
-  /** Probability (0..1) that a management API call fails with `errorStatus`. @default 0 */
-  readonly errorRate?: number;
-  /** 429 answers LimitExceededException, 500 InternalServerErrorException. @default 429 */
-  readonly errorStatus?: 429 | 500;
+/** Injected faults: the management API's (latency, errors) and a held `$connect`. */
+export interface GatewayFaults extends ManagementApiFaults {
+  /**
+   * After `$connect` accepted a connection (2xx, or the authorizer did when there is no `$connect`
+   * route), wait this long before completing the handshake (101). Until then the connection is not open: the management API answers 410 GoneException for
+   * it, as API Gateway does for a connection whose `$connect` has not finished. @default 0
+   */
+  readonly connectHoldMs?: number;
 }
 
 /** Options of {@link startGateway}. */
@@ -79,19 +80,6 @@ export interface GatewayOptions {
   readonly faults?: GatewayFaults;
   /** Receives the gateway's log lines. @default stdout */
   readonly log?: (line: string) => void;
-}
-
-/** An open connection as `connections()` lists it. */
-export interface ConnectionInfo {
-  readonly id: string;
-  /** Epoch milliseconds. */
-  readonly connectedAt: number;
-  /** Epoch milliseconds of the last frame from the client (the handshake at first). */
-  readonly lastActiveAt: number;
-  readonly sourceIp: string;
-  readonly userAgent: string | null;
-  /** The authorizer's `principalId`, when the API has an authorizer. */
-  readonly principal: string | undefined;
 }
 
 /** A running gateway. */
@@ -167,6 +155,7 @@ class GatewayServer {
   /** Subprotocol the `$connect` response chose, per upgrade request, for the 101 response. */
   readonly #protocols = new WeakMap<IncomingMessage, string>();
   readonly #background = new Set<Promise<unknown>>();
+  readonly #management: ManagementApi;
   #faults: GatewayFaults;
   #port = 0;
   #closing = false;
@@ -194,7 +183,14 @@ class GatewayServer {
       api.routeSelectionExpression ?? '$request.body.action',
       new Set(Object.keys(api.routes).filter((key) => key !== '$connect' && key !== '$disconnect')),
     );
-    this.#http = createServer((req, res) => void this.#onRequest(req, res));
+    this.#management = new ManagementApi({
+      stage: api.stage,
+      maxMessageBytes: this.#limits.maxMessageBytes,
+      connections: this.#registry(),
+      faults: () => this.#faults,
+      log: this.#log,
+    });
+    this.#http = createServer((req, res) => void this.#management.onRequest(req, res));
     this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.#onUpgrade(req, socket, head);
     });
@@ -345,6 +341,10 @@ class GatewayServer {
       if (statusCode < 200 || statusCode > 299) return refuse(socket, statusCode, undefined);
       protocol = responseSubprotocol(result);
     }
+
+    // The connection stays pending (not in #connections, so the management API answers 410).
+    const holdMs = this.#faults.connectHoldMs ?? 0;
+    if (holdMs > 0 && !socket.destroyed) await holdOpen(socket, holdMs);
 
     if (socket.destroyed || this.#closing) {
       socket.destroy();
@@ -503,94 +503,28 @@ class GatewayServer {
     this.#track(work);
   }
 
-  // ---- management API ---------------------------------------------------------------------
-
-  async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      await this.#handleManagement(req, res);
-    } catch (error) {
-      this.#log(`[gateway] management API error: ${describe(error)}`);
-      if (!res.headersSent) sendError(res, 500, 'InternalServerErrorException', 'Internal server error');
-    }
-  }
-
-  async #handleManagement(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    const segments = url.pathname.split('/').slice(1).map(safeDecode);
-    const { body, tooLarge } = await readBody(req, this.#limits.maxMessageBytes);
-    if (this.#isStagePath(url.pathname)) {
-      sendError(res, 426, 'UpgradeRequired', 'This endpoint only accepts WebSocket upgrades');
-      return;
-    }
-    const [stage, collection, connectionId] = segments;
-    if (
-      segments.length !== 3 ||
-      stage !== this.#api.stage ||
-      collection !== '@connections' ||
-      !connectionId
-    ) {
-      sendError(res, 403, 'ForbiddenException', 'Forbidden');
-      return;
-    }
-
-    const faults = this.#faults;
-    if ((faults.latencyMs ?? 0) > 0) await delay(faults.latencyMs ?? 0);
-    if ((faults.errorRate ?? 0) > 0 && Math.random() < (faults.errorRate ?? 0)) {
-      if ((faults.errorStatus ?? 429) === 500)
-        sendError(res, 500, 'InternalServerErrorException', 'Internal server error');
-      else sendError(res, 429, 'LimitExceededException', 'Too Many Requests');
-      return;
-    }
-
-    const connection = this.#connections.get(connectionId);
-    const open = connection !== undefined && connection.state === 'open';
-    switch (req.method) {
-      case 'POST': {
-        if (tooLarge) {
-          sendError(
-            res,
-            413,
-            'PayloadTooLargeException',
-            `Message exceeds ${this.#limits.maxMessageBytes} bytes`,
-          );
-          return;
-        }
-        // Text frame for UTF-8 data (what API Gateway sends); bytes that are not UTF-8 go as binary.
-        if (!open || !this.#send(connection, isUtf8(body) ? body.toString('utf8') : body, !isUtf8(body))) {
-          sendError(res, 410, 'GoneException', null);
-          return;
-        }
-        sendJson(res, 200, undefined);
-        return;
-      }
-      case 'GET': {
-        if (!open) {
-          sendError(res, 410, 'GoneException', null);
-          return;
-        }
-        sendJson(res, 200, {
-          connectedAt: new Date(connection.context.connectedAt).toISOString(),
-          identity: {
-            sourceIp: connection.context.identity.sourceIp,
-            userAgent: connection.context.identity.userAgent,
-          },
-          lastActiveAt: new Date(connection.lastActiveAt).toISOString(),
-        });
-        return;
-      }
-      case 'DELETE': {
-        if (!open) {
-          sendError(res, 410, 'GoneException', null);
-          return;
-        }
+  /** What the management API may do to connections: only open ones are found. */
+  #registry(): ConnectionRegistry {
+    const find = (id: string) => {
+      const connection = this.#connections.get(id);
+      return connection?.state === 'open' ? connection : undefined;
+    };
+    return {
+      info: (id) => {
+        const connection = find(id);
+        return connection && connectionInfo(connection);
+      },
+      post: (id, data, binary) => {
+        const connection = find(id);
+        return connection !== undefined && this.#send(connection, data, binary);
+      },
+      disconnect: (id) => {
+        const connection = find(id);
+        if (connection === undefined) return false;
         this.#closeByGateway(connection, { statusCode: 1000, reason: 'Connection Closed Normally' });
-        res.writeHead(204, { 'x-amzn-RequestId': randomUUID() });
-        res.end();
-        return;
-      }
-      default:
-        sendError(res, 403, 'ForbiddenException', 'Forbidden');
-    }
+        return true;
+      },
+    };
   }
 
   // ---- plumbing ---------------------------------------------------------------------------
@@ -685,35 +619,6 @@ function refuse(
   setTimeout(() => socket.destroy(), 1_000).unref();
 }
 
-function sendError(res: ServerResponse, statusCode: number, errorType: string, message: string | null): void {
-  res.writeHead(statusCode, {
-    'content-type': 'application/json',
-    // The SDK names errors after this header (restJson1), e.g. GoneException.
-    'x-amzn-ErrorType': errorType,
-    'x-amzn-RequestId': randomUUID(),
-  });
-  res.end(JSON.stringify({ message }));
-}
-
-function sendJson(res: ServerResponse, statusCode: number, body: unknown): void {
-  res.writeHead(statusCode, { 'content-type': 'application/json', 'x-amzn-RequestId': randomUUID() });
-  res.end(body === undefined ? '' : JSON.stringify(body));
-}
-
-/** Reads a request body, keeping at most `limit` bytes (the rest is drained and dropped). */
-function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => resolve({ body: Buffer.concat(chunks), tooLarge: size > limit }));
-    req.on('error', reject);
-  });
-}
-
 /** The status of a Lambda proxy response; a missing one counts as 200, a malformed one is undefined. */
 function proxyStatusCode(result: unknown): number | undefined {
   if (result === null || result === undefined || typeof result !== 'object') return 200;
@@ -768,6 +673,19 @@ function errorMessageOf(error: unknown): string | undefined {
   return error.message;
 }
 
+/** Waits `ms` before the 101, or less when the client or close() ends the socket meanwhile. */
+function holdOpen(socket: Duplex, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    socket.once('close', done);
+  });
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -781,14 +699,6 @@ function rawToBuffer(data: RawData): Buffer {
 function normalizeIp(address: string | undefined): string {
   if (address === undefined) return '127.0.0.1';
   return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address;
-}
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
 
 /** A 10-character lowercase id like API Gateway's, stable for a given API name. */

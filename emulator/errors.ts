@@ -1,4 +1,4 @@
-/** A port the local runtime was asked to bind is already taken; the message says how to free or change it. */
+/** A port the emulator was asked to bind is already taken; the message says how to free or change it. */
 export class PortInUseError extends Error {
   override readonly name = 'PortInUseError';
   readonly code = 'PORT_IN_USE';
@@ -11,7 +11,7 @@ export class PortInUseError extends Error {
     super(
       `${service}: port ${port} on ${host} is already in use. Stop whatever holds it ` +
         `(\`lsof -i :${port}\` or \`ss -ltnp 'sport = :${port}'\` shows it), or pick another port ` +
-        '(npm start takes --gateway-port, --aws-port and --console-port; 0 picks a free one).',
+        '(0 picks a free one).',
       options,
     );
   }

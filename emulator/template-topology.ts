@@ -3,40 +3,42 @@
  * CDK code is the single description of the system: a route, function, subscription or table added
  * there runs locally with no other change.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, extname, join, resolve as resolvePath } from 'node:path';
+import { basename, extname, resolve as resolvePath } from 'node:path';
 import {
-  type AuthorizerSpec,
-  type FunctionSpec,
-  LOCAL_ACCOUNT,
-  LOCAL_REGION,
-  type RouteSpec,
-  type SubscriptionSpec,
-  type TableSpec,
-  type TopicSpec,
-  type Topology,
-  type WebSocketApiSpec,
+  type CfnResource,
+  type CfnTemplate,
+  type LocalAddresses,
+  TemplateTopologyError,
+  TemplateValues,
+} from './template-intrinsics.ts';
+import type {
+  AuthorizerSpec,
+  FunctionSpec,
+  RouteSpec,
+  SubscriptionSpec,
+  TableSpec,
+  TopicSpec,
+  Topology,
+  WebSocketApiSpec,
 } from './topology.ts';
 
-/** Metadata keys the CDK construct puts on each function (see infra/pushline.ts). */
-const ENTRY_METADATA = 'pushline:entry';
-const HANDLER_METADATA = 'pushline:handler';
+export { type LocalAddresses, TemplateTopologyError } from './template-intrinsics.ts';
 
-/** Where the local services answer; the template only names resources, this gives them addresses. */
-export interface LocalAddresses {
-  /** Management API endpoint (`…/{stage}`) of a WebSocket API, named by its logical id. */
-  callbackUrl(apiName: string, stage: string): string;
-  /** URL clients connect to. @default - a template value needing it is an error */
-  webSocketUrl?(apiName: string, stage: string): string;
-  /** ARN of a local topic. */
-  topicArn(topicName: string): string;
-  /** URL of a local queue. */
-  queueUrl(queueName: string): string;
+/**
+ * Metadata keys a function resource carries so the local runtime can run its source; the template
+ * itself only names a bundled asset. The app's CDK code decides the keys and sets them.
+ */
+export interface SourceMetadata {
+  /** Key whose value is the path of the function's source module. */
+  readonly entry: string;
+  /** Key whose value is the exported handler's name. @default - the runtime's default, `handler` */
+  readonly handler?: string;
 }
 
 /** Options of {@link topologyFromTemplate}. */
 export interface TemplateTopologyOptions {
+  /** Where each function's source is named; functions without the entry key do not run locally. */
+  readonly sourceMetadata: SourceMetadata;
   /**
    * Environment changes per function name, applied before resolution: a string replaces or adds a
    * variable, `null` removes it. For values with no local equivalent, e.g. a Secrets Manager ARN.
@@ -48,37 +50,13 @@ export interface TemplateTopologyOptions {
   readonly stackName?: string;
 }
 
-/** A template the local runtime cannot run as is; the message names the resource and what to change. */
-export class TemplateTopologyError extends Error {
-  override readonly name = 'TemplateTopologyError';
-  constructor(
-    readonly code: 'UNRESOLVABLE_VALUE' | 'UNSUPPORTED_TEMPLATE',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The parts of a CloudFormation template read here. */
-interface CfnTemplate {
-  readonly Resources?: Record<string, CfnResource>;
-  readonly Outputs?: Record<string, { readonly Value?: unknown }>;
-  readonly Parameters?: Record<string, { readonly Default?: unknown }>;
-}
-
-interface CfnResource {
-  readonly Type: string;
-  readonly Properties?: Record<string, unknown>;
-  readonly Metadata?: Record<string, unknown>;
-}
-
 const TABLE_TYPES = new Set(['AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable']);
 
 /** Reads the topology the local runtime brings up from a synthesized template. */
 export function topologyFromTemplate(
   template: object,
   local: LocalAddresses,
-  options: TemplateTopologyOptions = {},
+  options: TemplateTopologyOptions,
 ): Topology {
   const reader = new TemplateReader(template as CfnTemplate, local, options);
   return {
@@ -97,13 +75,13 @@ export function topologyFromTemplate(
 export function outputsFromTemplate(
   template: object,
   local: LocalAddresses,
-  options: TemplateTopologyOptions = {},
+  options: TemplateTopologyOptions,
 ): Record<string, string> {
   const reader = new TemplateReader(template as CfnTemplate, local, options);
   const outputs: Record<string, string> = {};
   for (const [key, output] of Object.entries((template as CfnTemplate).Outputs ?? {})) {
     try {
-      const value = reader.resolveString(output.Value, `output ${key}`);
+      const value = reader.values.resolveString(output.Value, `output ${key}`);
       if (value !== undefined) outputs[key] = value;
     } catch (error) {
       if (!(error instanceof TemplateTopologyError)) throw error;
@@ -112,51 +90,26 @@ export function outputsFromTemplate(
   return outputs;
 }
 
-/** Options of {@link synthesizeTemplate}. */
-export interface SynthesizeOptions {
-  /** CDK context entries (as `-c key=value` gives them). */
-  readonly context?: Record<string, unknown>;
-}
-
-/**
- * Synthesizes the project's CDK app in-process without bundling (a few seconds) and returns the
- * stack's template. The CDK is loaded only here, so reading a template never needs it.
- */
-export async function synthesizeTemplate(options: SynthesizeOptions = {}): Promise<object> {
-  const { createApp } = await import('../infra/pushline-stack.ts');
-  const outdir = await mkdtemp(join(tmpdir(), 'pushline-synth-'));
-  try {
-    const { app, stack } = createApp({
-      // An empty list of stacks to bundle: assets point at the sources and esbuild never runs.
-      context: { ...options.context, 'aws:cdk:bundling-stacks': [] },
-      outdir,
-      nag: false,
-      validation: false,
-    });
-    return app.synth().getStackByName(stack.stackName).template as object;
-  } finally {
-    await rm(outdir, { recursive: true, force: true });
-  }
-}
-
-/** Marks a WebSocket API id inside a string until the whole value is known (see `finish`). */
-const MARK = '\u0001';
-
 class TemplateReader {
   private readonly resources: Record<string, CfnResource>;
   private readonly functionNames = new Map<string, string>();
-  private readonly apiMarks: string[] = [];
+  /** The template's values resolved to local names and addresses. */
+  readonly values: TemplateValues;
 
   constructor(
-    private readonly template: CfnTemplate,
-    private readonly local: LocalAddresses,
+    template: CfnTemplate,
+    local: LocalAddresses,
     private readonly options: TemplateTopologyOptions,
   ) {
     this.resources = template.Resources ?? {};
+    this.values = new TemplateValues(template, local, {
+      stackName: options.stackName,
+      functionName: (id) => this.functionName(id),
+    });
     // Functions are named after their source file (`functions/deliver.ts` → `deliver`), unless two share one.
     const byBase = new Map<string, string[]>();
     for (const [id, resource] of this.ofType('AWS::Lambda::Function')) {
-      const entry = resource.Metadata?.[ENTRY_METADATA];
+      const entry = resource.Metadata?.[this.options.sourceMetadata.entry];
       const base = typeof entry === 'string' ? basename(entry, extname(entry)) : id;
       byBase.set(base, [...(byBase.get(base) ?? []), id]);
     }
@@ -167,10 +120,11 @@ class TemplateReader {
   functions(): FunctionSpec[] {
     const specs: FunctionSpec[] = [];
     for (const [id, resource] of this.ofType('AWS::Lambda::Function')) {
-      const entry = resource.Metadata?.[ENTRY_METADATA];
+      const entry = resource.Metadata?.[this.options.sourceMetadata.entry];
       if (typeof entry !== 'string') continue;
       const name = this.functionName(id);
-      const handler = resource.Metadata?.[HANDLER_METADATA];
+      const handlerKey = this.options.sourceMetadata.handler;
+      const handler = handlerKey === undefined ? undefined : resource.Metadata?.[handlerKey];
       const props = resource.Properties ?? {};
       const timeout = props.Timeout;
       const reserved = props.ReservedConcurrentExecutions;
@@ -210,9 +164,9 @@ class TemplateReader {
         const props = route.Properties ?? {};
         const routeKey = props.RouteKey;
         if (typeof routeKey !== 'string') throw unsupported(`Route ${routeId} has no literal RouteKey.`);
-        const integrationId = this.referencedIds(props.Target).find(
-          (id) => this.resources[id]?.Type === 'AWS::ApiGatewayV2::Integration',
-        );
+        const integrationId = this.values
+          .referencedIds(props.Target)
+          .find((id) => this.resources[id]?.Type === 'AWS::ApiGatewayV2::Integration');
         if (integrationId === undefined)
           throw unsupported(`Route ${routeKey} of ${apiId} has no integration.`);
         const integration = this.resources[integrationId]?.Properties ?? {};
@@ -253,16 +207,17 @@ class TemplateReader {
       for (const [subscriptionId, subscription] of this.ofType('AWS::SNS::Subscription')) {
         const props = subscription.Properties ?? {};
         // Other protocols (sqs, email, https…) have no local counterpart and are left out.
-        if (props.Protocol !== 'lambda' || !this.referencedIds(props.TopicArn).includes(topicId)) continue;
+        if (props.Protocol !== 'lambda' || !this.values.referencedIds(props.TopicArn).includes(topicId))
+          continue;
         subscriptions.push(this.subscription(props, `subscription ${subscriptionId}`));
       }
-      topics.push({ name: this.physicalName(topicId, 'TopicName'), subscriptions });
+      topics.push({ name: this.values.physicalName(topicId, 'TopicName'), subscriptions });
     }
     return topics;
   }
 
   queueNames(): string[] {
-    return this.ofType('AWS::SQS::Queue').map(([id]) => this.physicalName(id, 'QueueName'));
+    return this.ofType('AWS::SQS::Queue').map(([id]) => this.values.physicalName(id, 'QueueName'));
   }
 
   tables(): TableSpec[] {
@@ -298,7 +253,7 @@ class TemplateReader {
         const localIndexes =
           (props.LocalSecondaryIndexes as { IndexName: string; KeySchema: unknown }[] | undefined) ?? [];
         return {
-          name: this.physicalName(id, 'TableName'),
+          name: this.values.physicalName(id, 'TableName'),
           ...keys(props.KeySchema, `Table ${id}`),
           ...(ttl?.Enabled === true && typeof ttl.AttributeName === 'string'
             ? { ttlAttribute: ttl.AttributeName }
@@ -325,12 +280,6 @@ class TemplateReader {
       });
   }
 
-  /** Resolves a template value to a string with local names; `undefined` for `AWS::NoValue`. */
-  resolveString(value: unknown, where: string): string | undefined {
-    const raw = this.resolve(value, where);
-    return raw === undefined ? undefined : this.finish(raw, where);
-  }
-
   private environment(name: string, props: Record<string, unknown>): Record<string, string> {
     const variables = ((props.Environment as { Variables?: Record<string, unknown> } | undefined)
       ?.Variables ?? {}) as Record<string, unknown>;
@@ -338,7 +287,7 @@ class TemplateReader {
     const environment: Record<string, string> = {};
     for (const [key, value] of Object.entries({ ...variables, ...overrides })) {
       if (value === null) continue;
-      const resolved = this.resolveString(value, `function ${name}, environment variable ${key}`);
+      const resolved = this.values.resolveString(value, `function ${name}, environment variable ${key}`);
       if (resolved !== undefined) environment[key] = resolved;
     }
     return environment;
@@ -351,9 +300,9 @@ class TemplateReader {
       throw unsupported(
         `Route $connect (${routeId}) uses ${String(type)} authorization; only Lambda authorizers run locally.`,
       );
-    const authorizerId = this.referencedIds(route.AuthorizerId).find(
-      (id) => this.resources[id]?.Type === 'AWS::ApiGatewayV2::Authorizer',
-    );
+    const authorizerId = this.values
+      .referencedIds(route.AuthorizerId)
+      .find((id) => this.resources[id]?.Type === 'AWS::ApiGatewayV2::Authorizer');
     if (authorizerId === undefined)
       throw unsupported(`Route $connect (${routeId}) names no authorizer of the template.`);
     const props = this.resources[authorizerId]?.Properties ?? {};
@@ -398,7 +347,7 @@ class TemplateReader {
   private deadLetterQueueOf(fnId: string, subscription: Record<string, unknown>): string | undefined {
     const candidates: unknown[] = [];
     for (const [, config] of this.ofType('AWS::Lambda::EventInvokeConfig')) {
-      if (this.referencedIds(config.Properties?.FunctionName).includes(fnId)) {
+      if (this.values.referencedIds(config.Properties?.FunctionName).includes(fnId)) {
         candidates.push(
           (config.Properties?.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)
             ?.OnFailure?.Destination,
@@ -412,10 +361,10 @@ class TemplateReader {
       (subscription.RedrivePolicy as { deadLetterTargetArn?: unknown } | undefined)?.deadLetterTargetArn,
     );
     for (const candidate of candidates) {
-      const queueId = this.referencedIds(candidate).find(
-        (id) => this.resources[id]?.Type === 'AWS::SQS::Queue',
-      );
-      if (queueId !== undefined) return this.physicalName(queueId, 'QueueName');
+      const queueId = this.values
+        .referencedIds(candidate)
+        .find((id) => this.resources[id]?.Type === 'AWS::SQS::Queue');
+      if (queueId !== undefined) return this.values.physicalName(queueId, 'QueueName');
     }
     return undefined;
   }
@@ -426,24 +375,21 @@ class TemplateReader {
   }
 
   private lambdaId(value: unknown, where: string): string {
-    const id = this.referencedIds(value).find((ref) => this.resources[ref]?.Type === 'AWS::Lambda::Function');
+    const id = this.values
+      .referencedIds(value)
+      .find((ref) => this.resources[ref]?.Type === 'AWS::Lambda::Function');
     if (id === undefined) throw unsupported(`${where} does not point at a Lambda function of the template.`);
     return id;
   }
 
   private functionName(id: string, usedBy?: string): string {
     const resource = this.resources[id];
-    if (usedBy !== undefined && typeof resource?.Metadata?.[ENTRY_METADATA] !== 'string') {
+    if (usedBy !== undefined && typeof resource?.Metadata?.[this.options.sourceMetadata.entry] !== 'string') {
       throw unsupported(
-        `Function ${id}, used by ${usedBy}, has no "${ENTRY_METADATA}" metadata naming its source, so it cannot run locally.`,
+        `Function ${id}, used by ${usedBy}, has no "${this.options.sourceMetadata.entry}" metadata naming its source, so it cannot run locally.`,
       );
     }
     return this.functionNames.get(id) ?? id;
-  }
-
-  private physicalName(id: string, property: string): string {
-    const name = this.resources[id]?.Properties?.[property];
-    return typeof name === 'string' ? name : id;
   }
 
   private ofType(type: string): [string, CfnResource][] {
@@ -453,205 +399,10 @@ class TemplateReader {
   /** True when the resource's ApiId/RouteId/… properties reference `id`. */
   private refersTo(resource: CfnResource, id: string): boolean {
     const props = resource.Properties ?? {};
-    return [props.ApiId, props.RouteId].some((value) => this.referencedIds(value).includes(id));
+    return [props.ApiId, props.RouteId].some((value) => this.values.referencedIds(value).includes(id));
   }
-
-  /** Logical ids a value references through Ref, Fn::GetAtt or Fn::Sub, at any depth. */
-  private referencedIds(value: unknown): string[] {
-    const ids: string[] = [];
-    const visit = (node: unknown): void => {
-      if (Array.isArray(node)) {
-        for (const item of node) visit(item);
-        return;
-      }
-      if (typeof node !== 'object' || node === null) return;
-      for (const [key, inner] of Object.entries(node)) {
-        if (key === 'Ref' && typeof inner === 'string') ids.push(inner);
-        else if (key === 'Fn::GetAtt') ids.push(getAttParts(inner)[0]);
-        else if (key === 'Fn::Sub') {
-          const text = Array.isArray(inner) ? inner[0] : inner;
-          if (typeof text === 'string')
-            for (const match of text.matchAll(/\$\{([^!}][^}.]*)/g)) ids.push(match[1] as string);
-          visit(inner);
-        } else visit(inner);
-      }
-    };
-    visit(value);
-    return ids;
-  }
-
-  private resolve(value: unknown, where: string): string | undefined {
-    if (typeof value === 'string') return value;
-    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw unresolvable(where, value);
-    const entries = Object.entries(value);
-    const [key, arg] = entries[0] ?? [];
-    if (entries.length !== 1 || key === undefined) throw unresolvable(where, value);
-    switch (key) {
-      case 'Ref':
-        return this.ref(String(arg), where, value);
-      case 'Fn::GetAtt': {
-        const [id, attribute] = getAttParts(arg);
-        return this.getAtt(id, attribute, where, value);
-      }
-      case 'Fn::Join': {
-        const [separator, list] = arg as [string, unknown];
-        return this.resolveList(list, where)
-          .filter((part): part is string => part !== undefined)
-          .join(separator);
-      }
-      case 'Fn::Select': {
-        const [index, list] = arg as [unknown, unknown];
-        const selected = this.resolveList(list, where)[Number(this.resolve(index, where))];
-        if (selected === undefined) throw unresolvable(where, value);
-        return selected;
-      }
-      case 'Fn::Sub':
-        return this.sub(arg, where);
-      default:
-        throw unresolvable(where, value);
-    }
-  }
-
-  private resolveList(value: unknown, where: string): (string | undefined)[] {
-    if (Array.isArray(value)) return value.map((item) => this.resolve(item, where));
-    const split = (value as { 'Fn::Split'?: [string, unknown] } | null)?.['Fn::Split'];
-    if (split) return (this.resolve(split[1], where) ?? '').split(split[0]);
-    throw unresolvable(where, value);
-  }
-
-  private sub(arg: unknown, where: string): string {
-    const [text, variables] = Array.isArray(arg)
-      ? (arg as [string, Record<string, unknown>?])
-      : [arg as string, undefined];
-    return text.replace(/\$\{(!?)([^}]+)\}/g, (_match, literal: string, name: string) => {
-      if (literal) return `\${${name}}`;
-      if (variables && name in variables) return this.resolve(variables[name], where) ?? '';
-      const [id, attribute] = name.split(/\.(.*)/s) as [string, string | undefined];
-      return (attribute ? this.getAtt(id, attribute, where, name) : this.ref(id, where, name)) ?? '';
-    });
-  }
-
-  private ref(id: string, where: string, expression: unknown): string | undefined {
-    switch (id) {
-      case 'AWS::Region':
-        return LOCAL_REGION;
-      case 'AWS::AccountId':
-        return LOCAL_ACCOUNT;
-      case 'AWS::Partition':
-        return 'aws';
-      case 'AWS::URLSuffix':
-        return 'amazonaws.com';
-      case 'AWS::StackName':
-        return this.options.stackName ?? 'local';
-      case 'AWS::NoValue':
-        return undefined;
-    }
-    const parameter = this.template.Parameters?.[id];
-    if (parameter !== undefined) {
-      if (parameter.Default === undefined)
-        throw unresolvable(where, expression, `parameter ${id} has no default`);
-      return String(parameter.Default);
-    }
-    const resource = this.resources[id];
-    switch (resource?.Type) {
-      case 'AWS::DynamoDB::Table':
-      case 'AWS::DynamoDB::GlobalTable':
-        return this.physicalName(id, 'TableName');
-      case 'AWS::SNS::Topic':
-        return this.local.topicArn(this.physicalName(id, 'TopicName'));
-      case 'AWS::SQS::Queue':
-        return this.local.queueUrl(this.physicalName(id, 'QueueName'));
-      case 'AWS::Lambda::Function':
-        return this.functionName(id);
-      case 'AWS::ApiGatewayV2::Api':
-        return this.apiMark(id);
-      case 'AWS::ApiGatewayV2::Stage': {
-        const stage = resource.Properties?.StageName;
-        if (typeof stage === 'string') return stage;
-      }
-    }
-    throw unresolvable(
-      where,
-      expression,
-      resource ? `a ${resource.Type} has no local equivalent` : undefined,
-    );
-  }
-
-  private getAtt(id: string, attribute: string, where: string, expression: unknown): string {
-    const resource = this.resources[id];
-    const arn = (service: string, resourcePart: string) =>
-      `arn:aws:${service}:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${resourcePart}`;
-    switch (`${resource?.Type}.${attribute}`) {
-      case 'AWS::DynamoDB::Table.Arn':
-      case 'AWS::DynamoDB::GlobalTable.Arn':
-        return arn('dynamodb', `table/${this.physicalName(id, 'TableName')}`);
-      case 'AWS::SNS::Topic.TopicArn':
-        return this.local.topicArn(this.physicalName(id, 'TopicName'));
-      case 'AWS::SNS::Topic.TopicName':
-        return this.physicalName(id, 'TopicName');
-      case 'AWS::SQS::Queue.Arn':
-        return arn('sqs', this.physicalName(id, 'QueueName'));
-      case 'AWS::SQS::Queue.QueueName':
-        return this.physicalName(id, 'QueueName');
-      case 'AWS::SQS::Queue.QueueUrl':
-        return this.local.queueUrl(this.physicalName(id, 'QueueName'));
-      case 'AWS::Lambda::Function.Arn':
-        return arn('lambda', `function:${this.functionName(id)}`);
-      case 'AWS::ApiGatewayV2::Api.ApiId':
-        return this.apiMark(id);
-      case 'AWS::ApiGatewayV2::Api.ApiEndpoint':
-        return `wss://${this.apiMark(id)}.execute-api.${LOCAL_REGION}.amazonaws.com`;
-    }
-    throw unresolvable(
-      where,
-      expression,
-      resource ? `${resource.Type}.${attribute} has no local equivalent` : undefined,
-    );
-  }
-
-  private apiMark(id: string): string {
-    let index = this.apiMarks.indexOf(id);
-    if (index < 0) index = this.apiMarks.push(id) - 1;
-    return `${MARK}${index}${MARK}`;
-  }
-
-  /** Turns `https://{api}.execute-api…/{stage}` (or `wss://`) into the local runtime's address. */
-  private finish(value: string, where: string): string {
-    if (!value.includes(MARK)) return value;
-    const match = new RegExp(`^(https|wss)://${MARK}(\\d+)${MARK}\\.execute-api\\.[^/]+/([^/]+)/?$`).exec(
-      value,
-    );
-    const api = match ? this.apiMarks[Number(match[2])] : undefined;
-    if (match && api !== undefined) {
-      const stage = match[3] as string;
-      if (match[1] === 'https') return this.local.callbackUrl(api, stage);
-      if (this.local.webSocketUrl) return this.local.webSocketUrl(api, stage);
-    }
-    throw new TemplateTopologyError(
-      'UNRESOLVABLE_VALUE',
-      `${where}: a WebSocket API id is used outside a stage URL (${value.replaceAll(MARK, '')}); only the stage's callback or WebSocket URL has a local equivalent.`,
-    );
-  }
-}
-
-function getAttParts(value: unknown): [string, string] {
-  if (typeof value === 'string') {
-    const [id, attribute] = value.split(/\.(.*)/s);
-    return [id ?? '', attribute ?? ''];
-  }
-  const [id, attribute] = value as [string, string];
-  return [id, attribute];
 }
 
 function unsupported(message: string): TemplateTopologyError {
   return new TemplateTopologyError('UNSUPPORTED_TEMPLATE', message);
-}
-
-function unresolvable(where: string, expression: unknown, reason?: string): TemplateTopologyError {
-  return new TemplateTopologyError(
-    'UNRESOLVABLE_VALUE',
-    `${where}: cannot give ${JSON.stringify(expression)} a local value${reason ? ` (${reason})` : ''}. ` +
-      'Set it with environmentOverrides, or use a resource the local runtime provides (table, topic, queue, WebSocket stage).',
-  );
 }
