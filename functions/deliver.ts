@@ -45,10 +45,7 @@ const DEADLINE_MARGIN_MS = 25_000;
  * not be delivered to make it throw, so that Lambda retries the event; the per-user rows make the
  * retry do nothing for everyone already delivered to.
  */
-export async function handler(
-  event: SNSEvent,
-  context?: Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'>,
-) {
+export async function handler(event: SNSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) {
   try {
     for (const record of event.Records) await deliverRecord(record, context);
   } finally {
@@ -58,7 +55,7 @@ export async function handler(
 
 async function deliverRecord(
   record: SNSEventRecord,
-  context?: Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'>,
+  context?: Pick<Context, 'getRemainingTimeInMillis'>,
 ): Promise<void> {
   const sns = record.Sns;
   let message: UserDelivery;
@@ -78,7 +75,9 @@ async function deliverRecord(
   }
 
   const report = await deliver(ports, message, {
-    owner: context?.awsRequestId ?? crypto.randomUUID(),
+    // Unique per attempt: Lambda retries an event with the same request id, and a retry must not
+    // mistake the rows of users the first attempt delivered to for its own.
+    owner: crypto.randomUUID(),
     postConcurrency: config.concurrency,
     tableConcurrency: TABLE_CONCURRENCY,
     deadlineMs:
