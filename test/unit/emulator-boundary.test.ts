@@ -81,3 +81,25 @@ describe('the emulator folder', () => {
     ]);
   });
 });
+
+describe('the functions folder', () => {
+  it('is reached from the other folders only through its named contract, functions/shared/', async () => {
+    const FUNCTIONS = join(ROOT, 'functions');
+    const SHARED = join(FUNCTIONS, 'shared');
+    // bench/ and test/ are left out on purpose: they measure and test the internals.
+    const folders = ['client', 'web', 'publisher', 'cli', 'local', 'infra', 'localstack', 'emulator'];
+    const violations: string[] = [];
+    for (const folder of folders) {
+      for (const file of await sourceFiles(join(ROOT, folder))) {
+        for (const specifier of specifiersOf(await readFile(file, 'utf8'))) {
+          if (!specifier.startsWith('.')) continue;
+          const path = resolve(dirname(file), specifier);
+          const inFunctions = !relative(FUNCTIONS, path).startsWith('..');
+          const inShared = !relative(SHARED, path).startsWith('..');
+          if (inFunctions && !inShared) violations.push(`${relative(ROOT, file)} imports '${specifier}'`);
+        }
+      }
+    }
+    assert.deepEqual(violations, [], `import these through functions/shared/:\n${violations.join('\n')}`);
+  });
+});
