@@ -70,6 +70,29 @@ describe('the client SDK on the local stack', () => {
     return frames;
   };
 
+  /** Pings on the newest bare socket and waits for its pong: every frame sent before it has arrived. */
+  const pingRaw = async () => {
+    const socket = rawSockets.at(-1);
+    if (!socket) throw new Error('no bare socket');
+    const id = `barrier-${rawSockets.length}`;
+    let ponged = false;
+    const onMessage = (data: unknown) => {
+      const frame = JSON.parse(String(data)) as { kind?: string; id?: string };
+      if (frame.kind === 'pong' && frame.id === id) ponged = true;
+    };
+    socket.on('message', onMessage);
+    socket.send(JSON.stringify({ action: 'ping', id }));
+    try {
+      await waitFor(
+        () => ponged,
+        () => 'the pong on the bare socket',
+        30_000,
+      );
+    } finally {
+      socket.off('message', onMessage);
+    }
+  };
+
   before(async () => {
     stack = await startLocalStack({ quiet: true, console: false, ports: { gateway: 0, aws: 0 } });
     sns = publisher(stack.outputs);
@@ -146,7 +169,13 @@ describe('the client SDK on the local stack', () => {
             30_000,
           );
           opened = sockets.sockets.length;
-          await sleep(150);
+          // Let the stream reach the new connection before cutting it again.
+          const had = received.messages.length;
+          await waitFor(
+            () => received.messages.length > had,
+            () => `a message after reconnection ${round}`,
+            30_000,
+          );
           if (round % 2 === 0) {
             // The network drops: the socket dies on the client side.
             for (const socket of sockets.open) socket.terminate();
@@ -183,7 +212,13 @@ describe('the client SDK on the local stack', () => {
         60_000,
       );
       await stack.idle();
-      await sleep(300); // Room for a late duplicate to show up.
+      // The last kill may come after the last message: the client is back once it reconnects.
+      await waitFor(
+        () => device.state === 'open',
+        () => `the client open again, state ${device.state}`,
+        30_000,
+      );
+      await device.ping(); // Frames pushed before the pong have arrived: a late duplicate would show.
 
       assert.deepEqual(received.duplicates, []);
       assert.equal(received.messages.length, ids.length);
@@ -218,7 +253,7 @@ describe('the client SDK on the local stack', () => {
       const second = client(user, saved);
       const after = new Received(second);
       await connectWithin(second);
-      await sleep(200);
+      await second.ping(); // Frames sent before the pong have arrived: a repeat would show.
       assert.deepEqual(
         after.messages.map((m) => m.id),
         late,
@@ -246,7 +281,8 @@ describe('the client SDK on the local stack', () => {
         () => received.counts.has(id),
         () => 'the message',
       );
-      await sleep(200);
+      await device.ping();
+      await pingRaw(); // Frames pushed before these pongs have arrived: a second push would show.
 
       const pushed = raw.filter((frame) => frame.kind === 'message' && frame.id === id);
       assert.equal(pushed.length, 1, 'pushed once to the bare connection');
@@ -303,7 +339,8 @@ describe('the client SDK on the local stack', () => {
         () => devices.every((device) => device.unread?.total === 5),
         () => `converged counts, got ${devices.map((d) => JSON.stringify(d.unread)).join(' ')}`,
       );
-      await sleep(300); // A stale read frame arriving late would show up here.
+      // Frames posted before the pongs have arrived: a stale read frame among them would show.
+      await Promise.all(devices.map((device) => device.ping()));
 
       for (const [i, device] of devices.entries()) {
         assert.deepEqual(device.unread, expected, `device ${i}`);
