@@ -21,6 +21,7 @@ export interface LocalStackOptions {
   readonly idleTimeoutMs?: number;
   /** API Gateway's maximum connection duration (2 hours on AWS). */
   readonly maxConnectionMs?: number;
+  /** @default PUSHLINE_DYNAMO from the environment, else 'auto' */
   readonly dynamo?: 'auto' | 'dynamodb-local' | 'dynalite';
   /** Delays of Lambda's two asynchronous retries (1 and 2 minutes on AWS). */
   readonly retryDelaysMs?: readonly number[];
@@ -86,7 +87,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const templateOutputs = outputsFromTemplate(template, addresses, PUSHLINE_TEMPLATE_OPTIONS);
 
-    const dynamo = await startDynamo({ engine: options.dynamo ?? 'auto', log: quietLog });
+    const dynamo = await startDynamo({ engine: options.dynamo ?? dynamoFromEnvironment(), log: quietLog });
     stops.push(() => dynamo.close());
     await createTables(dynamo.endpoint, topology.tables, LOCAL_REGION);
 
@@ -239,4 +240,12 @@ async function startConsoleIfPresent(
   });
   stops.push(() => served.close());
   return served.url;
+}
+
+/** PUSHLINE_DYNAMO picks the engine for every stack a process starts (e.g. a test run on dynalite). */
+function dynamoFromEnvironment(): 'auto' | 'dynamodb-local' | 'dynalite' {
+  const value = process.env.PUSHLINE_DYNAMO;
+  if (value === undefined || value === '') return 'auto';
+  if (value === 'auto' || value === 'dynamodb-local' || value === 'dynalite') return value;
+  throw new Error(`PUSHLINE_DYNAMO must be auto, dynamodb-local or dynalite, not '${value}'.`);
 }

@@ -5,10 +5,14 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { Publisher } from '../../publisher/index.ts';
+import { ensureChromium } from '../support/chromium.ts';
+
+/** Installed first when missing and possible; otherwise every test here is skipped, saying why. */
+const setup = ensureChromium();
 
 /** Debian's chromium, headless, with nothing that reaches beyond loopback. */
 const CHROMIUM = {
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  executablePath: setup.executablePath,
   args: [
     '--headless',
     '--no-sandbox',
@@ -74,6 +78,7 @@ describe('the message-center page in headless Chromium', () => {
     );
 
   before(async () => {
+    if (setup.skip) return;
     stack = await startLocalStack({ quiet: true, ports: { gateway: 0, aws: 0, console: 0 } });
     browser = await chromium.launch(CHROMIUM);
   });
@@ -86,6 +91,7 @@ describe('the message-center page in headless Chromium', () => {
 
   it('shows a new message in two tabs of the same user, and reading it in one clears it in the other', {
     timeout: 240_000,
+    skip: setup.skip,
   }, async () => {
     const user = `tabs-${randomUUID().slice(0, 8)}`;
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -135,6 +141,7 @@ describe('the message-center page in headless Chromium', () => {
 
   it('loads older messages on demand and marks all as read, loaded or not', {
     timeout: 150_000,
+    skip: setup.skip,
   }, async () => {
     const user = `older-${randomUUID().slice(0, 8)}`;
     const publisher = new Publisher({
@@ -174,6 +181,7 @@ describe('the message-center page in headless Chromium', () => {
 
   it('is usable from the keyboard: sign in, mark as read, with focus kept in place', {
     timeout: 150_000,
+    skip: setup.skip,
   }, async () => {
     const user = `keys-${randomUUID().slice(0, 8)}`;
     const context = await browser.newContext();
@@ -206,6 +214,7 @@ describe('the message-center page in headless Chromium', () => {
 
   it('explains what is wrong with an invalid publish form instead of sending it', {
     timeout: 150_000,
+    skip: setup.skip,
   }, async () => {
     const context = await browser.newContext();
     contexts.push(context);

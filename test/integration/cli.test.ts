@@ -49,7 +49,7 @@ describe('the pushline command line, tried as a new user would', () => {
         '{"hi":1}',
       ]);
       assert.match(stdout, new RegExp(`^published \\S+ to ${user}`));
-      const frame = await socket.next((f) => f.kind === 'message', 15_000);
+      const frame = await socket.next((f) => f.kind === 'message', 30_000);
       assert.deepEqual(frame.data, { hi: 1 });
     } finally {
       await socket.close();

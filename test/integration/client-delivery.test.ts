@@ -19,7 +19,6 @@ import {
   publisher,
   Received,
   SocketTracker,
-  sleep,
   stackClient,
   waitFor,
 } from '../support/client-harness.ts';
@@ -68,6 +67,29 @@ describe('the client SDK on the local stack', () => {
       () => 'the raw backlog',
     );
     return frames;
+  };
+
+  /** Pings on the newest bare socket and waits for its pong: every frame sent before it has arrived. */
+  const pingRaw = async () => {
+    const socket = rawSockets.at(-1);
+    if (!socket) throw new Error('no bare socket');
+    const id = `barrier-${rawSockets.length}`;
+    let ponged = false;
+    const onMessage = (data: unknown) => {
+      const frame = JSON.parse(String(data)) as { kind?: string; id?: string };
+      if (frame.kind === 'pong' && frame.id === id) ponged = true;
+    };
+    socket.on('message', onMessage);
+    socket.send(JSON.stringify({ action: 'ping', id }));
+    try {
+      await waitFor(
+        () => ponged,
+        () => 'the pong on the bare socket',
+        30_000,
+      );
+    } finally {
+      socket.off('message', onMessage);
+    }
   };
 
   before(async () => {
@@ -133,61 +155,68 @@ describe('the client SDK on the local stack', () => {
       const received = new Received(device);
       await connectWithin(device);
 
-      // Kill the connection 8 times, each time once the client is back, while messages keep coming.
+      // Eight rounds: publish a batch, cut the connection as soon as the first of it has arrived (the
+      // rest is still on its way), and wait until the client is back. The number of messages is
+      // fixed: a slow machine makes the test slower, not the deliver function's backlog longer.
+      const ids: string[] = [];
+      const publishBatch = async (size: number) => {
+        const batch: string[] = [];
+        for (let n = 0; n < size; n++) {
+          const id = `${user}-m${ids.length}`;
+          ids.push(id);
+          batch.push(id);
+          await sns.publish({ id, to: { users: [user] }, type: 'tick', data: { n: ids.length } });
+        }
+        return batch;
+      };
       let kills = 0;
-      let killingDone = false;
-      const killing = (async () => {
-        let opened = 0;
-        for (let round = 0; round < 8; round++) {
-          // Back on a new connection since the last kill (the close of a killed one can lag).
-          await waitFor(
-            () => device.state === 'open' && sockets.open.length > 0 && sockets.sockets.length > opened,
-            () => `reconnection ${round}`,
-            30_000,
-          );
-          opened = sockets.sockets.length;
-          await sleep(150);
-          if (round % 2 === 0) {
-            // The network drops: the socket dies on the client side.
-            for (const socket of sockets.open) socket.terminate();
-            kills++;
-          } else {
-            // The server drops it: DELETE @connections/{id}, as an operator or API Gateway would.
-            for (const connectionId of await connectionIds(user)) {
-              await management
-                .send(new DeleteConnectionCommand({ ConnectionId: connectionId }))
-                .catch(() => {});
+      let opened = sockets.sockets.length;
+      for (let round = 0; round < 8; round++) {
+        const batch = await publishBatch(6);
+        await waitFor(
+          () => batch.some((id) => received.counts.has(id)),
+          () => `a message of round ${round}`,
+          30_000,
+        );
+        if (round % 2 === 0) {
+          // The network drops: the socket dies on the client side.
+          for (const socket of sockets.open) socket.terminate();
+          kills++;
+        } else {
+          // The server drops it: DELETE @connections/{id}, as an operator or API Gateway would.
+          for (const connectionId of await connectionIds(user)) {
+            try {
+              await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
               kills++;
+            } catch (error) {
+              // A row whose connection has closed and whose $disconnect has not removed it yet.
+              if (!(error instanceof Error && error.name === 'GoneException')) throw error;
             }
           }
         }
-      })().finally(() => {
-        killingDone = true;
-      });
-      const ids: string[] = [];
-      const publishing = (async () => {
-        for (let i = 0; i < 400 && (i < 40 || !killingDone); i++) {
-          const id = `${user}-m${i}`;
-          ids.push(id);
-          await sns.publish({ id, to: { users: [user] }, type: 'tick', data: { n: i } });
-          await sleep(25);
-        }
-      })();
-      await Promise.all([publishing, killing]);
+        // Back on a new connection (the close of a killed one can lag).
+        await waitFor(
+          () => device.state === 'open' && sockets.open.length > 0 && sockets.sockets.length > opened,
+          () => `the client back after round ${round}`,
+          30_000,
+        );
+        opened = sockets.sockets.length;
+      }
+      await publishBatch(6);
 
       // Generous: on a loaded machine a connection whose resume is slow is given up after the
-      // client's 20 s connect timeout and replaced, and the messages must still all arrive.
+      // client's 8 s connect timeout and replaced, and the messages must still all arrive.
       await waitFor(
         () => received.missing(ids).length === 0,
         () => `missing ${received.missing(ids).join(', ')}`,
         60_000,
       );
       await stack.idle();
-      await sleep(300); // Room for a late duplicate to show up.
+      await device.ping(); // Frames pushed before the pong have arrived: a late duplicate would show.
 
       assert.deepEqual(received.duplicates, []);
       assert.equal(received.messages.length, ids.length);
-      assert.ok(kills >= 6, `only ${kills} kills`);
+      assert.ok(kills >= 8, `only ${kills} kills`);
       assert.ok(sockets.sockets.length >= 9, `only ${sockets.sockets.length} connections`);
       assert.ok(received.states.includes('reconnecting'));
       assert.equal(device.state, 'open');
@@ -218,7 +247,7 @@ describe('the client SDK on the local stack', () => {
       const second = client(user, saved);
       const after = new Received(second);
       await connectWithin(second);
-      await sleep(200);
+      await second.ping(); // Frames sent before the pong have arrived: a repeat would show.
       assert.deepEqual(
         after.messages.map((m) => m.id),
         late,
@@ -246,7 +275,8 @@ describe('the client SDK on the local stack', () => {
         () => received.counts.has(id),
         () => 'the message',
       );
-      await sleep(200);
+      await device.ping();
+      await pingRaw(); // Frames pushed before these pongs have arrived: a second push would show.
 
       const pushed = raw.filter((frame) => frame.kind === 'message' && frame.id === id);
       assert.equal(pushed.length, 1, 'pushed once to the bare connection');
@@ -303,7 +333,8 @@ describe('the client SDK on the local stack', () => {
         () => devices.every((device) => device.unread?.total === 5),
         () => `converged counts, got ${devices.map((d) => JSON.stringify(d.unread)).join(' ')}`,
       );
-      await sleep(300); // A stale read frame arriving late would show up here.
+      // Frames posted before the pongs have arrived: a stale read frame among them would show.
+      await Promise.all(devices.map((device) => device.ping()));
 
       for (const [i, device] of devices.entries()) {
         assert.deepEqual(device.unread, expected, `device ${i}`);

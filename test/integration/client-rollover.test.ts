@@ -78,7 +78,7 @@ describe('the client SDK against short API Gateway connection limits', () => {
         () => `missing ${received.missing(ids).join(', ')}`,
       );
       await stack.idle();
-      await sleep(300);
+      await device.ping(); // Frames pushed before the pong have arrived: a late duplicate would show.
 
       assert.deepEqual(received.duplicates, []);
       assert.equal(received.messages.length, ids.length);
@@ -87,12 +87,9 @@ describe('the client SDK against short API Gateway connection limits', () => {
         !received.states.includes('reconnecting'),
         `states: ${received.states.join(', ')}; errors: ${received.errors.map((e) => e.message).join(' | ')}; ends: ${JSON.stringify(sockets.ends)}`,
       );
-      // Every connection was closed by the client (1000) before the gateway's cut (1001).
+      // Every connection was closed by the client (1000), none by the gateway's cut (1001).
       assert.ok(sockets.ends.length >= 2);
-      for (const end of sockets.ends) {
-        assert.equal(end.code, 1000, JSON.stringify(sockets.ends));
-        assert.ok(end.openFor < MAX_CONNECTION_MS, JSON.stringify(sockets.ends));
-      }
+      for (const end of sockets.ends) assert.equal(end.code, 1000, JSON.stringify(sockets.ends));
     },
   );
 
@@ -112,7 +109,12 @@ describe('the client SDK against short API Gateway connection limits', () => {
         () => `missing ${received.missing(ids).join(', ')}`,
       );
       await stack.idle();
-      await sleep(300);
+      await waitFor(
+        () => device.state === 'open',
+        () => `the client open again, state ${device.state}`,
+        30_000,
+      );
+      await device.ping(); // Frames pushed before the pong have arrived: a late duplicate would show.
 
       assert.deepEqual(received.duplicates, []);
       assert.ok(
@@ -129,17 +131,20 @@ describe('the client SDK against short API Gateway connection limits', () => {
     const alive = client(user, { WebSocket: kept.WebSocket, rolloverAfterMs: 0, heartbeatMs: 600 });
     const dropped = new SocketTracker();
     const silent = client(user, { WebSocket: dropped.WebSocket, rolloverAfterMs: 0, heartbeatMs: 60_000 });
+    // The heartbeating one first: when the gateway cuts the silent one (idle since after this one
+    // last had traffic of its own), this one has been open longer than the idle timeout.
+    await connectWithin(alive);
     await connectWithin(silent);
-    await connectWithin(alive); // Second, so that its connection is the younger one when the sleep ends.
 
-    await sleep(IDLE_TIMEOUT_MS * 2);
+    await waitFor(
+      () => dropped.ends.some((end) => end.code === 1001),
+      () => `the gateway to cut the silent socket: ${JSON.stringify(dropped.ends)}`,
+      30_000,
+    );
+    await alive.ping();
 
     assert.equal(kept.sockets.length, 1, JSON.stringify(kept.ends));
     assert.equal(alive.state, 'open');
-    assert.ok(
-      dropped.ends.some((end) => end.code === 1001),
-      `without heartbeats the gateway cuts the idle socket: ${JSON.stringify(dropped.ends)}`,
-    );
     await waitFor(
       () => silent.state === 'open',
       () => 'the silent client to reconnect',

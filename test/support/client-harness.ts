@@ -32,7 +32,7 @@ export const newUser = (label: string) => `${label}-${randomUUID().slice(0, 8)}`
 export async function waitFor(
   condition: () => boolean,
   what: () => string,
-  timeoutMs = 15_000,
+  timeoutMs = 30_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

@@ -56,8 +56,8 @@ export class TestSocket {
     this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
-  /** Waits for the first frame (from `from` on) matching `predicate`; fails after `timeoutMs`. */
-  async next(predicate: (frame: Frame) => boolean, timeoutMs = 5000, from = 0): Promise<Frame> {
+  /** Waits for the first frame (from `from` on) matching `predicate`; fails after `timeoutMs` (generous: it bounds a wait, not a speed). */
+  async next(predicate: (frame: Frame) => boolean, timeoutMs = 30_000, from = 0): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.frames.slice(from).find(predicate);
@@ -108,10 +108,10 @@ export async function refusedStatus(url: string, options: { protocols?: string[]
   throw new Error('the handshake was accepted');
 }
 
-/** Waits until `check` returns true, polling; fails after `timeoutMs`. */
+/** Waits until `check` returns true, polling; fails after `timeoutMs` (generous: it bounds a wait, not a speed). */
 export async function eventually(
   check: () => Promise<boolean> | boolean,
-  timeoutMs = 5000,
+  timeoutMs = 30_000,
   what = 'condition',
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
