@@ -1,4 +1,10 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import type { ClaimOutcome, InboxStore, StoredMessage, UnreadCounts } from '../domain/inbox.ts';
 import { DEFAULT_SOURCE } from '../shared/protocol.ts';
 import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
@@ -14,6 +20,17 @@ const UNREAD = TABLE_SCHEMA.localIndexes.unread;
 const UNREAD_MAX_QUERIES = 10;
 
 const key = (userId: string, messageId: string) => ({ [PK]: KEY.user(userId), [SK]: KEY.message(messageId) });
+
+/** Runs a conditional update; false (not an error) when its condition did not hold. */
+async function updateIf(input: UpdateCommandInput): Promise<boolean> {
+  try {
+    await dynamo.send(new UpdateCommand(input));
+    return true;
+  } catch (error) {
+    if (isConditionFailed(error)) return false;
+    throw error;
+  }
+}
 
 /**
  * The inbox of every user in the single table (see table-schema.ts for the row shape). Every read
@@ -72,41 +89,26 @@ export function createInboxStore(tableName: string): InboxStore {
       }
     },
 
-    async takeOver(userId, messageId, owner) {
-      try {
-        await dynamo.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: key(userId, messageId),
-            UpdateExpression: 'SET #state = :claimed, #owner = :owner',
-            ConditionExpression: '#state = :retry',
-            ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
-            ExpressionAttributeValues: { ':claimed': 'claimed', ':retry': 'retry', ':owner': owner },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailed(error)) return false;
-        throw error;
-      }
-    },
+    takeOver: (userId, messageId, owner) =>
+      updateIf({
+        TableName: tableName,
+        Key: key(userId, messageId),
+        UpdateExpression: 'SET #state = :claimed, #owner = :owner',
+        ConditionExpression: '#state = :retry',
+        ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
+        ExpressionAttributeValues: { ':claimed': 'claimed', ':retry': 'retry', ':owner': owner },
+      }),
 
     async release(userId, messageId, owner) {
-      try {
-        await dynamo.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: key(userId, messageId),
-            UpdateExpression: 'SET #state = :retry',
-            ConditionExpression: '#state = :claimed AND #owner = :owner',
-            ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
-            ExpressionAttributeValues: { ':claimed': 'claimed', ':retry': 'retry', ':owner': owner },
-          }),
-        );
-      } catch (error) {
-        // Not ours (or never written): nothing to hand back.
-        if (!isConditionFailed(error)) throw error;
-      }
+      // Not ours (or never written): nothing to hand back.
+      await updateIf({
+        TableName: tableName,
+        Key: key(userId, messageId),
+        UpdateExpression: 'SET #state = :retry',
+        ConditionExpression: '#state = :claimed AND #owner = :owner',
+        ExpressionAttributeNames: { '#state': 'state', '#owner': 'owner' },
+        ExpressionAttributeValues: { ':claimed': 'claimed', ':retry': 'retry', ':owner': owner },
+      });
     },
 
     async unread(userId, nowMs) {
@@ -139,24 +141,15 @@ export function createInboxStore(tableName: string): InboxStore {
       return counts;
     },
 
-    async markRead(userId, messageId, readAt) {
-      try {
-        await dynamo.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: key(userId, messageId),
-            UpdateExpression: 'SET readAt = :now REMOVE #unread',
-            ConditionExpression: 'attribute_exists(#unread)',
-            ExpressionAttributeNames: { '#unread': UNREAD.sortKey },
-            ExpressionAttributeValues: { ':now': readAt },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionFailed(error)) return false;
-        throw error;
-      }
-    },
+    markRead: (userId, messageId, readAt) =>
+      updateIf({
+        TableName: tableName,
+        Key: key(userId, messageId),
+        UpdateExpression: 'SET readAt = :now REMOVE #unread',
+        ConditionExpression: 'attribute_exists(#unread)',
+        ExpressionAttributeNames: { '#unread': UNREAD.sortKey },
+        ExpressionAttributeValues: { ':now': readAt },
+      }),
 
     async unreadPage(userId, options) {
       const result = await dynamo.send(

@@ -70,22 +70,7 @@ describe('the push path, end to end', () => {
     const dora = unique('dora');
     const live = await connect(dora);
     // A row written by a $connect that has not completed yet: API Gateway answers 410 to posts.
-    const youngKey = {
-      [TABLE_SCHEMA.partitionKey]: KEY.user(dora),
-      [TABLE_SCHEMA.sortKey]: KEY.connection('connecting-id'),
-    };
-    await target.dynamo.send(
-      new PutCommand({
-        TableName: target.outputs.TableName,
-        Item: {
-          ...youngKey,
-          userId: dora,
-          connectionId: 'connecting-id',
-          connectedAt: Date.now(),
-          expiresAt: Math.floor(Date.now() / 1000) + 3600,
-        },
-      }),
-    );
+    const youngKey = await putConnectionRow(target, dora, 'connecting-id', Date.now());
     await target.publish(envelope([dora]));
     await live.next((f) => f.kind === 'message');
     await target.local?.idle();
@@ -100,22 +85,8 @@ describe('the push path, end to end', () => {
   }, async () => {
     const carol = unique('carol');
     const live = await connect(carol);
-    const staleKey = {
-      [TABLE_SCHEMA.partitionKey]: KEY.user(carol),
-      [TABLE_SCHEMA.sortKey]: KEY.connection('stale-connection-id'),
-    };
-    await target.dynamo.send(
-      new PutCommand({
-        TableName: target.outputs.TableName,
-        Item: {
-          ...staleKey,
-          userId: carol,
-          connectionId: 'stale-connection-id',
-          connectedAt: Date.now() - 5 * 60_000, // well past any $connect
-          expiresAt: Math.floor(Date.now() / 1000) + 3600,
-        },
-      }),
-    );
+    // Well past any $connect.
+    const staleKey = await putConnectionRow(target, carol, 'stale-connection-id', Date.now() - 5 * 60_000);
     await target.publish(envelope([carol]));
     await live.next((f) => f.kind === 'message');
     await eventually(
@@ -275,6 +246,21 @@ describe('the push path, end to end', () => {
     }
   });
 });
+
+/** Writes a connection row for a connection the gateway does not know; returns its key. */
+async function putConnectionRow(target: Target, userId: string, connectionId: string, connectedAt: number) {
+  const key = {
+    [TABLE_SCHEMA.partitionKey]: KEY.user(userId),
+    [TABLE_SCHEMA.sortKey]: KEY.connection(connectionId),
+  };
+  await target.dynamo.send(
+    new PutCommand({
+      TableName: target.outputs.TableName,
+      Item: { ...key, userId, connectionId, connectedAt, expiresAt: Math.floor(Date.now() / 1000) + 3600 },
+    }),
+  );
+  return key;
+}
 
 async function collectRejected(target: Target, atLeast: number) {
   const kept: { body: string; reason: string }[] = [];
