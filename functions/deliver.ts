@@ -80,10 +80,7 @@ async function deliverRecord(
     owner: crypto.randomUUID(),
     postConcurrency: config.concurrency,
     tableConcurrency: TABLE_CONCURRENCY,
-    deadlineMs:
-      context === undefined
-        ? undefined
-        : Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS,
+    deadlineMs: context === undefined ? undefined : deadlineOf(context.getRemainingTimeInMillis()),
   });
   count('delivered', report.delivered);
   count('gone', report.gone);
@@ -91,6 +88,11 @@ async function deliverRecord(
   count('retried', report.retryUsers.length);
   logger.info('Delivered', { messageId: message.id, addressed: message.users.length, ...report });
   if (report.retryUsers.length > 0) throw new DeliveryIncompleteError(message.id, report.retryUsers);
+}
+
+/** When to stop starting users: the margin before the timeout, or half the time left if that is less. */
+function deadlineOf(remainingMs: number): number {
+  return Date.now() + Math.max(remainingMs - DEADLINE_MARGIN_MS, remainingMs / 2);
 }
 
 /** Validates an SNS message into a delivery; throws InvalidEnvelopeError with a reason. */
