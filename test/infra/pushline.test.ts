@@ -174,6 +174,30 @@ describe('the Pushline construct with its defaults', () => {
     });
   });
 
+  it('keeps stored messages in a local index by seq, and unread ones in a sparse local index with their source', () => {
+    const { bySeq, unread } = TABLE_SCHEMA.localIndexes;
+    s.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      LocalSecondaryIndexes: [
+        {
+          IndexName: bySeq.name,
+          KeySchema: [
+            { AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' },
+            { AttributeName: bySeq.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+        {
+          IndexName: unread.name,
+          KeySchema: [
+            { AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' },
+            { AttributeName: unread.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...unread.include] },
+        },
+      ],
+    });
+  });
+
   it('retains the table, queues and log groups when the stack is deleted', () => {
     for (const type of ['AWS::DynamoDB::Table', 'AWS::SQS::Queue', 'AWS::Logs::LogGroup']) {
       for (const [id, resource] of resourcesOf(s.json, type))

@@ -41,7 +41,7 @@ describe('the template and the runtime code share their constants', () => {
     assert.ok(RESUME_LOOKBACK_MS > DELIVER_TIMEOUT_SECONDS * 1000);
   });
 
-  it('gives the table the key schema, TTL attribute and index of functions/shared/table-schema.ts', () => {
+  it('gives the table the key schema, TTL attribute and indexes of functions/shared/table-schema.ts', () => {
     const [[, table] = []] = resourcesOf(secretMode.json, 'AWS::DynamoDB::Table');
     assert.ok(table);
     assert.deepEqual(table.Properties.KeySchema, [
@@ -65,10 +65,26 @@ describe('the template and the runtime code share their constants', () => {
         (a) => [a.AttributeName, a.AttributeType],
       ),
     );
+    const localIndexes = table.Properties.LocalSecondaryIndexes as {
+      IndexName: string;
+      KeySchema: unknown;
+    }[];
+    assert.deepEqual(
+      localIndexes.map((index) => [index.IndexName, index.KeySchema]),
+      Object.values(TABLE_SCHEMA.localIndexes).map((index) => [
+        index.name,
+        [
+          { AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' },
+          { AttributeName: index.sortKey, KeyType: 'RANGE' },
+        ],
+      ]),
+    );
     assert.deepEqual(types, {
       [TABLE_SCHEMA.partitionKey]: 'S',
       [TABLE_SCHEMA.sortKey]: 'S',
       [TABLE_SCHEMA.indexes.byConnection.partitionKey]: 'S',
+      [TABLE_SCHEMA.localIndexes.bySeq.sortKey]: 'S',
+      [TABLE_SCHEMA.localIndexes.unread.sortKey]: 'S',
     });
   });
 
