@@ -7,7 +7,7 @@ import {
   postToUser,
   type UserDelivery,
 } from '../../functions/domain/delivery.ts';
-import { acknowledge, acknowledgeAll } from '../../functions/domain/inbox.ts';
+import { acknowledge, acknowledgeAll, backlogFrames } from '../../functions/domain/inbox.ts';
 import { memoryPorts } from '../support/fakes.ts';
 
 let counter = 0;
@@ -237,5 +237,40 @@ describe('unread counts derived from the messages', () => {
     });
     assert.equal(newlyRead.length, 1);
     assert.deepEqual(unread.bySource, { crm: 1 });
+  });
+});
+
+describe('one resume', () => {
+  it('sends at most its bound of messages and names where the next round starts', async () => {
+    const ports = memoryPorts();
+    const stored: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const m = message();
+      stored.push(m.id);
+      await deliver(ports, m, options());
+      await new Promise((resolve) => setTimeout(resolve, 2)); // seqs of one millisecond sort at random
+    }
+    const read = async (request: { from?: string }) => {
+      const frames: { messages: { id: string }[]; more: boolean; next?: string }[] = [];
+      for await (const text of backlogFrames(ports.inbox, 'alice', {
+        ...request,
+        limit: 100,
+        nowMs: Date.now(),
+        maxMessages: 3,
+      }))
+        frames.push(JSON.parse(text));
+      return frames;
+    };
+    const ids: string[] = [];
+    let request: { from?: string } = {};
+    for (let round = 0; round < 5; round++) {
+      const frames = await read(request);
+      ids.push(...frames.flatMap((frame) => frame.messages.map((m) => m.id)));
+      const last = frames.at(-1);
+      if (last?.next === undefined) break;
+      assert.equal(last.more, true);
+      request = { from: last.next };
+    }
+    assert.deepEqual(ids, stored, 'every message once, in order, over three rounds');
   });
 });
