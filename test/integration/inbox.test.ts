@@ -33,10 +33,10 @@ describe('the inbox: stored messages, resume, acknowledgements, idempotency', {
   const resume = async (socket: TestSocket, request: Record<string, unknown> = {}) => {
     const from = socket.frames.length;
     socket.send({ action: 'resume', ...request });
-    const unread = await socket.next((f) => f.kind === 'unread', 5000, from);
+    const unread = await socket.next((f) => f.kind === 'unread', 30_000, from);
     const pages: Frame[] = [];
     for (;;) {
-      const page = await socket.next((f) => f.kind === 'backlog' && !pages.includes(f), 5000, from);
+      const page = await socket.next((f) => f.kind === 'backlog' && !pages.includes(f), 30_000, from);
       pages.push(page);
       if (page.more === false) break;
     }
@@ -276,7 +276,7 @@ describe('the inbox: stored messages, resume, acknowledgements, idempotency', {
     devices[2]?.send({ action: 'ack', ids: ids.slice(0, 10) });
     const probe = devices[0] as TestSocket;
     const { unread } = await (async () => {
-      const deadline = Date.now() + 8000;
+      const deadline = Date.now() + 30_000;
       for (;;) {
         const state = await resume(probe);
         if (state.unread.total === 2 || Date.now() > deadline) return state;
@@ -287,7 +287,7 @@ describe('the inbox: stored messages, resume, acknowledgements, idempotency', {
     assert.deepEqual(unread.bySource, { billing: 2 });
     // Each id is announced as newly read exactly once, whichever device won the race for it.
     const announced = () => probe.frames.filter((f) => f.kind === 'read').flatMap((f) => f.ids as string[]);
-    await eventually(() => new Set(announced()).size === 10, 5000, 'read frames for all ten ids');
+    await eventually(() => new Set(announced()).size === 10, 30_000, 'read frames for all ten ids');
     assert.equal(announced().length, 10, 'no id announced twice');
   });
 });

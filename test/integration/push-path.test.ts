@@ -264,7 +264,7 @@ async function putConnectionRow(target: Target, userId: string, connectionId: st
 
 async function collectRejected(target: Target, atLeast: number) {
   const kept: { body: string; reason: string }[] = [];
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   while (kept.length < atLeast && Date.now() < deadline) kept.push(...(await target.rejected(1)));
   return kept;
 }

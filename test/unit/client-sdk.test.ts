@@ -583,10 +583,9 @@ describe('PushlineClient against a protocol v1 server', () => {
       () => server.connections[0]?.received.some((f) => f.action === 'history') === true,
       'the history request',
     );
-    const started = Date.now();
     server.connections[0]?.socket.terminate();
+    // NOT_CONNECTED, not HISTORY_TIMEOUT: rejected on the drop, not after the 20 s timeout.
     await assert.rejects(pending, (error: unknown) => (error as { code?: string }).code === 'NOT_CONNECTED');
-    assert.ok(Date.now() - started < 5000, 'rejected on the drop, not after the 20 s timeout');
   });
 
   it('sends acks at once when connected and keeps them for the next connection when not', async () => {
