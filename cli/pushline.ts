@@ -3,7 +3,7 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk
 import WebSocket from 'ws';
 import { OUTPUTS_FILE, readOutputs } from '../local/outputs.ts';
 import { mintLocalToken } from '../local/tokens.ts';
-import { InvalidMessageError, Publisher, type PushMessage } from '../publisher/index.ts';
+import { InvalidMessageError, JsonText, Publisher, type PushMessage } from '../publisher/index.ts';
 
 const USAGE = `Usage: npx pushline <command> [options]
 
@@ -93,10 +93,11 @@ async function publish(parsed: Parsed): Promise<void> {
   const rawData = one(parsed, 'data');
   if (rawData !== undefined) {
     try {
-      data = JSON.parse(rawData);
+      JSON.parse(rawData);
     } catch {
       throw new UsageError(`--data must be JSON (quote it in the shell): ${rawData}`);
     }
+    data = new JsonText(rawData); // sent as typed: an 18-digit integer keeps its digits
   }
   const ttl = one(parsed, 'ttl');
   const message: PushMessage = {

@@ -15,7 +15,21 @@ export const SNS_MAX_BYTES = 256 * 1024;
 /** Entries SNS accepts in one PublishBatch request. */
 export const SNS_MAX_BATCH_ENTRIES = 10;
 
-/** A message to publish: the envelope v1 fields without `v`. */
+/**
+ * JSON text to send as a message's `data` exactly as written, e.g. with an 18-digit integer that a
+ * JavaScript number would round: `data: new JsonText('{"orderId":654366374251302912}')`.
+ */
+export class JsonText {
+  constructor(readonly text: string) {
+    try {
+      JSON.parse(text);
+    } catch {
+      throw new InvalidMessageError('JsonText must hold valid JSON');
+    }
+  }
+}
+
+/** A message to publish: the envelope v1 fields without `v`; `data` may be a {@link JsonText}. */
 export type PushMessage = Omit<Envelope, 'v'>;
 
 /** What publishing one message did. */
@@ -142,9 +156,11 @@ export class Publisher {
       'users' in message.to && Array.isArray(message.to.users) ? [...new Set(message.to.users)] : [];
     const recipients: PushMessage['to'][] =
       users.length > 0 ? chunk(users, MAX_USERS_PER_ENVELOPE).map((part) => ({ users: part })) : [message.to];
+    const raw = message.data instanceof JsonText ? message.data.text : undefined;
+    const data = raw === undefined ? message.data : JSON.parse(raw);
     let envelopes: Envelope[];
     try {
-      envelopes = recipients.map((to) => checkEnvelope({ v: 1, ...message, id, to }));
+      envelopes = recipients.map((to) => checkEnvelope({ v: 1, ...message, data, id, to }));
     } catch (error) {
       if (error instanceof InvalidEnvelopeError) {
         throw new InvalidMessageError(`message ${messageIndex}: ${error.reason}`);
@@ -157,7 +173,7 @@ export class Publisher {
       id,
       type: envelope.type,
       source: envelope.source,
-      dataJson: JSON.stringify(envelope.data),
+      dataJson: raw ?? JSON.stringify(envelope.data),
     });
     if (tooLarge !== undefined) throw new InvalidMessageError(`message ${messageIndex}: ${tooLarge}`);
     const attributes: Record<string, MessageAttributeValue> = {
@@ -167,7 +183,7 @@ export class Publisher {
       attributes.source = { DataType: 'String', StringValue: envelope.source };
 
     return envelopes.map((chunkEnvelope, chunkIndex) => {
-      const body = JSON.stringify(chunkEnvelope);
+      const body = raw === undefined ? JSON.stringify(chunkEnvelope) : withDataText(chunkEnvelope, raw);
       const bytes = Buffer.byteLength(body, 'utf8') + attributeBytes(attributes);
       if (bytes > SNS_MAX_BYTES) {
         throw new InvalidMessageError(
@@ -181,6 +197,12 @@ export class Publisher {
       };
     });
   }
+}
+
+/** The envelope's JSON with `data` as the given text, byte for byte. */
+function withDataText(envelope: Envelope, dataJson: string): string {
+  const { data: _data, ...rest } = envelope;
+  return `${JSON.stringify(rest).slice(0, -1)},"data":${dataJson}}`;
 }
 
 /** Groups entries into PublishBatch requests of at most 10 entries and 256 KB. */

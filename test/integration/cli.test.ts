@@ -46,11 +46,13 @@ describe('the pushline command line, tried as a new user would', () => {
         '--type',
         'greeting',
         '--data',
-        '{"hi":1}',
+        '{"hi":1,"orderId":654366374251302912}',
       ]);
       assert.match(stdout, new RegExp(`^published \\S+ to ${user}`));
       const frame = await socket.next((f) => f.kind === 'message', 30_000);
-      assert.deepEqual(frame.data, { hi: 1 });
+      assert.equal((frame.data as { hi: number }).hi, 1);
+      const text = socket.texts.find((t) => t.includes('"kind":"message"')) ?? '';
+      assert.ok(text.includes('"orderId":654366374251302912'), `the digits as typed: ${text}`);
     } finally {
       await socket.close();
     }

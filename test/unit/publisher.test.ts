@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { InvalidMessageError, Publisher, PublishFailedError } from '../../publisher/index.ts';
+import { parseEnvelope } from '../../functions/shared/envelope.ts';
+import { InvalidMessageError, JsonText, Publisher, PublishFailedError } from '../../publisher/index.ts';
 
 // Every case here is refused before any request is made, so the topic never has to exist.
 const publisher = new Publisher({ topicArn: 'arn:aws:sns:us-east-1:000000000000:nowhere' });
@@ -74,6 +75,23 @@ describe('Publisher batching and retries', () => {
     assert.equal(calls.length, 2);
     assert.equal(JSON.parse(calls[1]?.entries[0]?.Message ?? '{}').id, 'order-1');
     assert.deepEqual(result, { id: 'order-1', snsMessageIds: ['sns-2-m0c0'] });
+  });
+
+  it('sends JsonText data byte for byte, so an 18-digit integer keeps its digits', async () => {
+    const { calls, client } = scriptedClient(() => undefined);
+    await new Publisher({ topicArn, client }).publish({
+      to: { users: ['alice'] },
+      type: 't',
+      data: new JsonText('{"orderId":654366374251302912}'),
+    });
+    const body = calls[0]?.entries[0]?.Message ?? '';
+    assert.ok(body.endsWith(',"data":{"orderId":654366374251302912}}'), body);
+    assert.equal(
+      parseEnvelope(body).dataJson,
+      '{"orderId":654366374251302912}',
+      'the deliver side reads it back',
+    );
+    assert.throws(() => new JsonText('{not json'), InvalidMessageError);
   });
 
   it('gives up at once on a sender fault, and after the last attempt otherwise, saying which', async () => {
