@@ -118,10 +118,11 @@ describe('the message-center page in headless Chromium', () => {
       // Newest first.
       assert.match((await tab.locator('li.message').first().textContent()) ?? '', /Ada mentioned you/);
     }
-    assert.match(
-      (await two.locator('#announcer').textContent()) ?? '',
-      /New message from (billing|chat)|2 new messages/,
-    );
+    // The page batches announcements for screen readers (400 ms), so wait for the line to appear.
+    await two
+      .locator('#announcer p', { hasText: /New message from (billing|chat)|2 new messages/ })
+      .first()
+      .waitFor();
     await one.screenshot({ path: SCREENSHOT, fullPage: true });
 
     await two.getByRole('button', { name: 'Mark "invoice" from billing as read' }).click();
