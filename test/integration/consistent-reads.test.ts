@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTables, startDynamo } from '../../emulator/aws/dynamodb.ts';
 import { LOCAL_REGION } from '../../emulator/topology.ts';
-import { TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
+import { inboxTable } from '../support/inbox-adapter.ts';
 
 /**
  * The local engines are always consistent, so a missing ConsistentRead cannot show as a wrong
@@ -16,16 +16,7 @@ describe('the reads delivery and resume depend on', () => {
     connections: typeof import('../../functions/adapters/connection-store.ts');
     inbox: typeof import('../../functions/adapters/inbox-store.ts');
   };
-  const table = {
-    name: 'consistent-reads-test',
-    partitionKey: TABLE_SCHEMA.partitionKey,
-    sortKey: TABLE_SCHEMA.sortKey,
-    ttlAttribute: TABLE_SCHEMA.ttlAttribute,
-    localSecondaryIndexes: Object.values(TABLE_SCHEMA.localIndexes).map((index) => ({
-      name: index.name,
-      sortKey: index.sortKey,
-    })),
-  };
+  const table = inboxTable('consistent-reads-test');
 
   before(async () => {
     server = await startDynamo({ engine: 'dynalite' });

@@ -5,16 +5,21 @@ import type { InboxStore } from '../../functions/domain/inbox.ts';
 import { TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
 import { inboxContract } from './inbox-contract.ts';
 
-const table = {
-  name: 'inbox-store-test',
-  partitionKey: TABLE_SCHEMA.partitionKey,
-  sortKey: TABLE_SCHEMA.sortKey,
-  ttlAttribute: TABLE_SCHEMA.ttlAttribute,
-  localSecondaryIndexes: Object.values(TABLE_SCHEMA.localIndexes).map((index) => ({
-    name: index.name,
-    sortKey: index.sortKey,
-  })),
-};
+/** A table with the production keys and local indexes (functions/shared/table-schema.ts). */
+export function inboxTable(name: string) {
+  return {
+    name,
+    partitionKey: TABLE_SCHEMA.partitionKey,
+    sortKey: TABLE_SCHEMA.sortKey,
+    ttlAttribute: TABLE_SCHEMA.ttlAttribute,
+    localSecondaryIndexes: Object.values(TABLE_SCHEMA.localIndexes).map((index) => ({
+      name: index.name,
+      sortKey: index.sortKey,
+    })),
+  };
+}
+
+const table = inboxTable('inbox-store-test');
 
 /**
  * Runs the inbox contract against the DynamoDB adapter on one local engine. One engine per test
