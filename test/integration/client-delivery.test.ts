@@ -292,14 +292,20 @@ describe('the client SDK on the local stack', () => {
   it(
     'keeps unread counts right on every device when several devices acknowledge at once',
     LIMIT,
-    async () => {
+    async (t) => {
       const user = newUser('acks');
       const devices = [client(user), client(user), client(user)];
       const received = devices.map((device) => new Received(device));
       const readIds = devices.map(() => new Set<string>());
+      // Read events are live frames: one posted while its device was reconnecting (a heartbeat
+      // cut on a loaded machine) is not replayed; the counts the new connection resumes with are.
+      const reconnected = devices.map(() => false);
       for (const [i, device] of devices.entries()) {
         device.on('read', (read) => {
           for (const id of read.ids) readIds[i]?.add(id);
+        });
+        device.on('state', (state) => {
+          if (state === 'reconnecting') reconnected[i] = true;
         });
       }
       await Promise.all(devices.map((device) => connectWithin(device)));
@@ -338,7 +344,16 @@ describe('the client SDK on the local stack', () => {
 
       for (const [i, device] of devices.entries()) {
         assert.deepEqual(device.unread, expected, `device ${i}`);
-        assert.deepEqual([...(readIds[i] ?? [])].sort(), ids.slice(0, 15).sort(), `device ${i} read events`);
+        const events = [...(readIds[i] ?? [])].sort();
+        if (reconnected[i]) {
+          t.diagnostic(`device ${i} reconnected during the test: its read events are checked as a subset`);
+          assert.ok(
+            events.every((id) => ids.slice(0, 15).includes(id)),
+            `device ${i} read events`,
+          );
+        } else {
+          assert.deepEqual(events, ids.slice(0, 15).sort(), `device ${i} read events`);
+        }
       }
 
       const fresh = client(user);
