@@ -174,6 +174,13 @@ export class LambdaRuntime {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Terminating a worker while it evaluates its ES modules can abort the whole process on Node 22
+    // (a V8 check failure), so instances still starting are given a bounded time to finish first.
+    await Promise.all(
+      [...this.#pools.values()].flatMap((pool) =>
+        [...pool.instances].filter((instance) => instance.state === 'starting').map(startedOrExited),
+      ),
+    );
     const exits: Promise<unknown>[] = [];
     for (const pool of this.#pools.values()) {
       for (const pending of pool.queue.splice(0)) pending.reject(new RuntimeClosedError(pool.spec.name));
@@ -412,4 +419,24 @@ function activeMs(instance: Instance): number {
 
 function toFunctionError(functionName: string, error: ErrorPayload): LambdaFunctionError {
   return new LambdaFunctionError(functionName, error.errorType, error.errorMessage, error.trace);
+}
+
+/** Most time close() gives an instance still loading its module before terminating it. */
+const CLOSE_INIT_WAIT_MS = 15_000;
+
+/** Resolves once a starting instance is ready or gone, or after CLOSE_INIT_WAIT_MS. */
+function startedOrExited(instance: Instance): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, CLOSE_INIT_WAIT_MS);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const previous = instance.onReady;
+    instance.onReady = () => {
+      previous?.();
+      done();
+    };
+    instance.worker.once('exit', done);
+  });
 }
