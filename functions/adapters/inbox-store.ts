@@ -16,6 +16,9 @@ const EXPIRES = TABLE_SCHEMA.ttlAttribute;
 const BY_SEQ = TABLE_SCHEMA.localIndexes.bySeq;
 const UNREAD = TABLE_SCHEMA.localIndexes.unread;
 
+/** Items per unread-index page when counting: more than a 1 MB page of its small entries holds. */
+const UNREAD_PAGE_LIMIT = 100_000;
+
 /** Most unread-index pages one count reads: counts are exact up to about 100,000 unread messages. */
 const UNREAD_MAX_QUERIES = 10;
 
@@ -53,7 +56,7 @@ export function createInboxStore(tableName: string): InboxStore {
     return result.Item === undefined ? undefined : unmarshallState(result.Item);
   };
 
-  return {
+  const store: InboxStore = {
     async claim(userId, row): Promise<ClaimOutcome> {
       const stored = row.seq !== undefined;
       try {
@@ -116,26 +119,17 @@ export function createInboxStore(tableName: string): InboxStore {
       const counts: UnreadCounts = { total: 0, bySource: {}, version: nowMs };
       let startKey: Record<string, unknown> | undefined;
       for (let query = 0; query < UNREAD_MAX_QUERIES; query++) {
-        const page = await dynamo.send(
-          new QueryCommand({
-            TableName: tableName,
-            IndexName: UNREAD.name,
-            ConsistentRead: true,
-            KeyConditionExpression: '#pk = :pk',
-            // TTL deletes expired rows only eventually: they stop counting at once.
-            FilterExpression: '#exp > :now',
-            ProjectionExpression: '#source',
-            ExpressionAttributeNames: { '#pk': PK, '#exp': EXPIRES, '#source': 'source' },
-            ExpressionAttributeValues: { ':pk': KEY.user(userId), ':now': Math.floor(nowMs / 1000) },
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          const source = typeof item.source === 'string' ? item.source : DEFAULT_SOURCE;
+        // No item limit: DynamoDB ends each page at 1 MB of index entries.
+        const page = await store.unreadPage(userId, {
+          limit: UNREAD_PAGE_LIMIT,
+          nowSeconds: Math.floor(nowMs / 1000),
+          startKey,
+        });
+        for (const { source } of page.messages) {
           counts.total++;
           counts.bySource[source] = (counts.bySource[source] ?? 0) + 1;
         }
-        startKey = page.LastEvaluatedKey;
+        startKey = page.nextKey;
         if (startKey === undefined) break;
       }
       return counts;
@@ -158,6 +152,7 @@ export function createInboxStore(tableName: string): InboxStore {
           IndexName: UNREAD.name,
           ConsistentRead: true,
           KeyConditionExpression: '#pk = :pk',
+          // TTL deletes expired rows only eventually: they stop counting at once.
           FilterExpression: '#exp > :now',
           ExpressionAttributeNames: { '#pk': PK, '#exp': EXPIRES },
           ExpressionAttributeValues: { ':pk': KEY.user(userId), ':now': options.nowSeconds },
@@ -215,6 +210,7 @@ export function createInboxStore(tableName: string): InboxStore {
       return typeof expiresAt === 'number' && expiresAt > nowSeconds;
     },
   };
+  return store;
 }
 
 function unmarshallState(item: Record<string, unknown>): { state: string; owner: string; seq?: string } {
