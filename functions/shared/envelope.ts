@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidEnvelopeError } from './errors.ts';
 import { memberText } from './json-text.ts';
+import { topicNameProblem } from './topics.ts';
 
 /** Most user ids one envelope may address; publishers split longer lists (the publisher library does). */
 export const MAX_USERS_PER_ENVELOPE = 100;
@@ -22,7 +23,14 @@ const userId = name('a user id', 256);
 const recipients = z.union(
   [
     z.object({ users: z.array(userId).min(1).max(MAX_USERS_PER_ENVELOPE) }).strict(),
-    z.object({ topic: name('topic', 256) }).strict(),
+    z
+      .object({
+        topic: z.string().superRefine((topic, context) => {
+          const problem = topicNameProblem(topic);
+          if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+        }),
+      })
+      .strict(),
     z.object({ all: z.literal(true) }).strict(),
   ],
   { error: 'to must be exactly one of { users: [ids] }, { topic: name } or { all: true }' },
@@ -45,6 +53,25 @@ export const envelopeSchema = z
     ttl: z.number().int().min(60).max(MAX_RETENTION_SECONDS).optional(),
   })
   .strict();
+
+/**
+ * A control envelope: instead of a message, an order for the connections of some users. Today one
+ * order: `disconnect` (logout, ban), which sends them a `disconnect` frame and closes them.
+ */
+export const controlEnvelopeSchema = z
+  .object({
+    v: z.literal(1, { error: 'v must be 1 (the only envelope version)' }),
+    id: name('id', 128)
+      .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' })
+      .optional(),
+    to: z.object({ users: z.array(userId).min(1).max(MAX_USERS_PER_ENVELOPE) }).strict(),
+    control: z.literal('disconnect', { error: 'control must be "disconnect" (the only order)' }),
+    reason: name('reason', 256).optional(),
+  })
+  .strict();
+
+/** A validated control envelope. */
+export type ControlEnvelope = z.infer<typeof controlEnvelopeSchema>;
 
 /** A validated envelope. */
 export type Envelope = z.infer<typeof envelopeSchema>;
@@ -75,9 +102,37 @@ export function parseEnvelope(body: string): ParsedEnvelope {
   return { envelope, dataJson: memberText(body, 'data') ?? 'null' };
 }
 
+/** What an SNS message body holds: a message to deliver, or a control order. */
+export type Published =
+  | ({ readonly kind: 'message' } & ParsedEnvelope)
+  | { readonly kind: 'control'; readonly control: ControlEnvelope };
+
+/** Parses an SNS message body that may be a message or a control envelope (it has `control`). */
+export function parsePublished(body: string): Published {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new InvalidEnvelopeError('message body is not JSON');
+  }
+  if (typeof json === 'object' && json !== null && 'control' in json) {
+    return { kind: 'control', control: checkControlEnvelope(json) };
+  }
+  return { kind: 'message', ...parseEnvelope(body) };
+}
+
+/** Validates a control envelope; throws InvalidEnvelopeError naming each field that is wrong. */
+export function checkControlEnvelope(value: unknown): ControlEnvelope {
+  return checked(controlEnvelopeSchema, value);
+}
+
 /** Validates a value as an envelope; throws InvalidEnvelopeError naming each field that is wrong. */
 export function checkEnvelope(value: unknown): Envelope {
-  const result = envelopeSchema.safeParse(value);
+  return checked(envelopeSchema, value);
+}
+
+function checked<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
   if (!result.success) {
     const reasons = result.error.issues.map((issue) => {
       const path = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';

@@ -23,6 +23,18 @@ export const ENV = {
   connectionTtlSeconds: 'PUSHLINE_CONNECTION_TTL_SECONDS',
   /** SQS queue URL where rejected (invalid) envelopes are kept with their reason. */
   rejectedQueueUrl: 'PUSHLINE_REJECTED_QUEUE_URL',
+  /** Name of the token claim listing the topics (names or `prefix*`) a user may subscribe to. */
+  topicClaim: 'PUSHLINE_TOPIC_CLAIM',
+  /** Topic patterns every user may subscribe to, comma-separated (besides the token's claim). */
+  openTopics: 'PUSHLINE_OPEN_TOPICS',
+  /** Topic patterns whose subscribers get `presence` frames, comma-separated. */
+  presenceTopics: 'PUSHLINE_PRESENCE_TOPICS',
+  /** ARN of the internal SNS topic that carries fan-out parts (topic and broadcast deliveries). */
+  fanoutTopicArn: 'PUSHLINE_FANOUT_TOPIC_ARN',
+  /** Most connections one fan-out invocation posts to before it hands the rest on. */
+  fanoutConnectionsPerInvocation: 'PUSHLINE_FANOUT_CONNECTIONS_PER_INVOCATION',
+  /** Most PostToConnection calls per second one fan-out invocation makes. */
+  fanoutPostsPerSecond: 'PUSHLINE_FANOUT_POSTS_PER_SECOND',
 } as const;
 
 /** One of the environment variable names above. */

@@ -18,11 +18,11 @@ export const SUBPROTOCOL = 'pushline.v1';
 /** Frames a client sends; API Gateway selects the route on `action`. */
 export type ClientFrame =
   | { action: 'ping'; id?: string }
-  | { action: 'resume'; after?: string; from?: string; limit?: number }
+  | { action: 'resume'; after?: string; from?: string; limit?: number; broadcastAfter?: string }
   | { action: 'ack'; ids: string[] }
   | { action: 'ack'; all: true; source?: string }
   | { action: 'history'; id?: string; before?: string; source?: string; limit?: number }
-  | { action: 'subscribe'; topic: string }
+  | { action: 'subscribe'; topic: string; after?: string; from?: string }
   | { action: 'unsubscribe'; topic: string }
   | { action: 'send'; to: string; type: string; data: unknown }
   | { action: 'prefs'; mute?: string[]; unmute?: string[] };
@@ -41,6 +41,10 @@ export interface MessageFrame {
   ts: number;
   /** Set on backlog messages the user has already acknowledged (from any device). */
   read?: boolean;
+  /** The topic it was published to; `seq` is then that topic's cursor. */
+  topic?: string;
+  /** Set on broadcasts (`to: {all: true}`); `seq` is then the broadcast cursor. */
+  broadcast?: true;
 }
 
 /** Answer to `ping`. */
@@ -79,6 +83,42 @@ export interface BacklogFrame {
    * send `{"action":"resume","from":next}` for them.
    */
   next?: string;
+  /** The topic this backlog replays (answering `subscribe` with `after`/`from`). */
+  topic?: string;
+  /** This backlog replays broadcasts (answering `resume` with `broadcastAfter`). */
+  broadcast?: true;
+}
+
+/** Answer to `subscribe`: the connection receives the topic's messages from now until it ends. */
+export interface SubscribedFrame {
+  kind: 'subscribed';
+  topic: string;
+  /** The topic is a presence topic: `presence` frames follow as users join and leave. */
+  presence?: true;
+}
+
+/** Answer to `unsubscribe` (also when the connection was not subscribed). */
+export interface UnsubscribedFrame {
+  kind: 'unsubscribed';
+  topic: string;
+}
+
+/** On a presence topic: a user's first connection subscribed, or their last one left. */
+export interface PresenceFrame {
+  kind: 'presence';
+  topic: string;
+  user: string;
+  state: 'join' | 'leave';
+  ts: number;
+}
+
+/**
+ * The server is closing this connection on a service's request (logout, ban). The SDK does not
+ * reconnect after it.
+ */
+export interface DisconnectFrame {
+  kind: 'disconnect';
+  reason?: string;
 }
 
 /** Read-state change, sent to every device of the user. */
@@ -107,6 +147,7 @@ export const ERROR_CODES = {
   unknownAction: 'UNKNOWN_ACTION',
   invalidRequest: 'INVALID_REQUEST',
   notImplemented: 'NOT_IMPLEMENTED',
+  forbidden: 'FORBIDDEN',
   internal: 'INTERNAL',
 } as const;
 
@@ -120,6 +161,8 @@ export interface ErrorFrame {
   message: string;
   /** The action of the frame that failed, when it could be read. */
   action?: string;
+  /** The topic a refused `subscribe` named. */
+  topic?: string;
 }
 
 /** Every frame the server sends. */
@@ -130,4 +173,8 @@ export type ServerFrame =
   | BacklogFrame
   | HistoryFrame
   | ReadFrame
+  | SubscribedFrame
+  | UnsubscribedFrame
+  | PresenceFrame
+  | DisconnectFrame
   | ErrorFrame;

@@ -14,6 +14,19 @@
  * - `data` (the JSON text as published), `type`, `source`, `ts`, `readAt`;
  * - `state` (`claimed`, or `retry` when an attempt handed the user back) and `owner` (the attempt).
  * Messages that are not stored (`persist: false`) keep only the marker: no `seq`, in no index.
+ *
+ * Audience rows (who receives topic and broadcast messages), each carrying `connectionId` (so the
+ * `byConnection` index finds every row of a connection when it ends), `userId` and the connection's
+ * `expiresAt`; spread over AUDIENCE_SHARDS partitions by the connection id (topics.ts, `shardOf`):
+ * - broadcast row: pk = `ALL#{shard}`, sk = `CONN#{connectionId}`, written at `$connect`;
+ * - subscription row: pk = `TOPIC#{topic}#{shard}`, sk = `CONN#{connectionId}`, attribute `topic`.
+ * Topic log (stored topic and broadcast messages, once per topic, not per subscriber): pk =
+ * `LOG#{topic}` (broadcasts: `LOG#*`), sk = `MSG#{messageId}`, with `seq`, `type`, `source`, `ts`,
+ * `data`, `expiresAt` as in an inbox (in the `bySeq` index, never in `unread`).
+ * Presence row (presence topics only): pk = `PRESENCE#{topic}`, sk = `USER#{userId}`, attribute
+ * `conns` (the string set of that user's subscribed connection ids; join when it gains its first,
+ * leave when it loses its last).
+ * Fan-out part marker: pk = `FANOUT#{messageId}`, sk = `PART#{shard}#{after}`, `state` claimed|done.
  * Every row carries `expiresAt`.
  */
 export const TABLE_SCHEMA = {
@@ -36,6 +49,13 @@ export const KEY = {
   connectionPrefix: 'CONN#',
   message: (messageId: string) => `MSG#${messageId}`,
   messagePrefix: 'MSG#',
+  broadcastShard: (shard: number) => `ALL#${shard}`,
+  topicShard: (topic: string, shard: number) => `TOPIC#${topic}#${shard}`,
+  /** The log of a topic's stored messages; `undefined` for broadcasts. */
+  topicLog: (topic: string | undefined) => `LOG#${topic ?? '*'}`,
+  presence: (topic: string) => `PRESENCE#${topic}`,
+  fanout: (messageId: string) => `FANOUT#${messageId}`,
+  fanoutPart: (shard: number, after: string) => `PART#${shard}#${after}`,
 } as const;
 
 /** API Gateway cuts every WebSocket connection after 2 hours; rows live 10 minutes longer. */
