@@ -1,27 +1,49 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { loadAuthConfig } from './auth/auth-config.ts';
 import { createTokenVerifier, extractToken } from './auth/token-verifier.ts';
+import { optionalEnv } from './lib/config.ts';
 import { logger } from './lib/observability.ts';
+import { ENV } from './shared/environment.ts';
 import { InvalidTokenError } from './shared/errors.ts';
 import { SUBPROTOCOL } from './shared/protocol.ts';
+import { DEFAULT_TOPIC_CLAIM, topicPatternProblem } from './shared/topics.ts';
 
 const verifyToken = createTokenVerifier(await loadAuthConfig());
+const topicClaim = optionalEnv(ENV.topicClaim) ?? DEFAULT_TOPIC_CLAIM;
 
 /**
- * REQUEST authorizer of `$connect`: the token's `sub` becomes the connection's user id.
+ * REQUEST authorizer of `$connect`: the token's `sub` becomes the connection's user id, and its
+ * topics claim (names or prefixes ending in `*`) the topics the connection may subscribe to.
  * No token → 401 (thrown 'Unauthorized'); a bad or expired one → Deny (403). Tokens are never logged.
  */
 export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
   const token = extractToken(event.queryStringParameters, event.headers, [SUBPROTOCOL]);
   if (token === undefined) throw new Error('Unauthorized');
   try {
-    const userId = await verifyToken(token);
-    return policy(userId, 'Allow', event.methodArn, { userId });
+    const { userId, claims } = await verifyToken(token);
+    const topics = topicGrants(claims[topicClaim]).join(' ');
+    return policy(userId, 'Allow', event.methodArn, { userId, topics });
   } catch (error) {
     if (!(error instanceof InvalidTokenError)) throw error;
     logger.info('Connection refused', { reason: error.message });
     return policy('anonymous', 'Deny', event.methodArn);
   }
+}
+
+/** The valid patterns of a topics claim (an array of strings); others are left out, with a log line. */
+function topicGrants(claim: unknown): string[] {
+  if (claim === undefined) return [];
+  const patterns = Array.isArray(claim) ? claim : [claim];
+  const valid = patterns.filter(
+    (pattern): pattern is string => typeof pattern === 'string' && topicPatternProblem(pattern) === undefined,
+  );
+  if (valid.length !== patterns.length) {
+    logger.warn('Token topics claim has entries that are not topic patterns; they grant nothing', {
+      claim: topicClaim,
+      ignored: patterns.length - valid.length,
+    });
+  }
+  return valid;
 }
 
 function policy(

@@ -2,7 +2,9 @@ import type { Context, SNSEvent, SNSEventRecord } from 'aws-lambda';
 import { createConnectionDirectory } from './adapters/connection-store.ts';
 import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
+import { createPartQueue } from './adapters/part-queue.ts';
 import { keepRejected } from './adapters/rejected-queue.ts';
+import { type AudienceDelivery, publishToAudience } from './domain/audience.ts';
 import {
   DeliveryIncompleteError,
   type DeliveryPorts,
@@ -11,22 +13,31 @@ import {
 } from './domain/delivery.ts';
 import { positiveIntEnv, requireEnv } from './lib/config.ts';
 import { count, logger, metrics } from './lib/observability.ts';
-import { DEFAULT_RETENTION_SECONDS, parseEnvelope } from './shared/envelope.ts';
+import { type ControlEnvelope, DEFAULT_RETENTION_SECONDS, parsePublished } from './shared/envelope.ts';
 import { ENV } from './shared/environment.ts';
 import { InvalidEnvelopeError } from './shared/errors.ts';
 import { frameSizeProblem } from './shared/message-frame.ts';
+import type { DisconnectFrame } from './shared/protocol.ts';
+import { KEY } from './shared/table-schema.ts';
 
 const config = Object.freeze({
   tableName: requireEnv(ENV.tableName),
   callbackUrl: requireEnv(ENV.callbackUrl),
   rejectedQueueUrl: requireEnv(ENV.rejectedQueueUrl),
   concurrency: positiveIntEnv(ENV.deliveryConcurrency, 32),
+  fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
 });
+const poster = createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency });
 const ports: DeliveryPorts = {
   inbox: createInboxStore(config.tableName),
   connections: createConnectionDirectory(config.tableName),
-  poster: createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency }),
+  poster,
   warn: (message, details) => logger.warn(message, details),
+};
+/** Topic and broadcast messages: stored once in their topic's log, handed to the fan-out in parts. */
+const audiencePorts = {
+  log: createInboxStore(config.tableName, { partition: KEY.topicLog, countsUnread: false }),
+  queue: createPartQueue(config.fanoutTopicArn),
 };
 
 /** DynamoDB calls in flight per invocation (storing, querying, pruning). */
@@ -58,9 +69,9 @@ async function deliverRecord(
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
 ): Promise<void> {
   const sns = record.Sns;
-  let message: UserDelivery;
+  let message: Validated;
   try {
-    message = toDelivery(sns);
+    message = validate(sns);
   } catch (error) {
     if (!(error instanceof InvalidEnvelopeError)) throw error;
     await keepRejected(config.rejectedQueueUrl, {
@@ -73,7 +84,24 @@ async function deliverRecord(
     count('rejected', 1);
     return;
   }
+  if (message.kind === 'control') return disconnectUsers(message.control);
+  if (message.kind === 'audience') {
+    const outcome = await publishToAudience(audiencePorts, message.delivery, crypto.randomUUID());
+    count(outcome === 'duplicate' ? 'duplicates' : 'fanoutStarted', 1);
+    logger.info('Handed to the fan-out', {
+      messageId: message.delivery.id,
+      outcome,
+      ...message.delivery.audience,
+    });
+    return;
+  }
+  await deliverToUsers(message.delivery, context);
+}
 
+async function deliverToUsers(
+  message: UserDelivery,
+  context?: Pick<Context, 'getRemainingTimeInMillis'>,
+): Promise<void> {
   const report = await deliver(ports, message, {
     // Unique per attempt: Lambda retries an event with the same request id, and a retry must not
     // mistake the rows of users the first attempt delivered to for its own.
@@ -95,24 +123,56 @@ function deadlineOf(remainingMs: number): number {
   return Date.now() + Math.max(remainingMs - DEADLINE_MARGIN_MS, remainingMs / 2);
 }
 
-/** Validates an SNS message into a delivery; throws InvalidEnvelopeError with a reason. */
-function toDelivery(sns: SNSEventRecord['Sns']): UserDelivery {
-  const { envelope, dataJson } = parseEnvelope(sns.Message);
-  if (!('users' in envelope.to)) {
-    throw new InvalidEnvelopeError('topic and broadcast addressing are not supported yet; address users');
+/**
+ * Closes every connection of the users (a service's logout or ban): each gets a `disconnect` frame,
+ * then the gateway closes it, and its `$disconnect` removes its rows. Repeating it is harmless.
+ */
+async function disconnectUsers(control: ControlEnvelope): Promise<void> {
+  const frame: DisconnectFrame = {
+    kind: 'disconnect',
+    ...(control.reason !== undefined ? { reason: control.reason } : {}),
+  };
+  let closed = 0;
+  for (const userId of new Set(control.to.users)) {
+    for (const { connectionId } of await ports.connections.list(userId)) {
+      await poster.post(connectionId, JSON.stringify(frame)).catch(() => 'failed');
+      await poster.disconnect(connectionId);
+      closed++;
+    }
   }
+  count('disconnected', closed);
+  logger.info('Disconnected on request', { users: control.to.users.length, closed });
+}
+
+/** A valid SNS message: a delivery to users, a delivery to a topic or to everyone, or a control order. */
+type Validated =
+  | { readonly kind: 'users'; readonly delivery: UserDelivery }
+  | { readonly kind: 'audience'; readonly delivery: AudienceDelivery }
+  | { readonly kind: 'control'; readonly control: ControlEnvelope };
+
+/** Validates an SNS message; throws InvalidEnvelopeError with a reason. */
+function validate(sns: SNSEventRecord['Sns']): Validated {
+  const published = parsePublished(sns.Message);
+  if (published.kind === 'control') return published;
+  const { envelope, dataJson } = published;
   // SNS repeats MessageId on a duplicate delivery, so it is a safe idempotency key when the sender gave none.
   const id = envelope.id ?? sns.MessageId;
-  const tooLarge = frameSizeProblem({ id, type: envelope.type, source: envelope.source, dataJson });
+  const { to } = envelope;
+  const label = 'topic' in to ? { topic: to.topic } : 'all' in to ? { broadcast: true } : {};
+  const tooLarge = frameSizeProblem({ id, type: envelope.type, source: envelope.source, dataJson, ...label });
   if (tooLarge !== undefined) throw new InvalidEnvelopeError(tooLarge);
-  return {
+  const fields = {
     id,
-    users: envelope.to.users,
     type: envelope.type,
     source: envelope.source,
     dataJson,
     ts: Date.parse(sns.Timestamp) || Date.now(),
     persist: envelope.persist ?? true,
     retentionSeconds: envelope.ttl ?? DEFAULT_RETENTION_SECONDS,
+  };
+  if ('users' in to) return { kind: 'users', delivery: { ...fields, users: to.users } };
+  return {
+    kind: 'audience',
+    delivery: { ...fields, audience: 'topic' in to ? { topic: to.topic } : { all: true } },
   };
 }

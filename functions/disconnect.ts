@@ -1,19 +1,36 @@
+import { createAudienceStore } from './adapters/audience-store.ts';
 import { deleteConnection, findConnectionOwner } from './adapters/connection-store.ts';
-import { requireEnv } from './lib/config.ts';
+import { createPartQueue } from './adapters/part-queue.ts';
+import { endConnection, type TopicPorts } from './domain/audience.ts';
+import { listEnv, requireEnv } from './lib/config.ts';
 import { logger } from './lib/observability.ts';
 import { userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
 
-const config = Object.freeze({ tableName: requireEnv(ENV.tableName) });
+const config = Object.freeze({
+  tableName: requireEnv(ENV.tableName),
+  fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
+  presenceTopics: listEnv(ENV.presenceTopics),
+});
+const topicPorts: TopicPorts = {
+  audience: createAudienceStore(config.tableName),
+  queue: createPartQueue(config.fanoutTopicArn),
+  rules: { open: [], presence: config.presenceTopics },
+};
 
 /**
- * `$disconnect` (best effort on AWS): deletes the connection row. The user id normally comes with
- * the event; without it, the byConnection index finds the row from the connection id alone.
+ * `$disconnect` (best effort on AWS): deletes the connection's rows (its connection row, its
+ * broadcast row and its subscriptions) and announces the presence leaves that causes. The user id
+ * normally comes with the event; without it, the byConnection index finds the owner.
  */
 export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   const { connectionId, disconnectStatusCode, disconnectReason } = event.requestContext;
   const userId = userIdOf(event) ?? (await findConnectionOwner(config.tableName, connectionId));
-  if (userId !== undefined) await deleteConnection(config.tableName, userId, connectionId);
+  if (userId !== undefined) {
+    // The connection row first: from then on no delivery to the user posts to it.
+    await deleteConnection(config.tableName, userId, connectionId);
+    await endConnection(topicPorts, { userId, connectionId });
+  }
   logger.info('Disconnected', { connectionId, status: disconnectStatusCode, reason: disconnectReason });
   return { statusCode: 200 };
 }

@@ -1,24 +1,39 @@
+import { createAudienceStore } from './adapters/audience-store.ts';
 import { createConnectionDirectory } from './adapters/connection-store.ts';
 import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
+import { createPartQueue } from './adapters/part-queue.ts';
+import { subscribe, TopicForbiddenError, type TopicPorts, unsubscribe } from './domain/audience.ts';
 import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
 import { postToUser } from './domain/delivery.ts';
 import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
-import { requireEnv } from './lib/config.ts';
+import { listEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { logger } from './lib/observability.ts';
-import { userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
+import { topicGrantsOf, userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
 import { InvalidFrameError } from './shared/errors.ts';
 import { listFrameText } from './shared/message-frame.ts';
-import type { ErrorFrame, ReadFrame, ServerFrame, UnreadFrame } from './shared/protocol.ts';
+import type { ErrorFrame, ReadFrame, ServerFrame, SubscribedFrame, UnreadFrame } from './shared/protocol.ts';
+import { BROADCAST_LOG, DEFAULT_CONNECTION_TTL_SECONDS, KEY } from './shared/table-schema.ts';
 
 const config = Object.freeze({
   tableName: requireEnv(ENV.tableName),
   callbackUrl: requireEnv(ENV.callbackUrl),
+  fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
+  connectionTtlSeconds: positiveIntEnv(ENV.connectionTtlSeconds, DEFAULT_CONNECTION_TTL_SECONDS),
+  openTopics: listEnv(ENV.openTopics),
+  presenceTopics: listEnv(ENV.presenceTopics),
 });
 const poster = createConnectionPoster(config.callbackUrl, { maxSockets: 8 });
 const inbox = createInboxStore(config.tableName);
+/** Stored topic and broadcast messages, one log per topic. */
+const topicLogs = createInboxStore(config.tableName, { partition: KEY.topicLog, countsUnread: false });
 const connections = createConnectionDirectory(config.tableName);
+const topicPorts: TopicPorts = {
+  audience: createAudienceStore(config.tableName),
+  queue: createPartQueue(config.fanoutTopicArn),
+  rules: { open: config.openTopics, presence: config.presenceTopics },
+};
 const warn = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
 
 /** What an action handler gets: the frame, who sent it, and on which connection. */
@@ -26,6 +41,10 @@ interface ActionContext<F> {
   readonly frame: F;
   readonly userId: string;
   readonly connectionId: string;
+  /** Epoch ms, when the connection's `$connect` ran. */
+  readonly connectedAt: number;
+  /** Topic patterns the connection's token grants. */
+  readonly grants: readonly string[];
 }
 
 type Handlers = {
@@ -52,7 +71,37 @@ const actions: Handlers = {
     })) {
       if ((await poster.post(connectionId, page)) === 'gone') return undefined;
     }
+    if (frame.broadcastAfter !== undefined) {
+      const replay = { after: frame.broadcastAfter, nowMs: Date.now(), label: { broadcast: true } };
+      for await (const page of backlogFrames(topicLogs, BROADCAST_LOG, replay)) {
+        if ((await poster.post(connectionId, page)) === 'gone') return undefined;
+      }
+    }
     return undefined;
+  },
+
+  async subscribe({ frame, userId, connectionId, connectedAt, grants }) {
+    const expiresAt = Math.floor(connectedAt / 1000) + config.connectionTtlSeconds;
+    const { topic } = frame;
+    const { presence } = await subscribe(
+      topicPorts,
+      { userId, connectionId, connectedAt, expiresAt, grants },
+      topic,
+    );
+    const subscribed: SubscribedFrame = { kind: 'subscribed', topic, ...(presence ? { presence } : {}) };
+    if (frame.after === undefined && frame.from === undefined) return subscribed;
+    // With a cursor: the confirmation, then what the connection missed, in order.
+    if ((await poster.post(connectionId, JSON.stringify(subscribed))) === 'gone') return undefined;
+    const replay = { after: frame.after, from: frame.from, nowMs: Date.now(), label: { topic } };
+    for await (const page of backlogFrames(topicLogs, topic, replay)) {
+      if ((await poster.post(connectionId, page)) === 'gone') return undefined;
+    }
+    return undefined;
+  },
+
+  async unsubscribe({ frame, userId, connectionId }) {
+    await unsubscribe(topicPorts, { userId, connectionId }, frame.topic);
+    return { kind: 'unsubscribed', topic: frame.topic };
   },
 
   async history({ frame, userId }) {
@@ -94,10 +143,15 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     const run = actions[frame.action] as (
       context: ActionContext<ServedFrame>,
     ) => Promise<ServerFrame | string | undefined>;
-    return respond(await run({ frame, userId, connectionId }));
+    const connectedAt = event.requestContext.connectedAt ?? Date.now();
+    const grants = topicGrantsOf(event);
+    return respond(await run({ frame, userId, connectionId, connectedAt, grants }));
   } catch (error) {
     if (error instanceof InvalidFrameError) {
       return respond(errorFrame(error.frameCode, error.message, error.action));
+    }
+    if (error instanceof TopicForbiddenError) {
+      return respond({ ...errorFrame('FORBIDDEN', error.message, 'subscribe'), topic: error.topic });
     }
     logger.error('Frame failed', { connectionId, action, error: error as Error });
     // The action tells the client which request failed (e.g. a resume it should retry).

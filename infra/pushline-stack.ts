@@ -47,6 +47,18 @@ export interface PushlineSettings {
   readonly alarmTopicArn?: string;
   /** @default true */
   readonly apiGatewayCloudWatchRole?: boolean;
+  /** Token claim naming the topics a user may join. @default 'topics' */
+  readonly topicClaim?: string;
+  /** Topic patterns anyone may join (comma-separated in context). @default none */
+  readonly openTopics?: readonly string[];
+  /** Presence topic patterns (comma-separated in context). @default none */
+  readonly presenceTopics?: readonly string[];
+  /** @default 2000 */
+  readonly fanoutMaxPostsPerSecond?: number;
+  /** @default 4 */
+  readonly fanoutConcurrency?: number;
+  /** @default 5000 */
+  readonly fanoutConnectionsPerInvocation?: number;
 }
 
 /** Properties of {@link PushlineStack}. */
@@ -110,6 +122,12 @@ export class PushlineStack extends Stack {
           ? []
           : [new SnsAction(sns.Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn))],
       apiGatewayCloudWatchRole: settings.apiGatewayCloudWatchRole,
+      topics: { claim: settings.topicClaim, open: settings.openTopics, presence: settings.presenceTopics },
+      fanout: {
+        maxPostsPerSecond: settings.fanoutMaxPostsPerSecond,
+        concurrency: settings.fanoutConcurrency,
+        connectionsPerInvocation: settings.fanoutConnectionsPerInvocation,
+      },
     });
 
     // Same keys as the local runtime's outputs, so the test suite targets either with no change.
@@ -183,10 +201,12 @@ export function settingsFromContext(node: Node): PushlineSettings {
       `must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, …)`,
     );
   }
-  const audience = text('audience')
-    ?.split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '');
+  const list = (key: string) =>
+    text(key)
+      ?.split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== '');
+  const audience = list('audience');
   const removal = oneOf('removalPolicy', ['retain', 'destroy']);
   const architecture = oneOf('architecture', ['arm64', 'x86_64']);
   return {
@@ -215,6 +235,12 @@ export function settingsFromContext(node: Node): PushlineSettings {
     topicEncryption: oneOf('topicEncryption', ['aws-managed', 'none', 'kms']),
     alarmTopicArn: text('alarmTopicArn'),
     apiGatewayCloudWatchRole: flag('apiGatewayCloudWatchRole'),
+    topicClaim: text('topicClaim'),
+    openTopics: list('openTopics'),
+    presenceTopics: list('presenceTopics'),
+    fanoutMaxPostsPerSecond: int('fanoutMaxPostsPerSecond'),
+    fanoutConcurrency: int('fanoutConcurrency'),
+    fanoutConnectionsPerInvocation: int('fanoutConnectionsPerInvocation'),
   };
 }
 

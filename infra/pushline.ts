@@ -26,8 +26,9 @@ import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../functions/shared/environment.ts';
-import { DELIVER_TIMEOUT_SECONDS } from '../functions/shared/limits.ts';
+import { DELIVER_TIMEOUT_SECONDS, FANOUT_TIMEOUT_SECONDS } from '../functions/shared/limits.ts';
 import { DEFAULT_CONNECTION_TTL_SECONDS, TABLE_SCHEMA } from '../functions/shared/table-schema.ts';
+import { DEFAULT_TOPIC_CLAIM, topicPatternProblem } from '../functions/shared/topics.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FUNCTIONS_DIR = resolve(PROJECT_ROOT, 'functions');
@@ -147,15 +148,53 @@ export interface PushlineProps {
    * @default true when access logging is on
    */
   readonly apiGatewayCloudWatchRole?: boolean;
+  /** Who may subscribe to which topics, and which topics report presence. @default - the token's `topics` claim only, no presence topics */
+  readonly topics?: PushlineTopics;
+  /** How topic and broadcast messages are fanned out. @default - see {@link PushlineFanout} */
+  readonly fanout?: PushlineFanout;
 }
 
-/** The five handlers, by name. */
+/** The deployer's topic rule. Patterns are topic names, or prefixes ending in `*` (`*` alone: any topic). */
+export interface PushlineTopics {
+  /** The token claim listing the topic patterns a user may subscribe to. @default 'topics' */
+  readonly claim?: string;
+  /** Patterns every connected user may subscribe to, whatever the token says. @default [] */
+  readonly open?: readonly string[];
+  /** Patterns of presence topics: their subscribers get `presence` frames as users join and leave. @default [] */
+  readonly presence?: readonly string[];
+}
+
+/**
+ * Fan-out of topic and broadcast messages. Each message is split into one part per audience shard;
+ * each part is run by one invocation of the fan-out function, which hands the rest of its shard on
+ * when it has posted to `connectionsPerInvocation` connections.
+ */
+export interface PushlineFanout {
+  /**
+   * Most PostToConnection calls per second all fan-out invocations together make: a share of the
+   * account's 10,000 requests/s API Gateway quota (which user deliveries and clients also use).
+   * @default 2000
+   */
+  readonly maxPostsPerSecond?: number;
+  /**
+   * Reserved concurrency of the fan-out function (how many invocations run at once; each paces
+   * itself at `maxPostsPerSecond / concurrency`). Reserving needs unreserved account concurrency.
+   * @default 4
+   */
+  readonly concurrency?: number;
+  /** Most connections one invocation posts to before it hands the rest on. @default 5000 */
+  readonly connectionsPerInvocation?: number;
+}
+
+/** The handlers, by name. */
 export interface PushlineFunctions {
   readonly authorizer: NodejsFunction;
   readonly connect: NodejsFunction;
   readonly disconnect: NodejsFunction;
   readonly message: NodejsFunction;
   readonly deliver: NodejsFunction;
+  /** Runs the parts of topic and broadcast messages from the fan-out topic. */
+  readonly fanout: NodejsFunction;
 }
 
 /** The alarms the construct creates. */
@@ -203,6 +242,8 @@ const ESM_REQUIRE_BANNER =
 export class Pushline extends Construct {
   /** The topic services publish envelopes to. */
   readonly topic: sns.Topic;
+  /** Internal: carries the parts of topic and broadcast messages to the fan-out function. */
+  readonly fanoutTopic: sns.Topic;
   /** Connections, inboxes and unread counters. */
   readonly table: dynamodb.Table;
   /** The WebSocket API clients connect to. */
@@ -263,22 +304,10 @@ export class Pushline extends Construct {
     });
 
     const encryption = props.topicEncryption ?? TopicEncryption.AWS_MANAGED;
-    this.topic = new sns.Topic(this, 'Topic', {
-      enforceSSL: true,
-      masterKey: encryption.kind === 'customer-managed' ? encryption.key : undefined,
-    });
-    if (encryption.kind === 'aws-managed') {
-      // The documented key id of the AWS managed key; its key policy already lets this account use
-      // it through SNS, so publishers need no KMS permission (hence no `masterKey` for grants).
-      (this.topic.node.defaultChild as sns.CfnTopic).kmsMasterKeyId = 'alias/aws/sns';
-    }
-    if (encryption.kind === 'unencrypted') {
-      Validations.of(this.topic).acknowledge({
-        id: 'AwsSolutions-SNS2',
-        reason:
-          'Server-side encryption was turned off explicitly with TopicEncryption.UNENCRYPTED; TLS is enforced.',
-      });
-    }
+    this.topic = this.newTopic('Topic', encryption);
+    this.fanoutTopic = this.newTopic('FanoutTopic', encryption);
+    const topicRules = checkedTopicRules(props.topics);
+    const fanout = fanoutSettings(props.fanout);
 
     this.deadLetterQueue = this.newQueue('DeadLetterQueue', removalPolicy);
     this.rejectedQueue = this.newQueue('RejectedQueue', removalPolicy);
@@ -293,28 +322,34 @@ export class Pushline extends Construct {
     const authorizer = this.newFunction('Authorizer', 'authorizer', {
       ...functionOptions,
       timeout: Duration.seconds(10),
-      environment: authEnvironment(props.auth),
+      environment: { ...authEnvironment(props.auth), [ENV.topicClaim]: topicRules.claim },
     });
+    const ttlEnv = {
+      [ENV.connectionTtlSeconds]: String(props.connectionTtl?.toSeconds() ?? DEFAULT_CONNECTION_TTL_SECONDS),
+    };
+    const fanoutEnv = { [ENV.fanoutTopicArn]: this.fanoutTopic.topicArn };
+    const presenceEnv = { [ENV.presenceTopics]: topicRules.presence.join(',') };
     const connect = this.newFunction('Connect', 'connect', {
       ...functionOptions,
       timeout: Duration.seconds(10),
-      environment: {
-        ...tableEnv,
-        [ENV.connectionTtlSeconds]: String(
-          props.connectionTtl?.toSeconds() ?? DEFAULT_CONNECTION_TTL_SECONDS,
-        ),
-      },
+      environment: { ...tableEnv, ...ttlEnv },
     });
     const disconnect = this.newFunction('Disconnect', 'disconnect', {
       ...functionOptions,
       timeout: Duration.seconds(10),
-      environment: tableEnv,
+      environment: { ...tableEnv, ...fanoutEnv, ...presenceEnv },
     });
     // API Gateway waits at most 29 s for an integration.
     const message = this.newFunction('Message', 'message', {
       ...functionOptions,
       timeout: Duration.seconds(29),
-      environment: tableEnv,
+      environment: {
+        ...tableEnv,
+        ...ttlEnv,
+        ...fanoutEnv,
+        ...presenceEnv,
+        [ENV.openTopics]: topicRules.open.join(','),
+      },
     });
     const deliver = this.newFunction('Deliver', 'deliver', {
       ...functionOptions,
@@ -324,9 +359,25 @@ export class Pushline extends Construct {
         ...tableEnv,
         [ENV.rejectedQueueUrl]: this.rejectedQueue.queueUrl,
         [ENV.deliveryConcurrency]: String(props.deliveryConcurrency ?? 32),
+        ...fanoutEnv,
       },
     });
-    this.functions = { authorizer, connect, disconnect, message, deliver };
+    const fanoutFn = this.newFunction('Fanout', 'fanout', {
+      ...functionOptions,
+      // A part's claim is taken over once older than this timeout (functions/shared/limits.ts).
+      timeout: Duration.seconds(FANOUT_TIMEOUT_SECONDS),
+      reservedConcurrentExecutions: fanout.concurrency,
+      environment: {
+        ...tableEnv,
+        ...fanoutEnv,
+        [ENV.deliveryConcurrency]: String(props.deliveryConcurrency ?? 32),
+        [ENV.fanoutConnectionsPerInvocation]: String(fanout.connectionsPerInvocation),
+        [ENV.fanoutPostsPerSecond]: String(
+          Math.max(1, Math.floor(fanout.maxPostsPerSecond / fanout.concurrency)),
+        ),
+      },
+    });
+    this.functions = { authorizer, connect, disconnect, message, deliver, fanout: fanoutFn };
 
     if ('secret' in props.auth) props.auth.secret.grantRead(authorizer);
 
@@ -378,10 +429,11 @@ export class Pushline extends Construct {
     this.webSocketUrl = this.stage.url;
     this.callbackUrl = this.stage.callbackUrl;
 
-    for (const fn of [message, deliver]) {
+    for (const fn of [message, deliver, fanoutFn]) {
       fn.addEnvironment(ENV.callbackUrl, this.callbackUrl);
       this.stage.grantManagementApiAccess(fn);
     }
+    for (const fn of [message, disconnect, deliver, fanoutFn]) this.fanoutTopic.grantPublish(fn);
 
     // Least privilege per function: exactly the DynamoDB operations its code issues
     // (test/infra/grants.test.ts checks these lists against the bundled handlers).
@@ -393,6 +445,10 @@ export class Pushline extends Construct {
 
     this.topic.addSubscription(new LambdaSubscription(deliver, { deadLetterQueue: this.deadLetterQueue }));
     deliver.configureAsyncInvoke({ onFailure: new SqsDestination(this.deadLetterQueue) });
+    this.fanoutTopic.addSubscription(
+      new LambdaSubscription(fanoutFn, { deadLetterQueue: this.deadLetterQueue }),
+    );
+    fanoutFn.configureAsyncInvoke({ onFailure: new SqsDestination(this.deadLetterQueue) });
 
     this.alarms = this.newAlarms(deliver, props.alarmActions ?? []);
     this.acknowledgeDesignFindings();
@@ -401,6 +457,26 @@ export class Pushline extends Construct {
   /** Lets a service's role publish envelopes to the topic (and use its key when customer managed). */
   grantPublish(grantee: iam.IGrantable): iam.Grant {
     return this.topic.grantPublish(grantee);
+  }
+
+  private newTopic(id: string, encryption: TopicEncryption): sns.Topic {
+    const topic = new sns.Topic(this, id, {
+      enforceSSL: true,
+      masterKey: encryption.kind === 'customer-managed' ? encryption.key : undefined,
+    });
+    if (encryption.kind === 'aws-managed') {
+      // The documented key id of the AWS managed key; its key policy already lets this account use
+      // it through SNS, so publishers need no KMS permission (hence no `masterKey` for grants).
+      (topic.node.defaultChild as sns.CfnTopic).kmsMasterKeyId = 'alias/aws/sns';
+    }
+    if (encryption.kind === 'unencrypted') {
+      Validations.of(topic).acknowledge({
+        id: 'AwsSolutions-SNS2',
+        reason:
+          'Server-side encryption was turned off explicitly with TopicEncryption.UNENCRYPTED; TLS is enforced.',
+      });
+    }
+    return topic;
   }
 
   private newQueue(id: string, removalPolicy: RemovalPolicy): sqs.Queue {
@@ -428,6 +504,7 @@ export class Pushline extends Construct {
       removalPolicy: RemovalPolicy;
       timeout: Duration;
       environment: Record<string, string>;
+      reservedConcurrentExecutions?: number;
     },
   ): NodejsFunction {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, {
@@ -448,6 +525,7 @@ export class Pushline extends Construct {
       architecture: options.architecture,
       memorySize: options.memorySize,
       timeout: options.timeout,
+      reservedConcurrentExecutions: options.reservedConcurrentExecutions,
       role,
       logGroup,
       description: `Pushline ${name}`,
@@ -566,7 +644,7 @@ export class Pushline extends Construct {
             'The table grant covers its indexes (byConnection, bySeq, unread); indexes are named by the table schema.',
         });
       }
-      if (name === 'message' || name === 'deliver') {
+      if (name === 'message' || name === 'deliver' || name === 'fanout') {
         Validations.of(policy).acknowledge({
           id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:${apiId}/${this.stage.stageName}/*/@connections/*]`,
           reason:
@@ -586,6 +664,47 @@ export class Pushline extends Construct {
   }
 }
 
+/** The topic rule with its defaults; a pattern that is not one fails the synth with a clear message. */
+function checkedTopicRules(topics: PushlineTopics | undefined): Required<PushlineTopics> {
+  const rules = {
+    claim: topics?.claim ?? DEFAULT_TOPIC_CLAIM,
+    open: topics?.open ?? [],
+    presence: topics?.presence ?? [],
+  };
+  for (const [prop, patterns] of [
+    ['open', rules.open],
+    ['presence', rules.presence],
+  ] as const) {
+    for (const pattern of patterns) {
+      const problem = topicPatternProblem(pattern);
+      if (problem !== undefined) throw new Error(`Pushline topics.${prop}: ${problem}`);
+    }
+  }
+  if (!/^[A-Za-z0-9_:./-]{1,128}$/.test(rules.claim)) {
+    throw new Error(`Pushline topics.claim: "${rules.claim}" is not a claim name`);
+  }
+  return rules;
+}
+
+/** The fan-out settings with their defaults, checked. */
+function fanoutSettings(fanout: PushlineFanout | undefined): Required<PushlineFanout> {
+  const settings = {
+    maxPostsPerSecond: fanout?.maxPostsPerSecond ?? 2000,
+    concurrency: fanout?.concurrency ?? 4,
+    connectionsPerInvocation: fanout?.connectionsPerInvocation ?? 5000,
+  };
+  for (const [prop, value] of Object.entries(settings)) {
+    if (!Number.isInteger(value) || value < 1)
+      throw new Error(`Pushline fanout.${prop} must be a positive integer`);
+  }
+  if (settings.maxPostsPerSecond > 10_000) {
+    throw new Error(
+      'Pushline fanout.maxPostsPerSecond is above the account-wide 10,000 requests/s of API Gateway',
+    );
+  }
+  return settings;
+}
+
 /**
  * DynamoDB operations per function, read from what each handler's code issues (see the grants test).
  * The authorizer never touches the table.
@@ -593,7 +712,8 @@ export class Pushline extends Construct {
 export const TABLE_ACTIONS: Readonly<Record<keyof PushlineFunctions, readonly string[]>> = {
   authorizer: [],
   connect: ['dynamodb:PutItem'],
-  disconnect: ['dynamodb:DeleteItem', 'dynamodb:Query'],
+  disconnect: ['dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+  fanout: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
   message: [
     'dynamodb:DeleteItem',
     'dynamodb:GetItem',

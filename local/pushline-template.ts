@@ -17,8 +17,15 @@ const CACHE_DIR = '.pushline/template-cache';
  * The CDK app's template, synthesized without bundling. Kept on disk by a hash of the
  * infrastructure sources, so that `npm start` and every test file do not pay the synth each time.
  */
-export async function pushlineTemplate(log: (line: string) => void = () => {}): Promise<object> {
-  const hash = await hashInputs(TEMPLATE_INPUTS);
+export async function pushlineTemplate(
+  log: (line: string) => void = () => {},
+  context: Record<string, string> = {},
+): Promise<object> {
+  const hash = createHash('sha256')
+    .update(await hashInputs(TEMPLATE_INPUTS))
+    .update(JSON.stringify(Object.entries(context).sort()))
+    .digest('hex')
+    .slice(0, 16);
   const cached = join(CACHE_DIR, `${hash}.json`);
   try {
     return JSON.parse(await readFile(cached, 'utf8')) as object;
@@ -26,7 +33,7 @@ export async function pushlineTemplate(log: (line: string) => void = () => {}): 
     // Not synthesized for these sources yet.
   }
   const started = Date.now();
-  const template = await synthesizeTemplate();
+  const template = await synthesizeTemplate({ context });
   log(`[cdk] synthesized the stack template in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   await mkdir(CACHE_DIR, { recursive: true });
   await writeFile(cached, JSON.stringify(template));

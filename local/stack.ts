@@ -26,6 +26,11 @@ export interface LocalStackOptions {
   /** Delays of Lambda's two asynchronous retries (1 and 2 minutes on AWS). */
   readonly retryDelaysMs?: readonly number[];
   readonly deliveryConcurrency?: number;
+  /**
+   * CDK context of the synthesized stack, as `cdk deploy -c key=value` gives it (e.g.
+   * `{ presenceTopics: 'room.*' }`): see PushlineSettings in infra/pushline-stack.ts.
+   */
+  readonly context?: Record<string, string>;
   /** Holds each `$connect` open this long before the handshake completes (see GatewayFaults). @default 0 */
   readonly connectHoldMs?: number;
   /** Serve the message-center page. @default true */
@@ -81,7 +86,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     // The infrastructure code is the single source of truth: routes, functions and their
     // environment, tables, topics and queues all come from the synthesized template.
-    const template = await pushlineTemplate(quietLog);
+    const template = await pushlineTemplate(quietLog, options.context);
     const topology = localizeTopology(topologyFromTemplate(template, addresses, PUSHLINE_TEMPLATE_OPTIONS), {
       deliveryConcurrency: options.deliveryConcurrency,
     });

@@ -1,6 +1,7 @@
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ConnectionDirectory } from '../domain/delivery.ts';
 import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
+import { shardOf } from '../shared/topics.ts';
 import { dynamo } from './dynamo-client.ts';
 
 /** One open WebSocket connection of a user. */
@@ -15,34 +16,48 @@ export interface ConnectionRecord {
   readonly expiresAt: number;
 }
 
-/** Writes the connection row (idempotent). */
+/**
+ * Writes the connection row and its broadcast row (the connection's entry in the audience of
+ * `to: {all: true}`, in one of the sharded `ALL#` partitions). Idempotent.
+ */
 export async function putConnection(tableName: string, record: ConnectionRecord): Promise<void> {
-  await dynamo.send(
-    new PutCommand({
-      TableName: tableName,
-      Item: {
-        [TABLE_SCHEMA.partitionKey]: KEY.user(record.userId),
-        [TABLE_SCHEMA.sortKey]: KEY.connection(record.connectionId),
-        ...record,
-      },
-    }),
+  const rows = [
+    { [TABLE_SCHEMA.partitionKey]: KEY.user(record.userId), ...record },
+    {
+      [TABLE_SCHEMA.partitionKey]: KEY.broadcastShard(shardOf(record.connectionId)),
+      userId: record.userId,
+      connectionId: record.connectionId,
+      connectedAt: record.connectedAt,
+      expiresAt: record.expiresAt,
+    },
+  ];
+  await Promise.all(
+    rows.map((row) =>
+      dynamo.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: { ...row, [TABLE_SCHEMA.sortKey]: KEY.connection(record.connectionId) },
+        }),
+      ),
+    ),
   );
 }
 
-/** Deletes exactly one connection row; deleting a missing row is not an error. */
+/** Deletes exactly one connection's row and its broadcast row; missing rows are not an error. */
 export async function deleteConnection(
   tableName: string,
   userId: string,
   connectionId: string,
 ): Promise<void> {
-  await dynamo.send(
-    new DeleteCommand({
-      TableName: tableName,
-      Key: {
-        [TABLE_SCHEMA.partitionKey]: KEY.user(userId),
-        [TABLE_SCHEMA.sortKey]: KEY.connection(connectionId),
-      },
-    }),
+  await Promise.all(
+    [KEY.user(userId), KEY.broadcastShard(shardOf(connectionId))].map((pk) =>
+      dynamo.send(
+        new DeleteCommand({
+          TableName: tableName,
+          Key: { [TABLE_SCHEMA.partitionKey]: pk, [TABLE_SCHEMA.sortKey]: KEY.connection(connectionId) },
+        }),
+      ),
+    ),
   );
 }
 

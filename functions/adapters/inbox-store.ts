@@ -22,7 +22,13 @@ const UNREAD_PAGE_LIMIT = 100_000;
 /** Most unread-index pages one count reads: counts are exact up to about 100,000 unread messages. */
 const UNREAD_MAX_QUERIES = 10;
 
-const key = (userId: string, messageId: string) => ({ [PK]: KEY.user(userId), [SK]: KEY.message(messageId) });
+/** Where a store keeps its messages: users' inboxes, or topics' logs. */
+export interface InboxStoreOptions {
+  /** The partition key of an owner's messages. @default KEY.user */
+  readonly partition?: (owner: string) => string;
+  /** Whether stored messages enter the unread index (topic logs have no unread counts). @default true */
+  readonly countsUnread?: boolean;
+}
 
 /** Runs a conditional update; false (not an error) when its condition did not hold. */
 async function updateIf(input: UpdateCommandInput): Promise<boolean> {
@@ -39,7 +45,14 @@ async function updateIf(input: UpdateCommandInput): Promise<boolean> {
  * The inbox of every user in the single table (see table-schema.ts for the row shape). Every read
  * the ordering argument of delivery depends on is strongly consistent: the local indexes allow it.
  */
-export function createInboxStore(tableName: string): InboxStore {
+export function createInboxStore(tableName: string, options: InboxStoreOptions = {}): InboxStore {
+  const partition = options.partition ?? KEY.user;
+  const countsUnread = options.countsUnread ?? true;
+  const key = (owner: string, messageId: string) => ({
+    [PK]: partition(owner),
+    [SK]: KEY.message(messageId),
+  });
+
   /** The existing row after a failed conditional put (DynamoDB Local and AWS return it; dynalite not). */
   const existingRow = async (error: unknown, userId: string, messageId: string) => {
     const returned = (error as { Item?: Record<string, unknown> }).Item;
@@ -73,7 +86,8 @@ export function createInboxStore(tableName: string): InboxStore {
               owner: row.owner,
               [EXPIRES]: row.expiresAt,
               // Only a stored message carries the index keys (and its data): a marker is in no index.
-              ...(stored ? { seq: row.seq, unread: row.seq, data: row.dataJson } : {}),
+              ...(stored ? { seq: row.seq, data: row.dataJson } : {}),
+              ...(stored && countsUnread ? { unread: row.seq } : {}),
             },
             ConditionExpression: 'attribute_not_exists(#pk)',
             ExpressionAttributeNames: { '#pk': PK },
@@ -155,7 +169,7 @@ export function createInboxStore(tableName: string): InboxStore {
           // TTL deletes expired rows only eventually: they stop counting at once.
           FilterExpression: '#exp > :now',
           ExpressionAttributeNames: { '#pk': PK, '#exp': EXPIRES },
-          ExpressionAttributeValues: { ':pk': KEY.user(userId), ':now': options.nowSeconds },
+          ExpressionAttributeValues: { ':pk': partition(userId), ':now': options.nowSeconds },
           Limit: options.limit,
           ExclusiveStartKey: options.startKey,
         }),
@@ -182,7 +196,7 @@ export function createInboxStore(tableName: string): InboxStore {
           FilterExpression: '#exp > :now',
           ExpressionAttributeNames: { '#pk': PK, '#seq': BY_SEQ.sortKey, '#exp': EXPIRES },
           ExpressionAttributeValues: {
-            ':pk': KEY.user(userId),
+            ':pk': partition(userId),
             ':now': options.nowSeconds,
             ':from': from,
             ':to': to,
@@ -203,7 +217,7 @@ export function createInboxStore(tableName: string): InboxStore {
           ConsistentRead: true,
           KeyConditionExpression: '#pk = :pk AND #seq = :seq',
           ExpressionAttributeNames: { '#pk': PK, '#seq': BY_SEQ.sortKey },
-          ExpressionAttributeValues: { ':pk': KEY.user(userId), ':seq': seq },
+          ExpressionAttributeValues: { ':pk': partition(userId), ':seq': seq },
         }),
       );
       const expiresAt = result.Items?.[0]?.[EXPIRES];

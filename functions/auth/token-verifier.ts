@@ -16,8 +16,14 @@ export type TokenVerifierConfig =
       readonly audience?: string[];
     };
 
-/** Verifies a token and returns the user id (its `sub`). */
-export type TokenVerifier = (token: string) => Promise<string>;
+/** What a verified token says: the user id (its `sub`) and every claim. */
+export interface VerifiedToken {
+  readonly userId: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/** Verifies a token. */
+export type TokenVerifier = (token: string) => Promise<VerifiedToken>;
 
 /** Builds a verifier once per cold start; the JWKS is fetched lazily and cached by jose. */
 export function createTokenVerifier(config: TokenVerifierConfig): TokenVerifier {
@@ -46,7 +52,7 @@ export function createTokenVerifier(config: TokenVerifierConfig): TokenVerifier 
     if (typeof payload.sub !== 'string' || payload.sub === '') {
       throw new InvalidTokenError('token has no subject (sub)');
     }
-    return payload.sub;
+    return { userId: payload.sub, claims: payload };
   };
 }
 

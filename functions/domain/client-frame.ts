@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { InvalidFrameError } from '../shared/errors.ts';
 import { MAX_ACK_IDS } from '../shared/protocol.ts';
+import { topicNameProblem } from '../shared/topics.ts';
 import { MAX_RECENT } from './inbox.ts';
+
+const seq = z.string().min(1).max(64);
+const topic = z.string().superRefine((name, context) => {
+  const problem = topicNameProblem(name);
+  if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+});
 
 const schemas = {
   ping: z.object({ action: z.literal('ping'), id: z.string().max(128).optional() }),
@@ -11,10 +18,17 @@ const schemas = {
       after: z.string().min(1).max(64).optional(),
       from: z.string().min(1).max(64).optional(),
       limit: z.number().int().min(1).max(MAX_RECENT).optional(),
+      broadcastAfter: seq.optional(),
     })
     .refine((frame) => frame.after === undefined || frame.from === undefined, {
       error: 'give after (the last seq seen) or from (the next the server named), not both',
     }),
+  subscribe: z
+    .object({ action: z.literal('subscribe'), topic, after: seq.optional(), from: seq.optional() })
+    .refine((frame) => frame.after === undefined || frame.from === undefined, {
+      error: 'give after (the last seq seen) or from (the next the server named), not both',
+    }),
+  unsubscribe: z.object({ action: z.literal('unsubscribe'), topic }),
   ack: z
     .object({
       action: z.literal('ack'),
@@ -38,7 +52,7 @@ const schemas = {
 } as const;
 
 /** Actions the protocol names but this version does not serve yet. */
-const PLANNED_ACTIONS = new Set(['subscribe', 'unsubscribe', 'send', 'prefs']);
+const PLANNED_ACTIONS = new Set(['send', 'prefs']);
 
 /** A validated client frame of an action this version serves. */
 export type ServedFrame = { [K in keyof typeof schemas]: z.infer<(typeof schemas)[K]> }[keyof typeof schemas];

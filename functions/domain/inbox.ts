@@ -151,8 +151,11 @@ export async function* backlogFrames(
     nowMs: number;
     maxFrameBytes?: number;
     maxMessages?: number;
+    /** Marks the backlog and its messages as a topic's, or the broadcasts' (a topic log's backlog). */
+    label?: { readonly topic?: string; readonly broadcast?: boolean };
   },
 ): AsyncGenerator<string> {
+  const label = request.label ?? {};
   const nowSeconds = Math.floor(request.nowMs / 1000);
   const maxBytes = request.maxFrameBytes ?? MAX_FRAME_BYTES;
   const maxMessages = request.maxMessages ?? MAX_RESUME_MESSAGES;
@@ -173,7 +176,15 @@ export async function* backlogFrames(
 
   // Hold one frame back so that `more` is only true when another frame really follows.
   const frame = (texts: string[], more: boolean, next?: string) =>
-    listFrameText({ kind: 'backlog' }, texts, { more, gap, ...(next !== undefined ? { next } : {}) });
+    listFrameText(
+      {
+        kind: 'backlog',
+        ...(label.topic !== undefined ? { topic: label.topic } : {}),
+        ...(label.broadcast === true ? { broadcast: true } : {}),
+      },
+      texts,
+      { more, gap, ...(next !== undefined ? { next } : {}) },
+    );
   let current: string[] = [];
   let currentBytes = textBytes(frame([], false));
   let sent = 0;
@@ -182,7 +193,7 @@ export async function* backlogFrames(
       yield frame(current, true, message.seq);
       return;
     }
-    const text = messageFrameText(storedFields(message));
+    const text = messageFrameText({ ...storedFields(message), ...label });
     const bytes = textBytes(text) + 1;
     if (current.length > 0 && currentBytes + bytes > maxBytes) {
       yield frame(current, true);

@@ -25,3 +25,11 @@ export function positiveIntEnv(name: string, fallback: number): number {
   }
   return value;
 }
+
+/** Reads an optional comma-separated list (spaces around items ignored); absent is empty. */
+export function listEnv(name: string): string[] {
+  return (optionalEnv(name) ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}

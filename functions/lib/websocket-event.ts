@@ -9,7 +9,11 @@ export interface WebSocketEvent {
     readonly eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT';
     readonly connectedAt?: number;
     readonly requestTimeEpoch?: number;
-    readonly authorizer?: { readonly principalId?: unknown; readonly userId?: unknown } | null;
+    readonly authorizer?: {
+      readonly principalId?: unknown;
+      readonly userId?: unknown;
+      readonly topics?: unknown;
+    } | null;
     readonly identity?: { readonly sourceIp?: string; readonly userAgent?: string } | null;
     readonly disconnectStatusCode?: number;
     readonly disconnectReason?: string;
@@ -35,4 +39,10 @@ export function userIdOf(event: WebSocketEvent): string | undefined {
   const authorizer = event.requestContext.authorizer;
   const userId = authorizer?.userId ?? authorizer?.principalId;
   return typeof userId === 'string' && userId !== '' ? userId : undefined;
+}
+
+/** The topic patterns the connection's token granted (the authorizer's `topics`, space-separated). */
+export function topicGrantsOf(event: WebSocketEvent): string[] {
+  const topics = event.requestContext.authorizer?.topics;
+  return typeof topics === 'string' ? topics.split(' ').filter((pattern) => pattern !== '') : [];
 }

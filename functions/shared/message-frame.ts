@@ -23,6 +23,10 @@ export interface MessageFields {
   readonly ts: number;
   /** Set on stored messages the user has already acknowledged. */
   readonly read?: boolean;
+  /** The topic it was published to (its `seq` is then that topic's cursor). */
+  readonly topic?: string;
+  /** Published to every connection (its `seq` is then the broadcast cursor). */
+  readonly broadcast?: boolean;
   /** Valid JSON text (the envelope's `data` exactly as published). */
   readonly dataJson: string;
 }
@@ -36,6 +40,8 @@ export function messageFrameText(message: MessageFields): string {
   if (fields.source !== undefined) head.source = fields.source;
   head.ts = fields.ts;
   if (fields.read === true) head.read = true;
+  if (fields.topic !== undefined) head.topic = fields.topic;
+  if (fields.broadcast === true) head.broadcast = true;
   return `${JSON.stringify(head).slice(0, -1)},"data":${dataJson}}`;
 }
 

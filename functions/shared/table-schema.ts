@@ -51,12 +51,15 @@ export const KEY = {
   messagePrefix: 'MSG#',
   broadcastShard: (shard: number) => `ALL#${shard}`,
   topicShard: (topic: string, shard: number) => `TOPIC#${topic}#${shard}`,
-  /** The log of a topic's stored messages; `undefined` for broadcasts. */
-  topicLog: (topic: string | undefined) => `LOG#${topic ?? '*'}`,
+  /** The log of a topic's stored messages; BROADCAST_LOG for broadcasts. */
+  topicLog: (topic: string) => `LOG#${topic}`,
   presence: (topic: string) => `PRESENCE#${topic}`,
   fanout: (messageId: string) => `FANOUT#${messageId}`,
   fanoutPart: (shard: number, after: string) => `PART#${shard}#${after}`,
 } as const;
+
+/** The name broadcasts are logged under (`*` is in no topic name). */
+export const BROADCAST_LOG = '*';
 
 /** API Gateway cuts every WebSocket connection after 2 hours; rows live 10 minutes longer. */
 export const DEFAULT_CONNECTION_TTL_SECONDS = 2 * 60 * 60 + 10 * 60;

@@ -4,6 +4,9 @@
  * dependency).
  */
 
+/** The token claim listing the topics a user may subscribe to, unless the deployer names another. */
+export const DEFAULT_TOPIC_CLAIM = 'topics';
+
 /** Longest topic name. */
 export const MAX_TOPIC_LENGTH = 128;
 

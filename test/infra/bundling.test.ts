@@ -19,6 +19,7 @@ const COLD_START_ENV = {
   [ENV.callbackUrl]: 'http://127.0.0.1:9/prod',
   [ENV.rejectedQueueUrl]: 'http://127.0.0.1:9/000000000000/rejected',
   [ENV.jwtSecret]: 'a-local-secret-of-at-least-32-characters',
+  [ENV.fanoutTopicArn]: 'arn:aws:sns:us-east-1:000000000000:fanout',
   POWERTOOLS_METRICS_DISABLED: 'true',
 };
 
@@ -48,8 +49,8 @@ describe('the functions bundled for deployment (the one test that runs esbuild t
     if (outdir) await rm(outdir, { recursive: true, force: true });
   });
 
-  it('produces a minified ESM module with a source map for each of the five functions', async () => {
-    assert.equal(functions.length, 5);
+  it('produces a minified ESM module with a source map for each of the six functions', async () => {
+    assert.equal(functions.length, 6);
     for (const fn of functions) {
       assert.deepEqual((await readdir(fn.directory)).sort(), ['index.mjs', 'index.mjs.map'], fn.id);
       assert.equal(fn.handler, 'index.handler');

@@ -12,7 +12,7 @@ import { ENV } from '../../functions/shared/environment.ts';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The handlers of the construct, named like their source files. */
-export const HANDLERS = ['authorizer', 'connect', 'disconnect', 'message', 'deliver'] as const;
+export const HANDLERS = ['authorizer', 'connect', 'disconnect', 'message', 'deliver', 'fanout'] as const;
 
 /** One of the handlers. */
 export type HandlerName = (typeof HANDLERS)[number];
@@ -86,6 +86,9 @@ export const COMMAND_ACTIONS: Readonly<Record<string, string>> = {
   // @aws-sdk/client-sqs
   SendMessageCommand: 'sqs:SendMessage',
   SendMessageBatchCommand: 'sqs:SendMessage',
+  // @aws-sdk/client-sns
+  PublishBatchCommand: 'sns:Publish',
+  PublishCommand: 'sns:Publish',
   // @aws-sdk/client-secrets-manager
   GetSecretValueCommand: 'secretsmanager:GetSecretValue',
   // @aws-sdk/client-apigatewaymanagementapi

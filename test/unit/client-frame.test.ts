@@ -37,7 +37,34 @@ describe('parseClientFrame', () => {
   });
 
   it('answers NOT_IMPLEMENTED to the actions planned for later versions', () => {
-    assert.equal(codeOf('{"action":"subscribe","topic":"x"}'), 'NOT_IMPLEMENTED');
+    assert.equal(codeOf('{"action":"send","to":"bob","type":"chat","data":null}'), 'NOT_IMPLEMENTED');
+  });
+
+  it('reads subscribe and unsubscribe, with a replay cursor or without', () => {
+    assert.deepEqual(parseClientFrame('{"action":"subscribe","topic":"news.sport"}'), {
+      action: 'subscribe',
+      topic: 'news.sport',
+    });
+    assert.deepEqual(parseClientFrame('{"action":"subscribe","topic":"/topic/a","after":"01J"}'), {
+      action: 'subscribe',
+      topic: '/topic/a',
+      after: '01J',
+    });
+    assert.deepEqual(parseClientFrame('{"action":"unsubscribe","topic":"news"}'), {
+      action: 'unsubscribe',
+      topic: 'news',
+    });
+  });
+
+  it('refuses a topic name outside the allowed characters or length, naming the rule', () => {
+    for (const topic of ['', 'a#b', 'news*', 'x'.repeat(129), 'with space']) {
+      const frame = JSON.stringify({ action: 'subscribe', topic });
+      assert.equal(codeOf(frame), 'INVALID_REQUEST', topic);
+    }
+    assert.throws(
+      () => parseClientFrame('{"action":"subscribe","topic":"a#b"}'),
+      /may contain only letters, digits/,
+    );
   });
 
   it('reads "mark all as read", with or without a source', () => {

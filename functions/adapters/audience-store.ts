@@ -1,0 +1,219 @@
+import {
+  DeleteCommand,
+  type DeleteCommandInput,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Audience, AudienceStore, PartKey } from '../domain/audience.ts';
+import { DEDUPE_WINDOW_SECONDS } from '../domain/inbox.ts';
+import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
+import { shardOf } from '../shared/topics.ts';
+import { dynamo, isConditionFailed } from './dynamo-client.ts';
+
+const PK = TABLE_SCHEMA.partitionKey;
+const SK = TABLE_SCHEMA.sortKey;
+const EXPIRES = TABLE_SCHEMA.ttlAttribute;
+
+/** The partition of one shard of an audience. */
+export function audienceShardKey(audience: Audience, shard: number): string {
+  return 'topic' in audience ? KEY.topicShard(audience.topic, shard) : KEY.broadcastShard(shard);
+}
+
+const partKey = (part: PartKey) => ({
+  [PK]: KEY.fanout(part.messageId),
+  [SK]: KEY.fanoutPart(part.shard, part.after ?? ''),
+});
+
+/** The audience rows in the single table (see table-schema.ts for their shapes). */
+export function createAudienceStore(tableName: string): AudienceStore {
+  /** Runs a conditional write; false (not an error) when its condition did not hold. */
+  const writeIf = async (command: PutCommand | UpdateCommand | DeleteCommand): Promise<boolean> => {
+    try {
+      await dynamo.send(command as PutCommand);
+      return true;
+    } catch (error) {
+      if (isConditionFailed(error)) return false;
+      throw error;
+    }
+  };
+  const remove = (input: Omit<DeleteCommandInput, 'TableName'>) =>
+    dynamo.send(new DeleteCommand({ TableName: tableName, ...input }));
+
+  return {
+    async subscribe(subscription) {
+      await dynamo.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: {
+            [PK]: KEY.topicShard(subscription.topic, shardOf(subscription.connectionId)),
+            [SK]: KEY.connection(subscription.connectionId),
+            topic: subscription.topic,
+            connectionId: subscription.connectionId,
+            userId: subscription.userId,
+            connectedAt: subscription.connectedAt,
+            [EXPIRES]: subscription.expiresAt,
+          },
+        }),
+      );
+    },
+
+    async unsubscribe(topic, connectionId) {
+      const result = await remove({
+        Key: { [PK]: KEY.topicShard(topic, shardOf(connectionId)), [SK]: KEY.connection(connectionId) },
+        ReturnValues: 'ALL_OLD',
+      });
+      return result.Attributes !== undefined;
+    },
+
+    async members(audience, shard, options) {
+      const result = await dynamo.send(
+        new QueryCommand({
+          TableName: tableName,
+          ConsistentRead: true,
+          KeyConditionExpression: '#pk = :pk',
+          FilterExpression: '#exp > :now',
+          ProjectionExpression: 'userId, connectionId, connectedAt',
+          ExpressionAttributeNames: { '#pk': PK, '#exp': EXPIRES },
+          ExpressionAttributeValues: { ':pk': audienceShardKey(audience, shard), ':now': options.nowSeconds },
+          Limit: options.limit,
+          ...(options.after !== undefined
+            ? {
+                ExclusiveStartKey: {
+                  [PK]: audienceShardKey(audience, shard),
+                  [SK]: KEY.connection(options.after),
+                },
+              }
+            : {}),
+        }),
+      );
+      const members = (result.Items ?? []).map((item) => ({
+        userId: String(item.userId),
+        connectionId: String(item.connectionId),
+        connectedAt: typeof item.connectedAt === 'number' ? item.connectedAt : 0,
+      }));
+      const lastKey = result.LastEvaluatedKey?.[SK];
+      return typeof lastKey === 'string'
+        ? { members, last: lastKey.slice(KEY.connectionPrefix.length) }
+        : { members };
+    },
+
+    async remove(audience, member) {
+      await remove({
+        Key: {
+          [PK]: audienceShardKey(audience, shardOf(member.connectionId)),
+          [SK]: KEY.connection(member.connectionId),
+        },
+      });
+    },
+
+    async forget(userId, connectionId) {
+      // The index finds the subscriptions (it is eventually consistent: one written a moment ago
+      // may be missed, and then ends at its expiry or at the first post that answers 410).
+      const index = TABLE_SCHEMA.indexes.byConnection;
+      const rows: Record<string, unknown>[] = [];
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await dynamo.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: index.name,
+            KeyConditionExpression: '#c = :c',
+            ExpressionAttributeNames: { '#c': index.partitionKey },
+            ExpressionAttributeValues: { ':c': connectionId },
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        rows.push(...(page.Items ?? []));
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+      const topics = rows.flatMap((row) => (typeof row.topic === 'string' ? [row.topic] : []));
+      // The connection and broadcast rows' keys are known, so they go even when the index lags.
+      const keys = new Map<string, Record<string, unknown>>();
+      for (const pk of [KEY.user(userId), KEY.broadcastShard(shardOf(connectionId))]) {
+        keys.set(pk, { [PK]: pk, [SK]: KEY.connection(connectionId) });
+      }
+      for (const row of rows) keys.set(String(row[PK]), { [PK]: row[PK], [SK]: row[SK] });
+      await Promise.all([...keys.values()].map((key) => remove({ Key: key })));
+      return { topics: [...new Set(topics)] };
+    },
+
+    async join(topic, userId, connectionId, expiresAt) {
+      const result = await dynamo.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { [PK]: KEY.presence(topic), [SK]: KEY.user(userId) },
+          UpdateExpression: 'ADD conns :c SET #exp = :exp, userId = :u',
+          ExpressionAttributeNames: { '#exp': EXPIRES },
+          ExpressionAttributeValues: { ':c': new Set([connectionId]), ':exp': expiresAt, ':u': userId },
+          ReturnValues: 'UPDATED_OLD',
+        }),
+      );
+      const before = result.Attributes?.conns as Set<string> | undefined;
+      return before === undefined || before.size === 0;
+    },
+
+    async leave(topic, userId, connectionId) {
+      const result = await dynamo
+        .send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { [PK]: KEY.presence(topic), [SK]: KEY.user(userId) },
+            UpdateExpression: 'DELETE conns :c',
+            ConditionExpression: 'contains(conns, :id)',
+            ExpressionAttributeValues: { ':c': new Set([connectionId]), ':id': connectionId },
+            ReturnValues: 'ALL_NEW',
+          }),
+        )
+        .catch((error: unknown) => {
+          if (isConditionFailed(error)) return undefined; // not present: no leave to announce
+          throw error;
+        });
+      if (result === undefined) return false;
+      const after = result.Attributes?.conns as Set<string> | undefined;
+      return after === undefined || after.size === 0;
+    },
+
+    claimPart(part, owner, nowMs, staleMs) {
+      return writeIf(
+        new PutCommand({
+          TableName: tableName,
+          Item: {
+            ...partKey(part),
+            state: 'claimed',
+            owner,
+            claimedAt: nowMs,
+            [EXPIRES]: Math.floor(nowMs / 1000) + DEDUPE_WINDOW_SECONDS,
+          },
+          ConditionExpression: 'attribute_not_exists(#pk) OR (#state = :claimed AND #at < :stale)',
+          ExpressionAttributeNames: { '#pk': PK, '#state': 'state', '#at': 'claimedAt' },
+          ExpressionAttributeValues: { ':claimed': 'claimed', ':stale': nowMs - staleMs },
+        }),
+      );
+    },
+
+    async finishPart(part) {
+      await dynamo.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: partKey(part),
+          UpdateExpression: 'SET #state = :done',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':done': 'done' },
+        }),
+      );
+    },
+
+    async releasePart(part, owner) {
+      await writeIf(
+        new DeleteCommand({
+          TableName: tableName,
+          Key: partKey(part),
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    },
+  };
+}
