@@ -651,6 +651,13 @@ export class Pushline extends Construct {
             "Posting to a connection needs ManageConnections on that connection id, which exists only at runtime; the grant is limited to this API's stage.",
         });
       }
+      if (name !== 'authorizer' && name !== 'connect') {
+        Validations.of(policy).acknowledge({
+          id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+          reason:
+            "Publishing to the fan-out topic encrypted with a customer managed key needs the key's data-key actions (SNS's documented grant), on that one key.",
+        });
+      }
     }
     for (const route of this.api.node.findAll()) {
       if (route instanceof CfnRoute && route.routeKey !== '$connect') {
@@ -712,7 +719,8 @@ function fanoutSettings(fanout: PushlineFanout | undefined): Required<PushlineFa
 export const TABLE_ACTIONS: Readonly<Record<keyof PushlineFunctions, readonly string[]>> = {
   authorizer: [],
   connect: ['dynamodb:PutItem'],
-  disconnect: ['dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+  // The audience adapter it shares with the message function holds a put (subscribe) too.
+  disconnect: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
   fanout: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
   message: [
     'dynamodb:DeleteItem',

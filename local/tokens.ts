@@ -14,13 +14,15 @@ export interface MintOptions {
   readonly expiresInSeconds?: number;
   /** `iss` claim. @default 'pushline-local' */
   readonly issuer?: string;
+  /** `topics` claim: the topics (names or prefixes ending in `*`) the user may subscribe to. */
+  readonly topics?: readonly string[];
 }
 
 /** Signs a token for `userId` (its `sub`) that the local stack accepts. */
 export async function mintLocalToken(userId: string, options: MintOptions = {}): Promise<string> {
   if (userId.trim() === '') throw new Error('A user id is required to mint a token.');
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({})
+  return new SignJWT(options.topics !== undefined ? { topics: [...options.topics] } : {})
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(userId)
     .setIssuer(options.issuer ?? 'pushline-local')

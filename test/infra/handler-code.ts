@@ -86,9 +86,6 @@ export const COMMAND_ACTIONS: Readonly<Record<string, string>> = {
   // @aws-sdk/client-sqs
   SendMessageCommand: 'sqs:SendMessage',
   SendMessageBatchCommand: 'sqs:SendMessage',
-  // @aws-sdk/client-sns
-  PublishBatchCommand: 'sns:Publish',
-  PublishCommand: 'sns:Publish',
   // @aws-sdk/client-secrets-manager
   GetSecretValueCommand: 'secretsmanager:GetSecretValue',
   // @aws-sdk/client-apigatewaymanagementapi
@@ -97,4 +94,5 @@ export const COMMAND_ACTIONS: Readonly<Record<string, string>> = {
   GetConnectionCommand: 'execute-api:ManageConnections',
   // @aws-sdk/client-sns
   PublishCommand: 'sns:Publish',
+  PublishBatchCommand: 'sns:Publish',
 };

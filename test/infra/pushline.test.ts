@@ -206,7 +206,7 @@ describe('the Pushline construct with its defaults', () => {
   });
 
   it('subscribes the delivery function to the topic with the dead-letter queue as redrive target', () => {
-    s.template.resourceCountIs('AWS::SNS::Subscription', 1);
+    s.template.resourceCountIs('AWS::SNS::Subscription', 2);
     s.template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'lambda',
       TopicArn: { Ref: logicalIdOf(s.stack, 'Pushline/Topic') },
@@ -218,14 +218,48 @@ describe('the Pushline construct with its defaults', () => {
   });
 
   it("sends the delivery function's failed asynchronous invocations to the dead-letter queue, with Lambda's default retries", () => {
-    const configs = resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig');
+    const configs = resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig').filter(
+      ([, config]) =>
+        JSON.stringify(config.Properties.FunctionName) ===
+        JSON.stringify({ Ref: logicalIdOf(s.stack, 'Pushline/Deliver') }),
+    );
     assert.equal(configs.length, 1);
     const props = configs[0]?.[1].Properties ?? {};
-    assert.deepEqual(props.FunctionName, { Ref: logicalIdOf(s.stack, 'Pushline/Deliver') });
     assert.deepEqual(props.DestinationConfig, {
       OnFailure: { Destination: { 'Fn::GetAtt': [logicalIdOf(s.stack, 'Pushline/DeadLetterQueue'), 'Arn'] } },
     });
     assert.equal('MaximumRetryAttempts' in props, false);
+  });
+
+  it('subscribes the fan-out function to the internal fan-out topic, with reserved concurrency and the dead-letter queue', () => {
+    const fanoutFn = logicalIdOf(s.stack, 'Pushline/Fanout');
+    s.template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'lambda',
+      TopicArn: { Ref: logicalIdOf(s.stack, 'Pushline/FanoutTopic') },
+      Endpoint: { 'Fn::GetAtt': [fanoutFn, 'Arn'] },
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [logicalIdOf(s.stack, 'Pushline/DeadLetterQueue'), 'Arn'] },
+      },
+    });
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Pushline fanout',
+      ReservedConcurrentExecutions: 4,
+      Timeout: 60,
+      Environment: {
+        Variables: Match.objectLike({
+          PUSHLINE_FANOUT_POSTS_PER_SECOND: '500',
+          PUSHLINE_FANOUT_CONNECTIONS_PER_INVOCATION: '5000',
+        }),
+      },
+    });
+    s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fanoutFn },
+      DestinationConfig: {
+        OnFailure: {
+          Destination: { 'Fn::GetAtt': [logicalIdOf(s.stack, 'Pushline/DeadLetterQueue'), 'Arn'] },
+        },
+      },
+    });
   });
 
   it('encrypts the topic with the AWS managed key and refuses publishes without TLS', () => {

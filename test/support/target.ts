@@ -23,7 +23,8 @@ export interface Target {
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
   token(userId: string, expiresInSeconds?: number): Promise<string>;
-  connect(userId: string): Promise<TestSocket>;
+  /** Connects as the user, with a token granting `topics` (names or prefixes ending in `*`) when given. */
+  connect(userId: string, options?: { topics?: readonly string[] }): Promise<TestSocket>;
   publish(envelope: unknown, attributes?: Record<string, string>): Promise<string>;
   /** Messages kept in the rejected queue so far (bounded wait). */
   rejected(waitSeconds?: number): Promise<{ body: string; reason: string }[]>;
@@ -48,8 +49,8 @@ export async function startTarget(options: LocalStackOptions = {}): Promise<Targ
   const sns = new SNSClient(config);
   const sqs = new SQSClient(config);
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(config));
-  const token = (userId: string, expiresInSeconds?: number) =>
-    mintLocalToken(userId, { expiresInSeconds, ...(secret ? { secret } : {}) });
+  const token = (userId: string, expiresInSeconds?: number, topics?: readonly string[]) =>
+    mintLocalToken(userId, { expiresInSeconds, topics, ...(secret ? { secret } : {}) });
 
   return {
     outputs,
@@ -58,9 +59,9 @@ export async function startTarget(options: LocalStackOptions = {}): Promise<Targ
     sqs,
     dynamo,
     token,
-    async connect(userId) {
+    async connect(userId, options = {}) {
       const socket = await TestSocket.open(
-        `${outputs.WebSocketUrl}?token=${encodeURIComponent(await token(userId))}`,
+        `${outputs.WebSocketUrl}?token=${encodeURIComponent(await token(userId, undefined, options.topics))}`,
       );
       return socket;
     },
