@@ -4,6 +4,16 @@
  * holds the behaviour both this fake and the real adapter must show.
  */
 
+import { audienceShardKey } from '../../functions/adapters/audience-store.ts';
+import type {
+  Audience,
+  AudienceMember,
+  AudienceStore,
+  FanoutPart,
+  PartKey,
+  PartQueue,
+  Subscription,
+} from '../../functions/domain/audience.ts';
 import type {
   ConnectionDirectory,
   ConnectionRef,
@@ -19,6 +29,7 @@ import type {
   UnreadCounts,
 } from '../../functions/domain/inbox.ts';
 import { DEFAULT_SOURCE } from '../../functions/shared/protocol.ts';
+import { shardOf } from '../../functions/shared/topics.ts';
 
 interface Row extends MessageRow {
   state: 'claimed' | 'retry';
@@ -260,4 +271,121 @@ export function memoryPorts(): DeliveryPorts & {
     warnings,
     slept,
   };
+}
+
+/**
+ * An AudienceStore in memory with the DynamoDB adapter's semantics (rows by shard in connection-id
+ * order, presence sets, part claims); `failMembers` makes member reads throw, as a table outage would.
+ */
+export class MemoryAudience implements AudienceStore {
+  /** Rows by partition (`audienceShardKey`), each keyed by connection id. */
+  readonly rows = new Map<string, Map<string, Subscription | (AudienceMember & { expiresAt: number })>>();
+  readonly presence = new Map<string, Set<string>>();
+  readonly parts = new Map<string, { state: 'claimed' | 'done'; owner: string; claimedAt: number }>();
+  failMembers = 0;
+
+  /** Adds a connection to the broadcast audience, as `$connect` does. */
+  connect(userId: string, connectionId: string, connectedAt = Date.now() - 60_000): void {
+    this.#partition(audienceShardKey({ all: true }, shardOf(connectionId))).set(connectionId, {
+      userId,
+      connectionId,
+      connectedAt,
+      expiresAt: Math.floor(Date.now() / 1000) + 3600,
+    });
+  }
+
+  #partition(key: string) {
+    let partition = this.rows.get(key);
+    if (partition === undefined) this.rows.set(key, (partition = new Map()));
+    return partition;
+  }
+
+  async subscribe(subscription: Subscription): Promise<void> {
+    const key = audienceShardKey({ topic: subscription.topic }, shardOf(subscription.connectionId));
+    this.#partition(key).set(subscription.connectionId, subscription);
+  }
+
+  async unsubscribe(topic: string, connectionId: string): Promise<boolean> {
+    return this.#partition(audienceShardKey({ topic }, shardOf(connectionId))).delete(connectionId);
+  }
+
+  async members(
+    audience: Audience,
+    shard: number,
+    options: { after?: string; limit: number; nowSeconds: number },
+  ) {
+    if (this.failMembers > 0) {
+      this.failMembers--;
+      throw new Error('injected table failure');
+    }
+    const sorted = [...this.#partition(audienceShardKey(audience, shard)).values()].sort((a, b) =>
+      a.connectionId < b.connectionId ? -1 : 1,
+    );
+    const after = options.after;
+    const rest = after === undefined ? sorted : sorted.filter((row) => row.connectionId > after);
+    const page = rest.slice(0, options.limit);
+    const members = page
+      .filter((row) => row.expiresAt > options.nowSeconds)
+      .map(({ userId, connectionId, connectedAt }) => ({ userId, connectionId, connectedAt }));
+    const last = page.at(-1);
+    return rest.length > options.limit && last !== undefined
+      ? { members, last: last.connectionId }
+      : { members };
+  }
+
+  async remove(audience: Audience, member: AudienceMember): Promise<void> {
+    this.#partition(audienceShardKey(audience, shardOf(member.connectionId))).delete(member.connectionId);
+  }
+
+  async forget(_userId: string, connectionId: string): Promise<{ topics: string[] }> {
+    const topics: string[] = [];
+    for (const partition of this.rows.values()) {
+      const row = partition.get(connectionId);
+      if (row !== undefined && 'topic' in row) topics.push(row.topic);
+      partition.delete(connectionId);
+    }
+    return { topics };
+  }
+
+  async join(topic: string, userId: string, connectionId: string): Promise<boolean> {
+    const key = `${topic}/${userId}`;
+    const set = this.presence.get(key) ?? new Set();
+    this.presence.set(key, set);
+    const first = set.size === 0;
+    set.add(connectionId);
+    return first;
+  }
+
+  async leave(topic: string, userId: string, connectionId: string): Promise<boolean> {
+    const set = this.presence.get(`${topic}/${userId}`);
+    if (set === undefined || !set.delete(connectionId)) return false;
+    return set.size === 0;
+  }
+
+  async claimPart(part: PartKey, owner: string, nowMs: number, staleMs: number): Promise<boolean> {
+    const key = `${part.messageId}/${part.shard}/${part.after ?? ''}`;
+    const existing = this.parts.get(key);
+    if (existing !== undefined && (existing.state === 'done' || existing.claimedAt >= nowMs - staleMs))
+      return false;
+    this.parts.set(key, { state: 'claimed', owner, claimedAt: nowMs });
+    return true;
+  }
+
+  async finishPart(part: PartKey): Promise<void> {
+    const existing = this.parts.get(`${part.messageId}/${part.shard}/${part.after ?? ''}`);
+    if (existing !== undefined) existing.state = 'done';
+  }
+
+  async releasePart(part: PartKey, owner: string): Promise<void> {
+    const key = `${part.messageId}/${part.shard}/${part.after ?? ''}`;
+    if (this.parts.get(key)?.owner === owner) this.parts.delete(key);
+  }
+}
+
+/** A PartQueue in memory: the parts handed on, to run by hand. */
+export class MemoryPartQueue implements PartQueue {
+  readonly sent: FanoutPart[] = [];
+  async send(parts: readonly FanoutPart[]): Promise<void> {
+    this.sent.push(...parts);
+  }
 }
