@@ -4,7 +4,7 @@
  */
 
 export type { ErrorCode, MessageFrame, ServerFrame } from '../functions/shared/protocol.ts';
-export { topicMatches, topicNameProblem } from '../functions/shared/topics.ts';
+export { topicMatches, topicNameProblem, topicPatternProblem } from '../functions/shared/topics.ts';
 export { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.ts';
 export { type Listener, TypedEmitter } from './emitter.ts';
 export { PushlineError, type PushlineErrorCode, PushlineServerError } from './errors.ts';
