@@ -476,7 +476,8 @@ function renderTopics(): void {
         const why =
           topicNameProblem(topic) ??
           (topicMatches(topic, [pattern]) ? undefined : `the name must start with "${prefix}"`);
-        input.toggleAttribute('aria-invalid', why !== undefined);
+        if (why === undefined) input.removeAttribute('aria-invalid');
+        else input.setAttribute('aria-invalid', 'true');
         problem.textContent = why === undefined ? '' : `Cannot join: ${why}.`;
         if (why !== undefined) {
           input.focus();
