@@ -4,6 +4,14 @@ import type { ErrorCode } from '../functions/shared/protocol.ts';
 export type PushlineErrorCode =
   /** The server answered a frame with an error frame (see `PushlineServerError`). */
   | 'SERVER'
+  /** The server refused a topic subscription: the token does not grant it (a `PushlineServerError`). */
+  | 'FORBIDDEN'
+  /** A topic name the server would refuse (see `topicNameProblem`); nothing was sent. */
+  | 'INVALID_TOPIC'
+  /** `unsubscribe()` came before the server answered the `subscribe()` of the same topic. */
+  | 'CANCELLED'
+  /** The server closed the connection on a service's order (logout, ban); the client stopped. */
+  | 'DISCONNECTED'
   /** API Gateway itself answered with an error (e.g. "Internal server error", "Forbidden"). */
   | 'GATEWAY'
   /** A connection attempt failed before it opened (refused token, network down, server away). */
@@ -41,16 +49,22 @@ export class PushlineError extends Error {
   }
 }
 
-/** The server answered a frame with `{ kind: 'error' }`; the connection stays open. */
+/**
+ * The server answered a frame with `{ kind: 'error' }`; the connection stays open. Its `code` is
+ * `FORBIDDEN` for a refused topic subscription, `SERVER` otherwise.
+ */
 export class PushlineServerError extends PushlineError {
   /** The server's code, e.g. `INVALID_REQUEST` (see ERROR_CODES in the protocol). */
   readonly serverCode: ErrorCode | string;
   /** The action of the frame that failed, when the server could read it. */
   readonly action: string | undefined;
+  /** The topic of a refused `subscribe`, when the server named it. */
+  readonly topic: string | undefined;
 
-  constructor(serverCode: ErrorCode | string, message: string, action?: string) {
-    super('SERVER', message);
+  constructor(serverCode: ErrorCode | string, message: string, action?: string, topic?: string) {
+    super(serverCode === 'FORBIDDEN' ? 'FORBIDDEN' : 'SERVER', message);
     this.serverCode = serverCode;
     this.action = action;
+    this.topic = topic;
   }
 }

@@ -4,6 +4,7 @@
  */
 
 export type { ErrorCode, MessageFrame, ServerFrame } from '../functions/shared/protocol.ts';
+export { topicMatches, topicNameProblem, topicPatternProblem } from '../functions/shared/topics.ts';
 export { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.ts';
 export { type Listener, TypedEmitter } from './emitter.ts';
 export { PushlineError, type PushlineErrorCode, PushlineServerError } from './errors.ts';
@@ -12,10 +13,12 @@ export {
   DEFAULT_ROLLOVER_AFTER_MS,
   DEFAULT_SOURCE,
   type HistoryPage,
+  type PresenceEvent,
   PushlineClient,
   type PushlineClientOptions,
   type PushlineEvents,
   type PushlineMessage,
+  type TopicSubscription,
   type UnreadCounts,
 } from './pushline-client.ts';
 export { RecentIds } from './recent-ids.ts';

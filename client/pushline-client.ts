@@ -4,10 +4,14 @@ import type {
   ErrorFrame,
   HistoryFrame,
   MessageFrame,
+  PresenceFrame,
   ReadFrame,
+  SubscribedFrame,
   UnreadFrame,
+  UnsubscribedFrame,
 } from '../functions/shared/protocol.ts';
 import { DEFAULT_SOURCE, MAX_ACK_IDS } from '../functions/shared/protocol.ts';
+import { topicNameProblem } from '../functions/shared/topics.ts';
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.ts';
 import { TypedEmitter } from './emitter.ts';
 import { PushlineError, PushlineServerError } from './errors.ts';
@@ -35,7 +39,10 @@ export interface UnreadCounts {
 export interface PushlineMessage {
   /** Unique per message (the publisher's idempotency key, or generated). */
   readonly id: string;
-  /** Per-user position in publish order; present on stored messages only. */
+  /**
+   * Position in publish order; present on stored messages only. Of the user's inbox for user
+   * messages, of the topic's own sequence for topic messages, of the broadcast sequence for broadcasts.
+   */
   readonly seq?: string;
   readonly type: string;
   readonly source?: string;
@@ -46,6 +53,10 @@ export interface PushlineMessage {
   readonly read: boolean;
   /** True when it came from the stored backlog on (re)connect rather than as a live push. */
   readonly replayed: boolean;
+  /** The topic it was published to (the client is subscribed to it); absent on user messages. */
+  readonly topic?: string;
+  /** True on broadcasts (published to every user); absent on user and topic messages. */
+  readonly broadcast?: true;
 }
 
 /** The application's view of a message frame. */
@@ -59,7 +70,30 @@ function toMessage(frame: MessageFrame, replayed: boolean): PushlineMessage {
     ts: frame.ts,
     read: frame.read === true,
     replayed,
+    ...(typeof frame.topic === 'string' && { topic: frame.topic }),
+    ...(frame.broadcast === true && { broadcast: true as const }),
   };
+}
+
+/** Whether a message belongs to the user's inbox (not to a topic, not a broadcast). */
+function isUserMessage(frame: MessageFrame): boolean {
+  return typeof frame.topic !== 'string' && frame.broadcast !== true;
+}
+
+/** A topic subscription the server confirmed. */
+export interface TopicSubscription {
+  readonly topic: string;
+  /** A presence topic: `presence` events follow as users join and leave it. */
+  readonly presence: boolean;
+}
+
+/** A user's first connection joined a presence topic, or their last one left it. */
+export interface PresenceEvent {
+  readonly topic: string;
+  readonly user: string;
+  readonly state: 'join' | 'leave';
+  /** When it happened, epoch milliseconds. */
+  readonly ts: number;
 }
 
 /** A page of older messages from {@link PushlineClient.history}. */
@@ -80,8 +114,20 @@ export interface PushlineEvents {
   read: { ids: string[]; unread: UnreadCounts };
   /** The connection state changed. */
   state: ConnectionState;
-  /** The server no longer keeps history back to `after`: messages in between may be lost. */
-  gap: { after: string | undefined };
+  /**
+   * The server no longer keeps history back to `after`: messages in between may be lost. With
+   * `topic`, of that topic's replay; with `broadcast`, of the broadcasts' replay; else of the inbox.
+   */
+  gap: { after: string | undefined; topic?: string; broadcast?: true };
+  /** The topics subscribed changed (see {@link PushlineClient.topics}): subscribed, left, or refused. */
+  topics: readonly string[];
+  /** On a presence topic the client is subscribed to: a user joined or left. */
+  presence: PresenceEvent;
+  /**
+   * The server closed the connection on a service's order (logout, ban). The client is `closed`
+   * and does not reconnect; `connect()` would start again.
+   */
+  disconnected: { reason: string | undefined };
   /** Something failed; the client recovers on its own (reconnects) where it can. */
   error: PushlineError;
 }
@@ -113,6 +159,18 @@ export interface PushlineClientOptions {
    * server's replay of the minute before `cursor` brings no repeats after a restart.
    */
   readonly seenIds?: Iterable<string>;
+  /**
+   * Topics to subscribe to from the start, e.g. {@link PushlineClient.topics} of an earlier run. They
+   * are listed in `topics` at once; one the server refuses is dropped with an `error` event.
+   */
+  readonly topics?: Iterable<string>;
+  /**
+   * The last seq seen per topic ({@link PushlineClient.topicCursors} of an earlier run): subscribing
+   * to such a topic asks the server to replay what was published after it.
+   */
+  readonly topicCursors?: Readonly<Record<string, string>>;
+  /** The last broadcast seq seen ({@link PushlineClient.broadcastCursor} of an earlier run). */
+  readonly broadcastCursor?: string;
   /** Messages to fetch when resuming without a cursor (the server caps it). @default the server's (50) */
   readonly resumeLimit?: number;
   /** How many recent message ids are remembered to drop duplicates. @default 5000 */
@@ -132,14 +190,47 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type Timer = ReturnType<typeof setTimeout>;
 
+/**
+ * A topic on one connection. Replaying: the subscribe asked for what came after a cursor and the
+ * last backlog page has not come yet; live messages meanwhile must not move the topic's cursor
+ * (the replay may still bring older ones), so the highest of their seqs waits in `liveMax`.
+ */
+interface LinkTopic {
+  state: 'pending' | 'subscribed' | 'unsubscribing';
+  replay: 'none' | 'replaying' | 'holed';
+  after: string | undefined;
+  liveMax: string | undefined;
+}
+
+/** A topic the application subscribed to. */
+interface TopicEntry {
+  /** The server confirmed it (on some connection), or it was restored from an earlier run. */
+  confirmed: boolean;
+  presence: boolean;
+  waiters: Waiter<TopicSubscription>[];
+}
+
 /** One WebSocket connection and where it is in its life. */
 interface Link {
   socket: SocketLike | undefined;
-  /** opening → resuming (resume sent) → ready (backlog complete) → retired (closed, ignored). */
+  /**
+   * opening → resuming (resume sent) → ready (backlog complete and topics subscribed) → retired
+   * (closed, ignored).
+   */
   phase: 'opening' | 'resuming' | 'ready' | 'retired';
-  /** Live messages that arrived while the backlog was still coming. */
+  /** The inbox backlog is complete (readiness may still wait for topic subscriptions). */
+  backlogDone: boolean;
+  /** Live user messages that arrived while the backlog was still coming. */
   held: MessageFrame[];
   resumeAfter: string | undefined;
+  /** The topics subscribed (or being subscribed) on this connection. */
+  topics: Map<string, LinkTopic>;
+  /** The broadcast replay asked for in the resume, as for a topic (`LinkTopic.replay`). */
+  broadcast: {
+    replay: 'none' | 'replaying' | 'holed';
+    after: string | undefined;
+    liveMax: string | undefined;
+  };
   readyAt: number;
   lastFrameAt: number;
   connectTimer?: Timer;
@@ -179,6 +270,16 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
 
   #state: ConnectionState = 'closed';
   #cursor: string | undefined;
+  #broadcastCursor: string | undefined;
+  /** Last seq seen per topic (topic cursors), for the replay on re-subscription. */
+  readonly #topicCursors = new Map<string, string>();
+  /** The topics the application wants, in the order subscribed. */
+  readonly #topics = new Map<string, TopicEntry>();
+  readonly #unsubscribeWaiters = new Map<string, Waiter<void>[]>();
+  /** Ids of topic messages and broadcasts: acks of them would do nothing, so none is sent. */
+  readonly #notAckable: RecentIds;
+  /** Presence frames already emitted (both connections of a rollover receive them). */
+  readonly #presenceSeen = new RecentIds(1000);
   #unread: UnreadCounts | undefined;
   /** Version of the server counts `#unread` was last set from. */
   #unreadVersion: number | undefined;
@@ -214,8 +315,18 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     this.#rolloverAfterMs = options.rolloverAfterMs ?? DEFAULT_ROLLOVER_AFTER_MS;
     this.#resumeLimit = options.resumeLimit;
     this.#seen = new RecentIds(options.dedupeCapacity ?? 5000);
+    this.#notAckable = new RecentIds(options.dedupeCapacity ?? 5000);
     this.#cursor = options.cursor;
+    this.#broadcastCursor = options.broadcastCursor;
     for (const id of options.seenIds ?? []) this.#seen.add(id);
+    for (const [topic, seq] of Object.entries(options.topicCursors ?? {})) {
+      if (topicNameProblem(topic) === undefined && typeof seq === 'string')
+        this.#topicCursors.set(topic, seq);
+    }
+    for (const topic of options.topics ?? []) {
+      checkTopic(topic);
+      this.#topics.set(topic, { confirmed: true, presence: false, waiters: [] });
+    }
   }
 
   /** The connection state. */
@@ -241,6 +352,27 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     return this.#seen.newest(max);
   }
 
+  /**
+   * The last seq seen of each subscribed topic: persist it with {@link PushlineClient.topics} and
+   * pass both back (`topicCursors`, `topics`) so that a restart replays what was published meanwhile.
+   */
+  get topicCursors(): Record<string, string> {
+    return Object.fromEntries(this.#topicCursors);
+  }
+
+  /** The last broadcast seq seen: persist it and pass it back as `broadcastCursor` on a restart. */
+  get broadcastCursor(): string | undefined {
+    return this.#broadcastCursor;
+  }
+
+  /**
+   * The topics subscribed: confirmed by the server (or restored with the `topics` option), in the
+   * order subscribed. A subscription still waiting for its answer is not listed yet.
+   */
+  get topics(): string[] {
+    return [...this.#topics].filter(([, entry]) => entry.confirmed).map(([topic]) => topic);
+  }
+
   /** The latest unread counts, or undefined before the first connection answered. */
   get unread(): UnreadCounts | undefined {
     return this.#unread && { total: this.#unread.total, bySource: { ...this.#unread.bySource } };
@@ -263,9 +395,80 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     return ready;
   }
 
-  /** Closes every connection and stops reconnecting; `connect()` may start again later. */
+  /**
+   * Closes every connection and stops reconnecting; `connect()` may start again later (with the
+   * subscriptions the server confirmed; waiting `subscribe()` calls reject with `CLOSED`).
+   */
   close(): void {
-    if (this.#state === 'closed') return;
+    this.#shutdown(() => new PushlineError('CLOSED', 'The client was closed.'));
+  }
+
+  /**
+   * Subscribes to a topic: its messages come as `message` events with `topic` set, from now on and
+   * after every reconnect (the client subscribes again by itself, asking the server to replay what
+   * it missed). Resolves when the server confirms; rejects with `FORBIDDEN` when the token does not
+   * grant the topic (the connection stays open), or another server code. Throws `INVALID_TOPIC` for
+   * a name the server would refuse, sending nothing. While not connected, it is sent on connecting.
+   */
+  subscribe(topic: string): Promise<TopicSubscription> {
+    checkTopic(topic);
+    let entry = this.#topics.get(topic);
+    const current = this.#current;
+    if (entry?.confirmed && current?.phase === 'ready' && current.topics.get(topic)?.state === 'subscribed') {
+      return Promise.resolve({ topic, presence: entry.presence });
+    }
+    if (!entry) {
+      entry = { confirmed: false, presence: false, waiters: [] };
+      this.#topics.set(topic, entry);
+    }
+    const waiting = entry.waiters;
+    const answer = new Promise<TopicSubscription>((resolve, reject) => waiting.push({ resolve, reject }));
+    for (const link of [this.#current, this.#next]) {
+      const state = link?.topics.get(topic)?.state;
+      // Also after an unsubscribe still waiting for its answer: subscribed again, it must stay.
+      if (link && state !== 'pending' && state !== 'subscribed') this.#subscribeOn(link, topic);
+    }
+    return answer;
+  }
+
+  /**
+   * Leaves a topic: its messages stop, and its cursor is forgotten. Resolves when the server confirms
+   * (at once when not connected: a connection's subscriptions end with it). A `subscribe()` of the
+   * same topic still waiting rejects with `CANCELLED`.
+   */
+  unsubscribe(topic: string): Promise<void> {
+    checkTopic(topic);
+    const entry = this.#topics.get(topic);
+    this.#topicCursors.delete(topic);
+    if (entry) {
+      this.#topics.delete(topic);
+      const cancelled = new PushlineError('CANCELLED', `unsubscribe("${topic}") came before the answer.`);
+      for (const waiter of entry.waiters.splice(0)) waiter.reject(cancelled);
+      if (entry.confirmed) this.#emitTopics();
+    }
+    let waiters = this.#unsubscribeWaiters.get(topic);
+    if (!waiters) {
+      waiters = [];
+      this.#unsubscribeWaiters.set(topic, waiters);
+    }
+    const waiting = waiters;
+    const answer = new Promise<void>((resolve, reject) => waiting.push({ resolve, reject }));
+    for (const link of [this.#current, this.#next]) {
+      const state = link?.topics.get(topic);
+      if (!link || !state || state.state === 'unsubscribing') continue;
+      if (this.#send(link, { action: 'unsubscribe', topic })) state.state = 'unsubscribing';
+      else link.topics.delete(topic);
+    }
+    this.#settleUnsubscribe(topic);
+    return answer;
+  }
+
+  /** Stops everything; waiting calls reject with the given error. */
+  #shutdown(reason: () => PushlineError): void {
+    if (this.#state === 'closed') {
+      this.#dropUnconfirmed(reason);
+      return;
+    }
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#removeOnlineListener?.();
@@ -273,10 +476,24 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     for (const link of [this.#current, this.#next]) if (link) this.#retire(link, 1000, 'client closed');
     this.#current = undefined;
     this.#next = undefined;
-    const closed = () => new PushlineError('CLOSED', 'The client was closed.');
-    this.#rejectWaiters(closed());
-    for (const waiter of this.#connectWaiters.splice(0)) waiter.reject(closed());
+    this.#rejectWaiters(reason());
+    for (const waiter of this.#connectWaiters.splice(0)) waiter.reject(reason());
+    this.#dropUnconfirmed(reason);
+    // No connection is left, so no subscription on the server either.
+    for (const [topic, waiters] of this.#unsubscribeWaiters) {
+      this.#unsubscribeWaiters.delete(topic);
+      for (const waiter of waiters) waiter.resolve();
+    }
     this.#setState('closed');
+  }
+
+  /** Subscriptions never confirmed are dropped on close, their callers told why. */
+  #dropUnconfirmed(reason: () => PushlineError): void {
+    for (const [topic, entry] of this.#topics) {
+      if (entry.confirmed) continue;
+      this.#topics.delete(topic);
+      for (const waiter of entry.waiters.splice(0)) waiter.reject(reason());
+    }
   }
 
   /**
@@ -285,7 +502,8 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
    */
   ack(ids: string | readonly string[]): void {
     for (const id of typeof ids === 'string' ? [ids] : ids) {
-      if (typeof id === 'string' && id !== '') this.#pendingAcks.add(id);
+      // Topic messages and broadcasts have no read state: the server would ignore their ids.
+      if (typeof id === 'string' && id !== '' && !this.#notAckable.has(id)) this.#pendingAcks.add(id);
     }
     const link = this.#current;
     if (link?.phase === 'ready') this.#flushAcks(link);
@@ -363,8 +581,11 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     const link: Link = {
       socket: undefined,
       phase: 'opening',
+      backlogDone: false,
       held: [],
       resumeAfter: undefined,
+      topics: new Map(),
+      broadcast: { replay: 'none', after: undefined, liveMax: undefined },
       readyAt: 0,
       lastFrameAt: 0,
     };
@@ -414,7 +635,14 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       const resume: ClientFrame = { action: 'resume' };
       if (link.resumeAfter !== undefined) resume.after = link.resumeAfter;
       else if (this.#resumeLimit !== undefined) resume.limit = this.#resumeLimit;
+      if (this.#broadcastCursor !== undefined) {
+        resume.broadcastAfter = this.#broadcastCursor;
+        link.broadcast = { replay: 'replaying', after: this.#broadcastCursor, liveMax: undefined };
+      }
       this.#send(link, resume);
+      // Subscriptions belong to a connection: every new one subscribes again, asking for the replay
+      // of what came after the last message seen. Readiness (and a rollover's switch) waits for them.
+      for (const topic of this.#topics.keys()) this.#subscribeOn(link, topic);
       // API Gateway counts the 2 hours from the handshake.
       if (this.#rolloverAfterMs > 0) {
         link.rolloverTimer = setTimeout(
@@ -467,6 +695,7 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   #lost(link: Link): void {
     if (link.readyAt > 0 && Date.now() - link.readyAt >= this.#reconnect.stableAfterMs) this.#attempt = 0;
     if (this.#state === 'closed') return;
+    for (const topic of link.topics.keys()) this.#settleUnsubscribe(topic);
     if (link === this.#current) {
       this.#current = undefined;
       // Their answers would have come on this connection: fail them now rather than at their timeout.
@@ -543,10 +772,14 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       return;
     }
     switch (kind) {
-      case 'message':
-        if (link.phase === 'ready') this.#deliver(frame as MessageFrame, false);
-        else link.held.push(frame as MessageFrame);
+      case 'message': {
+        const message = frame as MessageFrame;
+        if (typeof message.topic === 'string') this.#onTopicMessage(link, message);
+        else if (message.broadcast === true) this.#onBroadcastMessage(link, message);
+        else if (link.phase === 'ready') this.#deliver(message, false);
+        else link.held.push(message);
         break;
+      }
       case 'backlog':
         this.#onBacklog(link, frame as BacklogFrame);
         break;
@@ -568,6 +801,18 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       case 'error':
         this.#onServerError(link, frame as ErrorFrame);
         break;
+      case 'subscribed':
+        this.#onSubscribed(link, frame as SubscribedFrame);
+        break;
+      case 'unsubscribed':
+        this.#onUnsubscribed(link, frame as UnsubscribedFrame);
+        break;
+      case 'presence':
+        this.#onPresence(frame as PresenceFrame);
+        break;
+      case 'disconnect':
+        this.#onDisconnect(frame as { reason?: unknown });
+        break;
       default:
         break; // Kinds added in later minor versions are ignored.
     }
@@ -583,8 +828,18 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   }
 
   #onServerError(link: Link, frame: ErrorFrame): void {
-    const error = new PushlineServerError(String(frame.code), String(frame.message ?? ''), frame.action);
-    if (link.phase === 'resuming' && frame.action === 'resume') {
+    const topic = frame.action === 'subscribe' ? this.#refusedTopic(link, frame.topic) : undefined;
+    const error = new PushlineServerError(
+      String(frame.code),
+      String(frame.message ?? ''),
+      frame.action,
+      topic ?? (typeof frame.topic === 'string' ? frame.topic : undefined),
+    );
+    if (topic !== undefined) {
+      this.#onSubscribeRefused(link, topic, error);
+      return;
+    }
+    if (link.phase === 'resuming' && frame.action === 'resume' && !link.backlogDone) {
       if (frame.code === 'INTERNAL') {
         this.#fail(link, error); // Transient: retry with backoff.
         return;
@@ -592,15 +847,24 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       // A refused cursor will be refused again: go live without the backlog, and say so.
       this.#emitError(error);
       this.emit('gap', { after: link.resumeAfter });
-      this.#ready(link);
+      link.backlogDone = true;
+      this.#readyWhenComplete(link);
       return;
     }
     this.#emitError(error);
   }
 
   #onBacklog(link: Link, frame: BacklogFrame): void {
+    if (typeof frame.topic === 'string') {
+      this.#onTopicBacklog(link, frame.topic, frame);
+      return;
+    }
+    if (frame.broadcast === true) {
+      this.#onBroadcastBacklog(link, frame);
+      return;
+    }
     const messages = Array.isArray(frame.messages) ? frame.messages : [];
-    if (link.phase !== 'resuming') {
+    if (link.phase !== 'resuming' || link.backlogDone) {
       // Not asked for on this connection: still deliver what is new (duplicates are dropped).
       for (const message of messages) this.#deliver(message, true);
       return;
@@ -613,7 +877,17 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     if (link.phase !== 'resuming') return;
     // A long backlog comes in rounds: the server names where the next one starts.
     if (typeof frame.next === 'string') this.#send(link, { action: 'resume', from: frame.next });
-    else if (!frame.more) this.#ready(link);
+    else if (!frame.more) {
+      link.backlogDone = true;
+      this.#readyWhenComplete(link);
+    }
+  }
+
+  /** A connection is ready once its inbox backlog is complete and its topics are subscribed. */
+  #readyWhenComplete(link: Link): void {
+    if (link.phase !== 'resuming' || !link.backlogDone) return;
+    for (const state of link.topics.values()) if (state.state === 'pending') return;
+    this.#ready(link);
   }
 
   /** The backlog is complete: release what was held, switch over, close the previous connection. */
@@ -639,22 +913,202 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     for (const waiter of this.#connectWaiters.splice(0)) waiter.resolve();
   }
 
+  /** Emits a message unless its id was delivered before; moves the inbox cursor for user messages. */
   #deliver(frame: MessageFrame, replayed: boolean): void {
     if (typeof frame?.id !== 'string') return;
     if (!this.#seen.add(frame.id)) return;
-    if (typeof frame.seq === 'string' && (this.#cursor === undefined || frame.seq > this.#cursor)) {
+    const user = isUserMessage(frame);
+    if (!user) this.#notAckable.add(frame.id);
+    // Topic and broadcast seqs belong to their own sequences: they never move the inbox cursor.
+    if (user && typeof frame.seq === 'string' && (this.#cursor === undefined || frame.seq > this.#cursor)) {
       this.#cursor = frame.seq;
     }
     const message = toMessage(frame, replayed);
     const read = message.read;
     this.emit('message', message);
     // The server's counts arrive on (re)connect and with read changes; a new stored message adds one.
-    if (!replayed && !read && frame.seq !== undefined && this.#unread) {
+    if (user && !replayed && !read && frame.seq !== undefined && this.#unread) {
       const source = frame.source ?? DEFAULT_SOURCE;
       this.#unread.total += 1;
       this.#unread.bySource[source] = (this.#unread.bySource[source] ?? 0) + 1;
       this.emit('unread', this.unread as UnreadCounts);
     }
+  }
+
+  // ---- topics and broadcasts ---------------------------------------------------------------------
+
+  /** Sends `subscribe` on a connection, with the topic's cursor when one is known (for its replay). */
+  #subscribeOn(link: Link, topic: string): void {
+    if (link.phase !== 'resuming' && link.phase !== 'ready') return; // Opening: it subscribes on open.
+    const after = this.#topicCursors.get(topic);
+    if (!this.#send(link, { action: 'subscribe', topic, ...(after !== undefined && { after }) })) return;
+    link.topics.set(topic, {
+      state: 'pending',
+      replay: after !== undefined ? 'replaying' : 'none',
+      after,
+      liveMax: undefined,
+    });
+  }
+
+  /** The topic a refused `subscribe` was about: named by the server, or the only one waiting. */
+  #refusedTopic(link: Link, named: unknown): string | undefined {
+    if (typeof named === 'string') return link.topics.get(named)?.state === 'pending' ? named : undefined;
+    const pending = [...link.topics].filter(([, state]) => state.state === 'pending');
+    return pending.length === 1 ? pending[0]?.[0] : undefined;
+  }
+
+  #onSubscribeRefused(link: Link, topic: string, error: PushlineServerError): void {
+    link.topics.delete(topic);
+    const entry = this.#topics.get(topic);
+    if (entry) {
+      if (error.serverCode === 'INTERNAL' && entry.confirmed && link.phase === 'resuming') {
+        // A transient failure to subscribe again: keep the subscription and retry with backoff.
+        this.#fail(link, error);
+        return;
+      }
+      this.#topics.delete(topic);
+      this.#topicCursors.delete(topic);
+      if (entry.waiters.length > 0) for (const waiter of entry.waiters.splice(0)) waiter.reject(error);
+      else this.#emitError(error); // A re-subscription refused (e.g. a renewed token grants less).
+      if (entry.confirmed) this.#emitTopics();
+      for (const other of [this.#current, this.#next]) {
+        const state = other === link ? undefined : other?.topics.get(topic);
+        if (other && state && state.state !== 'unsubscribing') {
+          if (this.#send(other, { action: 'unsubscribe', topic })) state.state = 'unsubscribing';
+          else other.topics.delete(topic);
+        }
+      }
+    }
+    this.#readyWhenComplete(link);
+  }
+
+  #onSubscribed(link: Link, frame: SubscribedFrame): void {
+    const topic = frame.topic;
+    const state = typeof topic === 'string' ? link.topics.get(topic) : undefined;
+    if (!state || state.state === 'unsubscribing') return;
+    state.state = 'subscribed';
+    const entry = this.#topics.get(topic);
+    if (entry) {
+      entry.presence = frame.presence === true;
+      const known = entry.confirmed;
+      entry.confirmed = true;
+      if (!known) this.#emitTopics();
+      for (const waiter of entry.waiters.splice(0)) waiter.resolve({ topic, presence: entry.presence });
+    }
+    this.#readyWhenComplete(link);
+  }
+
+  #onUnsubscribed(link: Link, frame: UnsubscribedFrame): void {
+    if (typeof frame.topic !== 'string') return;
+    if (link.topics.get(frame.topic)?.state === 'unsubscribing') link.topics.delete(frame.topic);
+    this.#settleUnsubscribe(frame.topic);
+  }
+
+  /** Resolves `unsubscribe()` calls once no connection holds the topic any more. */
+  #settleUnsubscribe(topic: string): void {
+    const waiters = this.#unsubscribeWaiters.get(topic);
+    if (!waiters) return;
+    for (const link of [this.#current, this.#next]) {
+      if (link && link.phase !== 'retired' && link.topics.get(topic)?.state === 'unsubscribing') return;
+    }
+    this.#unsubscribeWaiters.delete(topic);
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  #onTopicMessage(link: Link, frame: MessageFrame): void {
+    const topic = frame.topic as string;
+    if (!this.#topics.has(topic)) return; // Left (or refused): its messages are not wanted any more.
+    this.#deliver(frame, false);
+    const state = link.topics.get(topic);
+    if (typeof frame.seq !== 'string' || !state || state.state === 'unsubscribing') return;
+    // While this connection's replay is coming, older messages may still be in it: wait before
+    // moving the cursor past them.
+    if (state.replay === 'replaying') state.liveMax = maxSeq(state.liveMax, frame.seq);
+    else if (state.replay === 'none') this.#advanceTopic(topic, frame.seq);
+  }
+
+  #onTopicBacklog(link: Link, topic: string, frame: BacklogFrame): void {
+    if (!this.#topics.has(topic)) return;
+    const state = link.topics.get(topic);
+    const replaying = state?.replay === 'replaying';
+    if (replaying && frame.gap) this.emit('gap', { after: state.after, topic });
+    for (const message of Array.isArray(frame.messages) ? frame.messages : []) {
+      if (link.phase === 'retired' || !this.#topics.has(topic)) return; // A listener closed or left.
+      // The frame names the topic; its messages are the topic's even where they do not repeat it.
+      this.#deliver(message.topic === topic ? message : { ...message, topic }, true);
+      if (replaying && typeof message.seq === 'string') this.#advanceTopic(topic, message.seq);
+    }
+    if (!replaying || link.phase === 'retired') return;
+    if (typeof frame.next === 'string') {
+      this.#send(link, { action: 'subscribe', topic, from: frame.next });
+    } else if (!frame.more) {
+      state.replay = 'none';
+      if (state.liveMax !== undefined) this.#advanceTopic(topic, state.liveMax);
+      state.liveMax = undefined;
+    }
+  }
+
+  #advanceTopic(topic: string, seq: string): void {
+    if (!this.#topics.has(topic)) return;
+    const cursor = this.#topicCursors.get(topic);
+    if (cursor === undefined || seq > cursor) this.#topicCursors.set(topic, seq);
+  }
+
+  #onBroadcastMessage(link: Link, frame: MessageFrame): void {
+    this.#deliver(frame, false);
+    if (typeof frame.seq !== 'string') return;
+    const replay = link.broadcast;
+    if (replay.replay === 'replaying') replay.liveMax = maxSeq(replay.liveMax, frame.seq);
+    else if (replay.replay === 'none') this.#advanceBroadcast(frame.seq);
+  }
+
+  #onBroadcastBacklog(link: Link, frame: BacklogFrame): void {
+    const replay = link.broadcast;
+    const replaying = replay.replay === 'replaying';
+    if (replaying && frame.gap) this.emit('gap', { after: replay.after, broadcast: true });
+    for (const message of Array.isArray(frame.messages) ? frame.messages : []) {
+      if (link.phase === 'retired') return;
+      this.#deliver(message.broadcast === true ? message : { ...message, broadcast: true }, true);
+      if (replaying && typeof message.seq === 'string') this.#advanceBroadcast(message.seq);
+    }
+    if (!replaying) return;
+    if (typeof frame.next === 'string') {
+      // More are left than one resume sends, and the protocol has no way to ask for the rest of
+      // the broadcasts alone: the cursor stays at the last one replayed, so that the next
+      // connection's resume asks again from there.
+      replay.replay = 'holed';
+      replay.liveMax = undefined;
+    } else if (!frame.more) {
+      replay.replay = 'none';
+      if (replay.liveMax !== undefined) this.#advanceBroadcast(replay.liveMax);
+      replay.liveMax = undefined;
+    }
+  }
+
+  #advanceBroadcast(seq: string): void {
+    if (this.#broadcastCursor === undefined || seq > this.#broadcastCursor) this.#broadcastCursor = seq;
+  }
+
+  #onPresence(frame: PresenceFrame): void {
+    const { topic, user, state } = frame;
+    if (typeof topic !== 'string' || typeof user !== 'string' || !this.#topics.has(topic)) return;
+    if (state !== 'join' && state !== 'leave') return;
+    const ts = Number(frame.ts) || 0;
+    // During a rollover both connections receive the same frame.
+    if (!this.#presenceSeen.add(JSON.stringify([topic, user, state, ts]))) return;
+    this.emit('presence', { topic, user, state, ts });
+  }
+
+  /** The server closes the connection on a service's order: stop, and do not come back. */
+  #onDisconnect(frame: { reason?: unknown }): void {
+    const reason = typeof frame.reason === 'string' ? frame.reason : undefined;
+    const text = `The server closed the connection${reason !== undefined ? ` (${reason})` : ''}.`;
+    this.#shutdown(() => new PushlineError('DISCONNECTED', text));
+    this.emit('disconnected', { reason });
+  }
+
+  #emitTopics(): void {
+    this.emit('topics', this.topics);
   }
 
   #setUnread(counts: { total: number; bySource: Record<string, number>; version?: number }): void {
@@ -786,6 +1240,17 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   #emitError(error: PushlineError): void {
     this.emit('error', error);
   }
+}
+
+/** Throws `INVALID_TOPIC` for a name the server would refuse. */
+function checkTopic(topic: unknown): asserts topic is string {
+  const problem = topicNameProblem(topic);
+  if (problem !== undefined) throw new PushlineError('INVALID_TOPIC', `Invalid topic: ${problem}.`);
+}
+
+/** The higher of two seqs (they sort as strings). */
+function maxSeq(a: string | undefined, b: string): string {
+  return a === undefined || b > a ? b : a;
 }
 
 /** Stored messages in seq order; messages without a seq keep their arrival order, after them. */

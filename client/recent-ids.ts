@@ -21,6 +21,11 @@ export class RecentIds {
     return !known;
   }
 
+  /** Whether `id` is among the recent ids (without refreshing it). */
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+
   /** The `max` most recently seen ids, oldest first (to persist alongside the cursor). */
   newest(max: number): string[] {
     const all = [...this.#ids.keys()];

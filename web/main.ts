@@ -1,13 +1,21 @@
 import {
   type ConnectionState,
+  type PresenceEvent,
   PushlineClient,
+  type PushlineError,
   type PushlineMessage,
+  PushlineServerError,
+  topicMatches,
+  topicNameProblem,
+  topicPatternProblem,
   type UnreadCounts,
 } from '../client/index.ts';
-import { renderMessage, setRead, sourceOf, summary } from './message-view.ts';
+import { isUserMessage, renderMessage, setRead, sourceOf, summary } from './message-view.ts';
 
 /** Most messages kept on the page; older ones are dropped from view (the server keeps them). */
 const MAX_MESSAGES = 500;
+/** Most presence lines shown. */
+const MAX_PRESENCE_LINES = 20;
 
 interface Entry {
   readonly message: PushlineMessage;
@@ -33,6 +41,15 @@ const ui = {
   messages: $('messages'),
   empty: $('empty'),
   gapNotice: $('gap-notice'),
+  sessionNotice: $('session-notice'),
+  joinedTopics: $('joined-topics'),
+  noJoined: $('no-joined'),
+  grantedTopics: $('granted-topics'),
+  noGrants: $('no-grants'),
+  topicResult: $('topic-result'),
+  topicError: $('topic-error'),
+  presence: $('presence'),
+  presenceLog: $('presence-log'),
   markAll: $<HTMLButtonElement>('mark-all'),
   loadOlder: $<HTMLButtonElement>('load-older'),
   publishForm: $<HTMLFormElement>('publish-form'),
@@ -51,6 +68,12 @@ let filter: string | undefined;
 let unread: UnreadCounts = { total: 0, bySource: {} };
 const entries = new Map<string, Entry>();
 const sourceButtons = new Map<string | undefined, HTMLButtonElement>();
+/** The topics the token grants: names, or prefixes ending in `*` (its `topics` claim). */
+let grants: string[] = [];
+/** Topics with a join or leave under way, so that their buttons wait. */
+const busyTopics = new Set<string>();
+/** Presence topics joined (their subscription said so). */
+const presenceTopics = new Set<string>();
 let webSocketUrl: Promise<string> | undefined;
 
 // ---- server calls --------------------------------------------------------------------------------
@@ -80,8 +103,49 @@ function config(): Promise<string> {
   return webSocketUrl;
 }
 
-const fetchToken = async (userId: string) =>
-  (await postJson<{ token: string }>('/api/token', { userId })).token;
+const fetchToken = async (userId: string) => {
+  const { token } = await postJson<{ token: string }>('/api/token', { userId });
+  // A renewed token may grant other topics.
+  setGrants(topicsClaim(token));
+  return token;
+};
+
+/**
+ * The `topics` claim of a token (a list, or one space-separated string), read without checking the
+ * signature: the page only shows it; the server decides with the verified token.
+ */
+function topicsClaim(token: string): string[] {
+  try {
+    const part = token.split('.')[1] ?? '';
+    const base64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const json = new TextDecoder().decode(
+      Uint8Array.from(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, '=')), (c) => c.charCodeAt(0)),
+    );
+    const claim = (JSON.parse(json) as { topics?: unknown }).topics;
+    const list = typeof claim === 'string' ? claim.split(/\s+/) : Array.isArray(claim) ? claim : [];
+    return [
+      ...new Set(
+        list.filter((p): p is string => typeof p === 'string' && topicPatternProblem(p) === undefined),
+      ),
+    ];
+  } catch {
+    return [];
+  }
+}
+
+const topicsKey = (userId: string) => `pushline.topics.${userId}`;
+
+/** Topics this tab had joined before a reload. */
+function savedTopics(userId: string): string[] {
+  try {
+    const list = JSON.parse(sessionStorage.getItem(topicsKey(userId)) ?? '[]') as unknown;
+    return Array.isArray(list)
+      ? list.filter((t): t is string => typeof t === 'string' && topicNameProblem(t) === undefined)
+      : [];
+  } catch {
+    return [];
+  }
+}
 
 // ---- session -------------------------------------------------------------------------------------
 
@@ -92,6 +156,8 @@ async function signIn(userId: string): Promise<void> {
   sessionStorage.setItem('pushline.user', userId);
   client = new PushlineClient({
     url: await config(),
+    // Joined again after a reload; one the token no longer grants is refused and shown so.
+    topics: savedTopics(userId),
     // A fresh token for every connection: reconnects after expiry just work.
     token: async () => {
       const token = pending ?? (await fetchToken(userId));
@@ -113,13 +179,28 @@ async function signIn(userId: string): Promise<void> {
       'Some messages sent while you were away are no longer kept and cannot be shown.';
     ui.gapNotice.hidden = false;
   });
-  client.on('error', (error) => console.warn(`pushline: ${error.code}: ${error.message}`));
+  client.on('error', (error) => {
+    // A topic joined earlier and refused on a reconnect (the token no longer grants it).
+    if (error.code === 'FORBIDDEN') showRefusal(error);
+    console.warn(`pushline: ${error.code}: ${error.message}`);
+  });
+  client.on('topics', (topics) => {
+    sessionStorage.setItem(topicsKey(userId), JSON.stringify(topics));
+    renderTopics();
+  });
+  client.on('presence', showPresence);
+  client.on('disconnected', ({ reason }) => {
+    ui.sessionNotice.textContent = `The server ended this session${reason ? ` (${reason})` : ''}. Sign out and in again to reconnect.`;
+    ui.sessionNotice.hidden = false;
+    ui.connection.textContent = 'Disconnected by the server';
+  });
 
   ui.signInSection.hidden = true;
   ui.center.hidden = false;
   ui.signOut.hidden = false;
   if (ui.publishTo.value.trim() === '') ui.publishTo.value = userId;
   showState('connecting');
+  renderTopics();
   void client.connect();
   $('messages-heading').focus();
 }
@@ -127,6 +208,7 @@ async function signIn(userId: string): Promise<void> {
 function signOut(): void {
   client?.close();
   client = undefined;
+  if (currentUser !== undefined) sessionStorage.removeItem(topicsKey(currentUser));
   currentUser = undefined;
   sessionStorage.removeItem('pushline.user');
   entries.clear();
@@ -135,6 +217,14 @@ function signOut(): void {
   filter = undefined;
   renderSources();
   ui.gapNotice.hidden = true;
+  ui.sessionNotice.hidden = true;
+  grants = [];
+  busyTopics.clear();
+  presenceTopics.clear();
+  ui.presenceLog.replaceChildren();
+  ui.topicResult.textContent = '';
+  ui.topicError.textContent = '';
+  renderTopics();
   ui.center.hidden = true;
   ui.signOut.hidden = true;
   ui.signInSection.hidden = false;
@@ -165,7 +255,8 @@ function isNewer(a: PushlineMessage, b: PushlineMessage): boolean {
 function onMessage(message: PushlineMessage): void {
   if (entries.has(message.id)) return;
   const element = renderMessage(message, () => markRead([message.id]));
-  const entry: Entry = { message, element, read: message.read };
+  // Topic messages and broadcasts have no read state: nothing to mark, never counted.
+  const entry: Entry = { message, element, read: message.read || !isUserMessage(message) };
   entries.set(message.id, entry);
   setRead(element, entry.read);
   element.hidden = filter !== undefined && sourceOf(message) !== filter;
@@ -221,9 +312,10 @@ function announce(message: PushlineMessage): void {
     announceTimer = undefined;
     const line = document.createElement('p');
     const first = batch[0];
+    const from = first?.topic !== undefined ? `in topic ${first.topic}` : `from ${first && sourceOf(first)}`;
     line.textContent =
       batch.length === 1 && first
-        ? `New message from ${sourceOf(first)}: ${first.type}. ${summary(first.data).text.slice(0, 140)}`
+        ? `New message ${from}: ${first.type}. ${summary(first.data).text.slice(0, 140)}`
         : `${batch.length} new messages.`;
     ui.announcer.append(line);
     while (ui.announcer.childElementCount > 3) ui.announcer.firstElementChild?.remove();
@@ -288,6 +380,182 @@ function updateEmptyState(): void {
   ui.markAll.disabled = !visible.some((entry) => !entry.read);
 }
 
+// ---- topics --------------------------------------------------------------------------------------
+
+function setGrants(patterns: string[]): void {
+  grants = patterns;
+  renderTopics();
+}
+
+/** Renders the topics joined and the ones the token grants (a form for each prefix). */
+function renderTopics(): void {
+  const joined = client?.topics ?? [];
+  const focused = document.activeElement;
+  const focusKey = focused instanceof HTMLElement ? focused.dataset.focusKey : undefined;
+
+  ui.joinedTopics.replaceChildren(
+    ...joined.map((topic) => {
+      const item = document.createElement('li');
+      item.dataset.topic = topic;
+      const name = document.createElement('span');
+      name.className = 'topic-name';
+      name.textContent = topic;
+      if (presenceTopics.has(topic)) {
+        const tag = document.createElement('span');
+        tag.className = 'tag';
+        tag.textContent = 'presence';
+        name.append(tag);
+      }
+      const leave = document.createElement('button');
+      leave.type = 'button';
+      leave.className = 'secondary';
+      leave.textContent = 'Leave';
+      leave.setAttribute('aria-label', `Leave ${topic}`);
+      leave.dataset.focusKey = `leave:${topic}`;
+      leave.disabled = busyTopics.has(topic);
+      leave.addEventListener('click', () => void leaveTopic(topic));
+      item.append(name, leave);
+      return item;
+    }),
+  );
+  ui.noJoined.hidden = joined.length > 0;
+
+  // Keep a prefix form's typing across re-renders.
+  const typed = new Map<string, string>();
+  for (const input of ui.grantedTopics.querySelectorAll<HTMLInputElement>('input[data-pattern]')) {
+    typed.set(input.dataset.pattern ?? '', input.value);
+  }
+  ui.grantedTopics.replaceChildren(
+    ...grants.map((pattern, index) => {
+      const item = document.createElement('li');
+      if (!pattern.endsWith('*')) {
+        const name = document.createElement('span');
+        name.className = 'topic-name';
+        name.textContent = pattern;
+        const join = document.createElement('button');
+        join.type = 'button';
+        const isJoined = joined.includes(pattern);
+        join.textContent = isJoined ? 'Joined' : 'Join';
+        join.setAttribute('aria-label', isJoined ? `${pattern} joined` : `Join ${pattern}`);
+        join.dataset.focusKey = `join:${pattern}`;
+        join.disabled = isJoined || busyTopics.has(pattern);
+        join.addEventListener('click', () => void joinTopic(pattern));
+        item.append(name, join);
+        return item;
+      }
+      const prefix = pattern.slice(0, -1);
+      const form = document.createElement('form');
+      form.noValidate = true;
+      const id = `topic-under-${index}`;
+      const label = document.createElement('label');
+      label.htmlFor = id;
+      label.textContent = pattern === '*' ? 'Any topic' : `Topic under ${pattern}`;
+      const row = document.createElement('div');
+      row.className = 'row';
+      const input = document.createElement('input');
+      input.id = id;
+      input.dataset.pattern = pattern;
+      input.dataset.focusKey = `input:${pattern}`;
+      input.spellcheck = false;
+      input.autocomplete = 'off';
+      input.value = typed.get(pattern) ?? prefix;
+      input.setAttribute('aria-describedby', `${id}-error`);
+      const join = document.createElement('button');
+      join.type = 'submit';
+      join.textContent = 'Join';
+      join.setAttribute('aria-label', `Join a topic under ${pattern}`);
+      join.dataset.focusKey = `join:${pattern}`;
+      const problem = document.createElement('p');
+      problem.id = `${id}-error`;
+      problem.className = 'error';
+      row.append(input, join);
+      form.append(label, row, problem);
+      form.addEventListener('submit', (event) => {
+        event.preventDefault();
+        const topic = input.value.trim();
+        const why =
+          topicNameProblem(topic) ??
+          (topicMatches(topic, [pattern]) ? undefined : `the name must start with "${prefix}"`);
+        if (why === undefined) input.removeAttribute('aria-invalid');
+        else input.setAttribute('aria-invalid', 'true');
+        problem.textContent = why === undefined ? '' : `Cannot join: ${why}.`;
+        if (why !== undefined) {
+          input.focus();
+          return;
+        }
+        void joinTopic(topic);
+      });
+      item.append(form);
+      return item;
+    }),
+  );
+  ui.noGrants.hidden = grants.length > 0 || client === undefined;
+  if (focusKey !== undefined && focused instanceof HTMLElement && !focused.isConnected) {
+    // Rebuilding removed the focused control: give focus to its replacement, or to the list.
+    const replacement = document.querySelector<HTMLElement>(`[data-focus-key="${CSS.escape(focusKey)}"]`);
+    (replacement && !(replacement as HTMLButtonElement).disabled ? replacement : $('topics-heading')).focus();
+  }
+}
+
+async function joinTopic(topic: string): Promise<void> {
+  if (!client) return;
+  ui.topicError.textContent = '';
+  ui.topicResult.textContent = `Joining ${topic}…`;
+  busyTopics.add(topic);
+  renderTopics();
+  try {
+    const subscription = await client.subscribe(topic);
+    if (subscription.presence) presenceTopics.add(topic);
+    ui.presence.hidden = presenceTopics.size === 0;
+    ui.topicResult.textContent = `Joined ${topic}.`;
+  } catch (error) {
+    ui.topicResult.textContent = '';
+    showRefusal(error as PushlineError, topic);
+  } finally {
+    busyTopics.delete(topic);
+    renderTopics();
+  }
+}
+
+async function leaveTopic(topic: string): Promise<void> {
+  if (!client) return;
+  ui.topicError.textContent = '';
+  busyTopics.add(topic);
+  renderTopics();
+  try {
+    await client.unsubscribe(topic);
+    presenceTopics.delete(topic);
+    ui.presence.hidden = presenceTopics.size === 0;
+    ui.topicResult.textContent = `Left ${topic}.`;
+  } catch (error) {
+    ui.topicError.textContent = `Could not leave ${topic}: ${(error as Error).message}`;
+  } finally {
+    busyTopics.delete(topic);
+    renderTopics();
+  }
+}
+
+function showRefusal(error: PushlineError, topic?: string): void {
+  const name = topic ?? (error instanceof PushlineServerError ? error.topic : undefined) ?? 'a topic';
+  ui.topicError.textContent =
+    error.code === 'FORBIDDEN'
+      ? `Not allowed to join ${name}: your token does not grant it.`
+      : `Could not join ${name}: ${error.message}`;
+}
+
+function showPresence(event: PresenceEvent): void {
+  presenceTopics.add(event.topic);
+  ui.presence.hidden = false;
+  const line = document.createElement('li');
+  const time = document.createElement('time');
+  const when = new Date(event.ts);
+  time.dateTime = Number.isNaN(when.getTime()) ? '' : when.toISOString();
+  time.textContent = Number.isNaN(when.getTime()) ? '' : when.toLocaleTimeString();
+  line.append(`${event.user} ${event.state === 'join' ? 'joined' : 'left'} ${event.topic} `, time);
+  ui.presenceLog.prepend(line);
+  while (ui.presenceLog.childElementCount > MAX_PRESENCE_LINES) ui.presenceLog.lastElementChild?.remove();
+}
+
 // ---- forms ---------------------------------------------------------------------------------------
 
 ui.signInForm.addEventListener('submit', (event) => {
@@ -312,8 +580,11 @@ ui.signOut.addEventListener('click', signOut);
 ui.loadOlder.addEventListener('click', async () => {
   if (!client) return;
   // The oldest stored message shown (of the chosen source): the server pages on from there.
+  // Inbox seqs only: topic and broadcast seqs belong to other sequences.
   const seqs = [...entries.values()]
-    .filter((entry) => !entry.element.hidden && entry.message.seq !== undefined)
+    .filter(
+      (entry) => !entry.element.hidden && entry.message.seq !== undefined && isUserMessage(entry.message),
+    )
     .map((entry) => entry.message.seq as string)
     .sort();
   ui.loadOlder.disabled = true;

@@ -18,14 +18,24 @@ export function summary(data: unknown): { text: string; isJson: boolean } {
   return { text: json.length > 2000 ? `${json.slice(0, 2000)}…` : json, isJson: true };
 }
 
+/** Whether a message is the user's own (it has a read state), not a topic message or a broadcast. */
+export function isUserMessage(message: PushlineMessage): boolean {
+  return message.topic === undefined && message.broadcast !== true;
+}
+
 let counter = 0;
 
-/** The list item of one message; text goes in through textContent only, so data cannot inject markup. */
+/**
+ * The list item of one message; text goes in through textContent only, so data cannot inject markup.
+ * Topic messages and broadcasts are marked as such and have no read state (nothing to mark).
+ */
 export function renderMessage(message: PushlineMessage, onMarkRead: () => void): HTMLLIElement {
   const id = `message-${++counter}`;
   const item = document.createElement('li');
   item.className = 'message';
   item.dataset.id = message.id;
+  item.dataset.kind = message.topic !== undefined ? 'topic' : message.broadcast ? 'broadcast' : 'user';
+  if (message.topic !== undefined) item.dataset.topic = message.topic;
   item.tabIndex = -1; // Focus lands here after its "Mark as read" button goes away.
 
   const article = document.createElement('article');
@@ -46,7 +56,8 @@ export function renderMessage(message: PushlineMessage, onMarkRead: () => void):
   button.textContent = 'Mark as read';
   button.setAttribute('aria-label', `Mark "${message.type}" from ${sourceOf(message)} as read`);
   button.addEventListener('click', onMarkRead);
-  head.append(title, button);
+  if (isUserMessage(message)) head.append(title, button);
+  else head.append(title);
 
   const meta = document.createElement('p');
   meta.className = 'meta';
@@ -54,6 +65,12 @@ export function renderMessage(message: PushlineMessage, onMarkRead: () => void):
   const when = new Date(message.ts);
   time.dateTime = Number.isNaN(when.getTime()) ? '' : when.toISOString();
   time.textContent = Number.isNaN(when.getTime()) ? 'unknown time' : when.toLocaleString();
+  if (message.topic !== undefined || message.broadcast) {
+    const where = document.createElement('span');
+    where.className = 'message-topic';
+    where.textContent = message.topic !== undefined ? `Topic ${message.topic}` : 'Broadcast';
+    meta.append(where, ' · ');
+  }
   meta.append(`${sourceOf(message)} · `, time);
 
   const { text, isJson } = summary(message.data);
