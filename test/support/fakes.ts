@@ -295,8 +295,8 @@ export class MemoryAudience implements AudienceStore {
   }
 
   #partition(key: string) {
-    let partition = this.rows.get(key);
-    if (partition === undefined) this.rows.set(key, (partition = new Map()));
+    const partition = this.rows.get(key) ?? new Map();
+    this.rows.set(key, partition);
     return partition;
   }
 
