@@ -1,0 +1,171 @@
+/**
+ * The systems this project replaces (shared/seeds), each rebuilt end to end on the local stack with
+ * the client SDK and the publisher library, as their users would use them.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { SNSClient } from '@aws-sdk/client-sns';
+import type { PushlineClient } from '../../client/index.ts';
+import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { mintLocalToken } from '../../local/tokens.ts';
+import { Publisher } from '../../publisher/index.ts';
+import {
+  connectWithin,
+  LIMIT,
+  newUser,
+  Received,
+  SocketTracker,
+  stackClient,
+  waitFor,
+} from '../support/client-harness.ts';
+import { WEBSOCKET_SKIP } from '../support/target.ts';
+
+describe('the systems this project replaces, rebuilt', { skip: WEBSOCKET_SKIP }, () => {
+  let stack: LocalStack;
+  let publisher: Publisher;
+  const clients: PushlineClient[] = [];
+  const client = (userId: string, topics?: string[], options: Parameters<typeof stackClient>[2] = {}) => {
+    const made = stackClient(stack.outputs, userId, {
+      token: () => mintLocalToken(userId, { topics }),
+      ...options,
+    });
+    clients.push(made);
+    return made;
+  };
+
+  before(async () => {
+    stack = await startLocalStack({ quiet: true, console: false });
+    const aws = {
+      endpoint: stack.outputs.AwsEndpointUrl,
+      region: stack.outputs.Region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    };
+    publisher = new Publisher({ topicArn: stack.outputs.TopicArn, client: new SNSClient(aws) });
+  });
+  after(async () => {
+    for (const made of clients) made.close();
+    await stack.stop();
+  });
+
+  it(
+    "seed 000's message center: sources with unread counts and lists on load, /user and /topic pushes, stored messages",
+    LIMIT,
+    async () => {
+      const user = newUser('clerk');
+      const topic = `announcements.${user}`;
+      // Business systems publish while the user is away: stored, counted per source.
+      await publisher.publishAll([
+        { to: { users: [user] }, type: 'approval', source: 'oa', data: { form: 1 } },
+        { to: { users: [user] }, type: 'approval', source: 'oa', data: { form: 2 } },
+        { to: { users: [user] }, type: 'invoice', source: 'billing', data: { invoice: 'A-1' } },
+      ]);
+      await stack.idle();
+
+      // Page load: sources and their unread counts, and each source's list.
+      const center = client(user, ['announcements.*']);
+      const received = new Received(center);
+      await connectWithin(center);
+      await waitFor(
+        () => center.unread?.total === 3,
+        () => `three unread, got ${JSON.stringify(center.unread)}`,
+      );
+      assert.deepEqual(center.unread?.bySource, { oa: 2, billing: 1 });
+      const oa = await center.history({ source: 'oa' });
+      assert.deepEqual(
+        oa.messages.map((m) => m.data),
+        [{ form: 2 }, { form: 1 }],
+        'newest first',
+      );
+      const billing = await center.history({ source: 'billing' });
+      assert.deepEqual(
+        billing.messages.map((m) => m.data),
+        [{ invoice: 'A-1' }],
+      );
+
+      // A `/user/queue` push and a `/topic` push, live.
+      await center.subscribe(topic);
+      const direct = await publisher.publish({
+        to: { users: [user] },
+        type: 'approval',
+        source: 'oa',
+        data: 'live',
+      });
+      const announcement = await publisher.publish({ to: { topic }, type: 'notice', data: 'system upgrade' });
+      await waitFor(
+        () => received.missing([direct.id, announcement.id]).length === 0,
+        () => 'the direct push and the topic push',
+      );
+      const topicMessage = received.messages.find((m) => m.id === announcement.id);
+      assert.equal(topicMessage?.topic, topic);
+      await waitFor(
+        () => center.unread?.total === 4,
+        () => `the direct push counted, the topic push not: ${JSON.stringify(center.unread)}`,
+      );
+      assert.deepEqual(received.duplicates, []);
+
+      // Reading a source's messages clears its count on the server.
+      center.ackAll({ source: 'oa' });
+      await waitFor(
+        () => center.unread?.bySource.oa === undefined || center.unread?.bySource.oa === 0,
+        () => `oa read, got ${JSON.stringify(center.unread)}`,
+      );
+      assert.equal(center.unread?.total, 1);
+    },
+  );
+
+  it(
+    "seed 004's multi-device badge: unread on connect on every device, a batch for several users, one failing connection harming no other",
+    LIMIT,
+    async () => {
+      const [owner, colleague] = [newUser('owner'), newUser('colleague')];
+      await publisher.publish({ to: { users: [owner] }, type: 'badge', data: { n: 1 } });
+      await stack.idle();
+
+      // One account on three devices: each shows the unread count as soon as it connects.
+      const tracker = new SocketTracker();
+      const phone = client(owner, undefined, { WebSocket: tracker.WebSocket });
+      const laptop = client(owner);
+      const tablet = client(owner);
+      const other = client(colleague);
+      const seen = [phone, laptop, tablet, other].map((device) => new Received(device));
+      await Promise.all([phone, laptop, tablet, other].map((device) => connectWithin(device)));
+      for (const device of [phone, laptop, tablet]) {
+        await waitFor(
+          () => device.unread?.total === 1,
+          () => 'the badge on connect',
+        );
+      }
+
+      // The phone's network dies without a close; the gateway still lists it for a while.
+      for (const socket of tracker.open) socket.terminate();
+      phone.close();
+
+      // One publish carrying different messages for different users (`[{receive, msg}, …]`).
+      const results = await publisher.publishAll([
+        { to: { users: [owner] }, type: 'badge', data: { n: 2 } },
+        { to: { users: [colleague] }, type: 'badge', data: { n: 1, for: 'colleague' } },
+      ]);
+      const [forOwner, forColleague] = results.map((result) => result.id) as [string, string];
+      const [, laptopSeen, tabletSeen, otherSeen] = seen as [Received, Received, Received, Received];
+      for (const device of [laptopSeen, tabletSeen]) {
+        await waitFor(
+          () => device.missing([forOwner]).length === 0,
+          () => 'the owner message on the devices still online',
+        );
+        assert.deepEqual(device.missing([forColleague]), [forColleague], "never the colleague's message");
+      }
+      await waitFor(
+        () => otherSeen.missing([forColleague]).length === 0,
+        () => "the colleague's message",
+      );
+      assert.deepEqual(otherSeen.missing([forOwner]), [forOwner]);
+      for (const device of [laptop, tablet]) {
+        await waitFor(
+          () => device.unread?.total === 2,
+          () => 'the badge after the push',
+        );
+      }
+      for (const device of seen) assert.deepEqual(device.duplicates, []);
+    },
+  );
+});
