@@ -40,6 +40,12 @@ export interface LocalStackOptions {
   readonly log?: (line: string) => void;
 }
 
+/** Topics the message-center page's tokens grant (`room.*` are presence topics under `npm start`). */
+export const LOCAL_CONSOLE_TOPICS = ['news', 'news.*', 'room.*'];
+
+/** CDK context `npm start` synthesizes its stack with: the demo's presence topics. */
+export const LOCAL_DEMO_CONTEXT = { presenceTopics: 'room.*' };
+
 /** A running local stack. */
 export interface LocalStack {
   readonly outputs: LocalOutputs;
@@ -240,7 +246,8 @@ async function startConsoleIfPresent(
     port: settings.port,
     webSocketUrl: settings.webSocketUrl,
     publish: async ({ v: _version, ...message }) => ({ messageId: (await publisher.publish(message)).id }),
-    mintToken: (userId: string) => mintLocalToken(userId),
+    // The page's users may join the demo topics: see LOCAL_CONSOLE_TOPICS.
+    mintToken: (userId: string) => mintLocalToken(userId, { topics: LOCAL_CONSOLE_TOPICS }),
     log: settings.log,
   });
   stops.push(() => served.close());

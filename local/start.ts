@@ -1,6 +1,6 @@
 import { PortInUseError } from '../emulator/errors.ts';
 import { type LocalOutputs, OUTPUTS_FILE, writeOutputs } from './outputs.ts';
-import { startLocalStack } from './stack.ts';
+import { LOCAL_DEMO_CONTEXT, startLocalStack } from './stack.ts';
 
 /**
  * `npm start`: the whole stack on this machine, no Docker and no AWS account.
@@ -42,6 +42,7 @@ try {
     idleTimeoutMs: args.optionalInt('idle-timeout-ms'),
     maxConnectionMs: args.optionalInt('max-connection-ms'),
     connectHoldMs: args.optionalInt('connect-hold-ms'),
+    context: LOCAL_DEMO_CONTEXT,
     quiet: args.flag('quiet'),
   });
   const stack = await starting;
