@@ -7,7 +7,7 @@ import { TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
 import { MESSAGE_ROUTE_KEYS, TABLE_ACTIONS } from '../../infra/pushline.ts';
 import { logicalIdOf, resourcesOf, type Synthesized, synth } from './synth.ts';
 
-const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'Message', 'Deliver'] as const;
+const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'Message', 'Deliver', 'Fanout'] as const;
 
 /** The IAM statements of a function's role policy. */
 function statementsOf(s: Synthesized, fn: (typeof FUNCTIONS)[number]) {
@@ -110,13 +110,13 @@ describe('the Pushline construct with its defaults', () => {
     });
   });
 
-  it("grants ManageConnections to message and deliver only, on this API's stage @connections", () => {
+  it("grants ManageConnections to message, deliver and fanout only, on this API's stage @connections", () => {
     const apiId = logicalIdOf(s.stack, 'Pushline/Api');
     for (const fn of FUNCTIONS) {
       const statements = statementsOf(s, fn).filter((statement) =>
         actionsOf(statement).some((action) => action.startsWith('execute-api:')),
       );
-      if (fn === 'Message' || fn === 'Deliver') {
+      if (fn === 'Message' || fn === 'Deliver' || fn === 'Fanout') {
         assert.equal(statements.length, 1, fn);
         assert.deepEqual(actionsOf(statements[0] as { Action: string }), ['execute-api:ManageConnections']);
         const resource = JSON.stringify(statements[0]?.Resource);
@@ -144,7 +144,7 @@ describe('the Pushline construct with its defaults', () => {
     }
   });
 
-  it('lets only the delivery function send to the rejected and dead-letter queues', () => {
+  it('lets only the delivery function send to the rejected queue, and it and the fan-out function to the dead-letter queue (their on-failure destination)', () => {
     const rejected = logicalIdOf(s.stack, 'Pushline/RejectedQueue');
     const dlq = logicalIdOf(s.stack, 'Pushline/DeadLetterQueue');
     for (const fn of FUNCTIONS) {
@@ -155,7 +155,8 @@ describe('the Pushline construct with its defaults', () => {
         )
         .map((resource) => resource['Fn::GetAtt'][0])
         .sort();
-      assert.deepEqual(targets, fn === 'Deliver' ? [dlq, rejected].sort() : [], fn);
+      const expected = fn === 'Deliver' ? [dlq, rejected].sort() : fn === 'Fanout' ? [dlq] : [];
+      assert.deepEqual(targets, expected, fn);
     }
   });
 
@@ -433,6 +434,38 @@ describe('the Pushline construct configured by context', () => {
         },
       },
     });
+  });
+
+  it('passes the topic rule to the authorizer, message and disconnect functions, and the fan-out cap to the fan-out function', () => {
+    const s = synth({
+      topicClaim: 'channels',
+      openTopics: 'lobby, news.*',
+      presenceTopics: 'room.*',
+      fanoutMaxPostsPerSecond: '3000',
+      fanoutConcurrency: '6',
+      fanoutConnectionsPerInvocation: '800',
+    });
+    const env = (description: string, variables: Record<string, string>) =>
+      s.template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: description,
+        Environment: { Variables: Match.objectLike(variables) },
+      });
+    env('Pushline authorizer', { [ENV.topicClaim]: 'channels' });
+    env('Pushline message', { [ENV.openTopics]: 'lobby,news.*', [ENV.presenceTopics]: 'room.*' });
+    env('Pushline disconnect', { [ENV.presenceTopics]: 'room.*' });
+    env('Pushline fanout', {
+      [ENV.fanoutPostsPerSecond]: '500',
+      [ENV.fanoutConnectionsPerInvocation]: '800',
+    });
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Pushline fanout',
+      ReservedConcurrentExecutions: 6,
+    });
+  });
+
+  it('refuses a topic pattern that is not one, and a fan-out cap above the account quota, naming them', () => {
+    assert.throws(() => synth({ presenceTopics: 'room#1' }), /topics\.presence: topic "room#1"/);
+    assert.throws(() => synth({ fanoutMaxPostsPerSecond: '20000' }), /maxPostsPerSecond is above/);
   });
 
   it('refuses a JWKS URL without an issuer', () => {
