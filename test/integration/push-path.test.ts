@@ -177,11 +177,11 @@ describe('the push path, end to end', () => {
     }
   });
 
-  it('rejects topic and broadcast addressing clearly until they are supported', async () => {
-    const body = JSON.stringify({ v: 1, to: { all: true }, type: 't', data: null });
+  it('rejects a topic name it cannot serve, saying which characters a topic may hold', async () => {
+    const body = JSON.stringify({ v: 1, to: { topic: 'orders#eu' }, type: 't', data: null });
     await target.publish(body);
     const kept = await collectRejected(target, 1);
-    assert.match(kept.find((entry) => entry.body === body)?.reason ?? '', /not supported yet/);
+    assert.match(kept.find((entry) => entry.body === body)?.reason ?? '', /may contain only letters, digits/);
   });
 
   it('carries data byte for byte: an 18-digit integer keeps its digits, live and on resume', {

@@ -127,7 +127,7 @@ describe('the local topology read from the synthesized template', () => {
       timeoutSeconds: fn.Properties.Timeout,
       variables: Object.keys((fn.Properties.Environment as { Variables: object }).Variables).sort(),
     }));
-    assert.equal(expected.length, 5);
+    assert.equal(expected.length, 6);
     assert.deepEqual(
       functions.map((fn) => ({
         name: fn.name,
@@ -188,16 +188,30 @@ describe('the local topology read from the synthesized template', () => {
     });
   });
 
-  it("subscribes the template's functions to its topic, with the on-failure queue as dead-letter queue", () => {
+  it("subscribes the template's functions to their topics, with the on-failure queue as dead-letter queue", () => {
     const topology = topologyFromTemplate(template, LOCAL, SOURCES);
-    const [[topicId] = []] = ofType(template, 'AWS::SNS::Topic');
-    const [[, invokeConfig] = []] = ofType(template, 'AWS::Lambda::EventInvokeConfig');
-    const expected = ofType(template, 'AWS::SNS::Subscription').map(([, subscription]) => ({
-      function: localName(template, firstRef(subscription.Properties.Endpoint)),
-      deadLetterQueue: firstRef(invokeConfig?.Properties.DestinationConfig),
+    const deadLetterOf = new Map(
+      ofType(template, 'AWS::Lambda::EventInvokeConfig').map(([, config]) => [
+        firstRef(config.Properties.FunctionName),
+        firstRef(config.Properties.DestinationConfig),
+      ]),
+    );
+    const topicIds = ofType(template, 'AWS::SNS::Topic').map(([id]) => id);
+    const expected = topicIds.map((topicId) => ({
+      name: topicId,
+      subscriptions: ofType(template, 'AWS::SNS::Subscription')
+        .filter(([, subscription]) => firstRef(subscription.Properties.TopicArn) === topicId)
+        .map(([, subscription]) => ({
+          function: localName(template, firstRef(subscription.Properties.Endpoint)),
+          deadLetterQueue: deadLetterOf.get(firstRef(subscription.Properties.Endpoint)),
+        })),
     }));
-    assert.equal(expected.length, 1);
-    assert.deepEqual(topology.topics, [{ name: topicId, subscriptions: expected }]);
+    assert.equal(topicIds.length, 2, 'the publish topic and the internal fan-out topic');
+    assert.deepEqual(
+      expected.map((topic) => topic.subscriptions.length),
+      [1, 1],
+    );
+    assert.deepEqual(topology.topics, expected);
     assert.deepEqual(
       [...topology.queues].sort(),
       ofType(template, 'AWS::SQS::Queue')
