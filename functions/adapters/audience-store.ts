@@ -28,9 +28,9 @@ const partKey = (part: PartKey) => ({
 /** The audience rows in the single table (see table-schema.ts for their shapes). */
 export function createAudienceStore(tableName: string): AudienceStore {
   /** Runs a conditional write; false (not an error) when its condition did not hold. */
-  const writeIf = async (command: PutCommand | UpdateCommand | DeleteCommand): Promise<boolean> => {
+  const writeIf = async (command: PutCommand | DeleteCommand): Promise<boolean> => {
     try {
-      await dynamo.send(command as PutCommand);
+      await (command instanceof PutCommand ? dynamo.send(command) : dynamo.send(command));
       return true;
     } catch (error) {
       if (isConditionFailed(error)) return false;

@@ -261,7 +261,7 @@ export async function runPart(
         options.postConcurrency,
       );
       delivered += summary.delivered;
-      const stale = [];
+      const stale: AudienceMember[] = [];
       for (const { target, outcome, error } of summary.outcomes) {
         if (outcome === 'failed') {
           failed++;

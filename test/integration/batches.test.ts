@@ -36,7 +36,7 @@ describe('one message for many users, and one batch of different messages', () =
     for (let i = 0; i < users.length; i += 25) {
       const batch = users.slice(i, i + 25);
       const opened = await Promise.all(batch.map((user) => target.connect(user)));
-      batch.forEach((user, index) => sockets.set(user, opened[index] as TestSocket));
+      for (const [index, user] of batch.entries()) sockets.set(user, opened[index] as TestSocket);
     }
 
     const everyone = await publisher.publish({ to: { users }, type: 'digest', data: 'for all of you' });
@@ -46,8 +46,7 @@ describe('one message for many users, and one batch of different messages', () =
       users.map((user) => ({ to: { users: [user] }, type: 'badge', data: { for: user } })),
     );
 
-    const expected = (user: string, index: number) =>
-      [everyone.id, (personal[index] as { id: string }).id].sort();
+    const expected = (index: number) => [everyone.id, (personal[index] as { id: string }).id].sort();
     await eventually(
       () => users.every((user) => (sockets.get(user) as TestSocket).messages().length >= 2),
       3 * 60_000,
@@ -56,7 +55,7 @@ describe('one message for many users, and one batch of different messages', () =
     await target.local?.idle();
     users.forEach((user, index) => {
       const messages = (sockets.get(user) as TestSocket).messages();
-      assert.deepEqual(messages.map((m) => m.id).sort(), expected(user, index), user);
+      assert.deepEqual(messages.map((m) => m.id).sort(), expected(index), user);
       assert.deepEqual(messages.find((m) => m.type === 'badge')?.data, { for: user });
     });
   });
