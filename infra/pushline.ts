@@ -459,6 +459,14 @@ export class Pushline extends Construct {
     return this.topic.grantPublish(grantee);
   }
 
+  /**
+   * Lets a service's role ask who is online (the publisher library's `Presence`, `npx pushline
+   * online` and `audience`): `dynamodb:Query` on the table and its indexes, nothing else.
+   */
+  grantPresenceRead(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:Query');
+  }
+
   private newTopic(id: string, encryption: TopicEncryption): sns.Topic {
     const topic = new sns.Topic(this, id, {
       enforceSSL: true,

@@ -5,7 +5,13 @@ import {
   type PublishBatchRequestEntry,
   SNSClient,
 } from '@aws-sdk/client-sns';
-import { checkEnvelope, type Envelope, MAX_USERS_PER_ENVELOPE } from '../functions/shared/envelope.ts';
+import {
+  type ControlEnvelope,
+  checkControlEnvelope,
+  checkEnvelope,
+  type Envelope,
+  MAX_USERS_PER_ENVELOPE,
+} from '../functions/shared/envelope.ts';
 import { InvalidEnvelopeError, PushlineError } from '../functions/shared/errors.ts';
 import { frameSizeProblem } from '../functions/shared/message-frame.ts';
 
@@ -104,7 +110,51 @@ export class Publisher {
     const pending = messages.flatMap((message, index) =>
       this.toEntries(message, ids[index] as string, index),
     );
-    const snsIds: string[][] = messages.map(() => []);
+    return this.send(pending, ids);
+  }
+
+  /**
+   * Ends every open connection of these users (logout, ban): each gets a `disconnect` frame with
+   * the reason, then API Gateway closes it; the SDK does not reconnect after one. Needs only the
+   * publish grant. A connection opened after the order arrives is not affected (refuse those
+   * users' tokens for that).
+   */
+  async disconnect(
+    users: readonly string[],
+    options: { readonly reason?: string } = {},
+  ): Promise<PublishResult> {
+    const id = randomUUID();
+    const unique = [...new Set(users)];
+    if (unique.length === 0) throw new InvalidMessageError('disconnect needs at least one user');
+    const pending = chunk(unique, MAX_USERS_PER_ENVELOPE).map((part, chunkIndex): PendingEntry => {
+      let envelope: ControlEnvelope;
+      try {
+        envelope = checkControlEnvelope({
+          v: 1,
+          id,
+          to: { users: part },
+          control: 'disconnect',
+          ...(options.reason !== undefined ? { reason: options.reason } : {}),
+        });
+      } catch (error) {
+        if (error instanceof InvalidEnvelopeError) throw new InvalidMessageError(error.reason);
+        throw error;
+      }
+      const body = JSON.stringify(envelope);
+      const attributes = { control: { DataType: 'String', StringValue: 'disconnect' } };
+      return {
+        messageIndex: 0,
+        bytes: Buffer.byteLength(body) + attributeBytes(attributes),
+        entry: { Id: `d${chunkIndex}`, Message: body, MessageAttributes: attributes },
+      };
+    });
+    const [result] = await this.send(pending, [id]);
+    return result as PublishResult;
+  }
+
+  /** Sends entries in batches, retrying what SNS refused for a reason of its own. */
+  private async send(pending: readonly PendingEntry[], ids: readonly string[]): Promise<PublishResult[]> {
+    const snsIds: string[][] = ids.map(() => []);
     const failed: { id: string; code: string; message: string }[] = [];
 
     let queue = pending;
@@ -140,10 +190,7 @@ export class Publisher {
       }
       queue = retry;
     }
-    const results = messages.map((_, index) => ({
-      id: ids[index] as string,
-      snsMessageIds: snsIds[index] ?? [],
-    }));
+    const results = ids.map((id, index) => ({ id, snsMessageIds: snsIds[index] ?? [] }));
     if (failed.length > 0) throw new PublishFailedError(failed, results);
     return results;
   }
@@ -237,3 +284,11 @@ function attributeBytes(attributes: Record<string, MessageAttributeValue>): numb
   }
   return bytes;
 }
+
+export {
+  type AudiencePresence,
+  InvalidPresenceQueryError,
+  Presence,
+  type PresenceOptions,
+  type UserPresence,
+} from './presence.ts';

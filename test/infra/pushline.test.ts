@@ -574,3 +574,31 @@ describe('grantPublish', () => {
     ]);
   });
 });
+
+describe('grantPresenceRead', () => {
+  it('lets a service role Query the table and its indexes, and nothing else', () => {
+    let roleId = '';
+    const s = synth({}, (stack) => {
+      const role = new iam.Role(stack, 'Service', {
+        assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      });
+      stack.pushline.grantPresenceRead(role);
+      roleId = stack.resolve(
+        (role.node.defaultChild as unknown as { logicalId: string }).logicalId,
+      ) as string;
+    });
+    const statements = resourcesOf(s.json, 'AWS::IAM::Policy')
+      .filter(([, policy]) => JSON.stringify(policy.Properties.Roles).includes(`"${roleId}"`))
+      .flatMap(
+        ([, policy]) =>
+          (policy.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] })
+            .Statement,
+      );
+    assert.equal(statements.length, 1);
+    assert.equal(statements[0]?.Action, 'dynamodb:Query');
+    const table = logicalIdOf(s.stack, 'Pushline/Table');
+    const resources = JSON.stringify(statements[0]?.Resource);
+    assert.match(resources, new RegExp(`"${table}","Arn"`), 'the table');
+    assert.match(resources, /\/index\/\*/, 'its indexes');
+  });
+});
