@@ -4,11 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import type { PushlineClient } from '../../client/index.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { mintLocalToken } from '../../local/tokens.ts';
-import { Publisher } from '../../publisher/index.ts';
+import { Presence, Publisher } from '../../publisher/index.ts';
 import {
   connectWithin,
   LIMIT,
@@ -23,6 +24,7 @@ import { WEBSOCKET_SKIP } from '../support/target.ts';
 describe('the systems this project replaces, rebuilt', { skip: WEBSOCKET_SKIP }, () => {
   let stack: LocalStack;
   let publisher: Publisher;
+  let presence: Presence;
   const clients: PushlineClient[] = [];
   const client = (userId: string, topics?: string[], options: Parameters<typeof stackClient>[2] = {}) => {
     const made = stackClient(stack.outputs, userId, {
@@ -41,6 +43,7 @@ describe('the systems this project replaces, rebuilt', { skip: WEBSOCKET_SKIP },
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     };
     publisher = new Publisher({ topicArn: stack.outputs.TopicArn, client: new SNSClient(aws) });
+    presence = new Presence({ tableName: stack.outputs.TableName, client: new DynamoDBClient(aws) });
   });
   after(async () => {
     for (const made of clients) made.close();
@@ -114,7 +117,7 @@ describe('the systems this project replaces, rebuilt', { skip: WEBSOCKET_SKIP },
   );
 
   it(
-    "seed 004's multi-device badge: unread on connect on every device, a batch for several users, one failing connection harming no other",
+    "seed 004's multi-device badge: unread on connect on every device, a batch for several users, the online check, one failing connection harming no other",
     LIMIT,
     async () => {
       const [owner, colleague] = [newUser('owner'), newUser('colleague')];
@@ -135,6 +138,14 @@ describe('the systems this project replaces, rebuilt', { skip: WEBSOCKET_SKIP },
           () => 'the badge on connect',
         );
       }
+
+      // The badge service asks who is online before choosing how to reach them.
+      const offline = newUser('away');
+      assert.deepEqual(await presence.online([owner, colleague, offline]), [
+        { user: owner, online: true, connections: 3 },
+        { user: colleague, online: true, connections: 1 },
+        { user: offline, online: false, connections: 0 },
+      ]);
 
       // The phone's network dies without a close; the gateway still lists it for a while.
       for (const socket of tracker.open) socket.terminate();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import { parseEnvelope } from '../../functions/shared/envelope.ts';
+import { parseEnvelope, parsePublished } from '../../functions/shared/envelope.ts';
 import { InvalidMessageError, JsonText, Publisher, PublishFailedError } from '../../publisher/index.ts';
 
 // Every case here is refused before any request is made, so the topic never has to exist.
@@ -154,5 +154,37 @@ describe('Publisher batching and retries', () => {
       calls.map((call) => call.entries.length),
       [2, 1],
     );
+  });
+});
+
+describe('Publisher.disconnect', () => {
+  it('sends control envelopes the deliver function accepts, 100 users each, one order id', async () => {
+    const { calls, client } = scriptedClient(() => undefined);
+    const users = Array.from({ length: 150 }, (_, i) => `user-${i}`);
+    const result = await new Publisher({ topicArn, client }).disconnect([...users, 'user-0'], {
+      reason: 'banned',
+    });
+    const bodies = calls.flatMap((call) => call.entries.map((entry) => entry.Message ?? ''));
+    const orders = bodies.map((body) => parsePublished(body));
+    assert.ok(orders.every((order) => order.kind === 'control'));
+    const controls = orders.flatMap((order) => (order.kind === 'control' ? [order.control] : []));
+    assert.deepEqual(
+      controls.map((control) => control.to.users.length),
+      [100, 50],
+      'split, the repeated user once',
+    );
+    assert.ok(controls.every((control) => control.id === result.id && control.reason === 'banned'));
+    assert.equal(result.snsMessageIds.length, 2);
+  });
+
+  it('refuses an empty list and a bad reason before sending anything', async () => {
+    const { calls, client } = scriptedClient(() => undefined);
+    const publisher = new Publisher({ topicArn, client });
+    await assert.rejects(publisher.disconnect([]), InvalidMessageError);
+    await assert.rejects(
+      publisher.disconnect(['alice'], { reason: 'x'.repeat(300) }),
+      (error: unknown) => error instanceof InvalidMessageError && /reason/.test(error.message),
+    );
+    assert.equal(calls.length, 0);
   });
 });
