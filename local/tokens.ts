@@ -1,4 +1,5 @@
 import { SignJWT } from 'jose';
+import { DEFAULT_TOPIC_CLAIM } from '../functions/shared/topics.ts';
 
 /**
  * The HS256 secret the local stack's authorizer accepts. Local use only: a deployed stack
@@ -16,13 +17,17 @@ export interface MintOptions {
   readonly issuer?: string;
   /** `topics` claim: the topics (names or prefixes ending in `*`) the user may subscribe to. */
   readonly topics?: readonly string[];
+  /** Claim `topics` goes under, for a stack whose construct names another topic claim. @default DEFAULT_TOPIC_CLAIM */
+  readonly topicClaim?: string;
 }
 
 /** Signs a token for `userId` (its `sub`) that the local stack accepts. */
 export async function mintLocalToken(userId: string, options: MintOptions = {}): Promise<string> {
   if (userId.trim() === '') throw new Error('A user id is required to mint a token.');
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT(options.topics !== undefined ? { topics: [...options.topics] } : {})
+  const claims =
+    options.topics !== undefined ? { [options.topicClaim ?? DEFAULT_TOPIC_CLAIM]: [...options.topics] } : {};
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(userId)
     .setIssuer(options.issuer ?? 'pushline-local')
