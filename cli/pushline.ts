@@ -1,28 +1,69 @@
+import { readFile } from 'node:fs/promises';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import WebSocket from 'ws';
-import { OUTPUTS_FILE, readOutputs } from '../local/outputs.ts';
+import { DEFAULT_TOPIC_CLAIM, topicNameProblem, topicPatternProblem } from '../functions/shared/topics.ts';
+import { type LocalOutputs, OUTPUTS_FILE, readOutputs } from '../local/outputs.ts';
 import { mintLocalToken } from '../local/tokens.ts';
-import { InvalidMessageError, JsonText, Publisher, type PushMessage } from '../publisher/index.ts';
+import {
+  InvalidMessageError,
+  InvalidPresenceQueryError,
+  JsonText,
+  Presence,
+  Publisher,
+  PublishFailedError,
+  type PushMessage,
+} from '../publisher/index.ts';
+import { parseNdjson } from '../publisher/ndjson.ts';
 
 const USAGE = `Usage: npx pushline <command> [options]
 
 Commands:
-  token <userId> [--expires <seconds>] [--secret <key>] [--issuer <iss>]
+  token <userId> [--topics <patterns>] [--topic-claim <name>] [--expires <seconds>] [--secret <key>]
+        [--issuer <iss>]
       Print an HS256 token: for the local stack by default, or signed with --secret (or
-      PUSHLINE_JWT_SECRET), e.g. a deployed stack's generated secret.
-  publish --user <id> [--user <id>…] --type <type> [--source <s>] [--data <json>] [--id <id>]
-          [--no-persist] [--ttl <seconds>] [--topic-arn <arn>]
-      Publish an envelope. Without --topic-arn (or PUSHLINE_TOPIC_ARN) it goes to the local stack
-      (${OUTPUTS_FILE}); with one it goes to that topic with the standard AWS configuration.
+      PUSHLINE_JWT_SECRET), e.g. a deployed stack's generated secret. --topics grants topics (a comma
+      list of names or prefixes ending in *, e.g. news,team.42.*) in the token's claim
+      "${DEFAULT_TOPIC_CLAIM}", or in --topic-claim's when the stack names another.
+
+  publish (--user <ids> | --topic <name> | --all) --type <type> [--data <json>] [--source <s>]
+          [--id <id>] [--no-persist] [--ttl <seconds>] [--topic-arn <arn>]
+      Publish one message to users (--user repeated or a comma list: --user alice,bob), to a topic's
+      subscribers, or to every connection (--all). --data is sent exactly as typed.
+  publish --file <path | -> [--chunk-size <n>] [--dry-run] [--topic-arn <arn>]
+      Publish the envelopes of an NDJSON file (- reads stdin): one a line, as services publish them,
+      with or without "v"; blank lines are skipped. A line without "id" gets a generated one (so a
+      second run sends it again: give ids to make re-runs safe). Every line is checked first: if any
+      is bad, each bad line is printed and nothing is sent. Sent in chunks of --chunk-size lines
+      (default 500), with progress on stderr; --dry-run only checks.
+      Without --topic-arn (or PUSHLINE_TOPIC_ARN), publish goes to the local stack (${OUTPUTS_FILE});
+      with one, to that topic with the standard AWS configuration.
+
+  online <userId>… [--json] [--table <name>]
+      Print whether each user is online and on how many connections.
+  audience (<topic> | --all) [--max-users <n>] [--json] [--table <name>]
+      Print how many connections and users a topic (or, with --all, a broadcast) reaches now, and the
+      users (at most --max-users, default 1000). Reads every row of the audience.
+      Without --table (or PUSHLINE_TABLE_NAME), online and audience read the local stack's table;
+      with one, that table with the standard AWS configuration (the stack's TableName output).
+
+  disconnect <userId>… [--reason <text>] [--topic-arn <arn>]
+      End every open connection of these users: each gets a disconnect frame with the reason, then
+      the stack closes it. User ids may also be given as comma lists. --topic-arn as for publish.
+
   listen <userId> [--url <wss://…>] [--token <jwt>] [--after <seq>]
       Connect as a user and print every frame pushed to it. Without --url, the local stack.
       Without --token, a local token is minted for the user.
+
   rejected [--queue-url <url>] [--max <n>] [--delete]
       Print the envelopes the deliver function rejected, each with its reason (oldest first, at most
       --max, default 10). Without --queue-url, the local stack's rejected queue; with one, that queue
       with the standard AWS configuration (the stack's RejectedQueueUrl output). They stay in the
       queue unless --delete is given.
+
+Exit codes: 0 done, 1 failed (AWS error, connection refused), 2 usage or invalid input.
+Reference: docs/cli.md
 `;
 
 interface Parsed {
@@ -31,7 +72,7 @@ interface Parsed {
   readonly flags: Set<string>;
 }
 
-const BOOLEAN_FLAGS = new Set(['no-persist', 'help', 'delete']);
+const BOOLEAN_FLAGS = new Set(['no-persist', 'help', 'delete', 'all', 'json', 'dry-run']);
 
 /** Parses `--name value`, `--name=value` and boolean flags; repeated options keep every value. */
 function parse(argv: readonly string[]): Parsed {
@@ -60,6 +101,26 @@ class UsageError extends Error {}
 
 const one = (parsed: Parsed, name: string): string | undefined => parsed.options.get(name)?.at(-1);
 
+/** Every value of comma lists (`alice,bob` and repeated options alike), trimmed; refuses empty items. */
+function list(values: readonly string[], what: string): string[] {
+  const items = values.flatMap((value) => value.split(',')).map((item) => item.trim());
+  if (items.some((item) => item === ''))
+    throw new UsageError(`${what} has an empty item: ${values.join(' ')}`);
+  return items;
+}
+
+/** `1 message`, `2 messages`. */
+const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+/** A whole number option within bounds, or its default. */
+function whole(parsed: Parsed, name: string, fallback: number, min: number, max: number): number {
+  const given = one(parsed, name);
+  const value = Number(given ?? fallback);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}: ${given}`);
+  return value;
+}
+
 async function localOutputs() {
   try {
     return await readOutputs();
@@ -68,6 +129,49 @@ async function localOutputs() {
   }
 }
 
+/** SDK client settings for the local stack's endpoint. */
+const localConfig = (outputs: LocalOutputs) => ({
+  endpoint: outputs.AwsEndpointUrl,
+  region: outputs.Region,
+  credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+});
+
+/** A publisher for --topic-arn (or PUSHLINE_TOPIC_ARN), else for the local stack; counts SNS requests. */
+async function publisherFor(parsed: Parsed): Promise<{ publisher: Publisher; requests: () => number }> {
+  const topicArn = one(parsed, 'topic-arn') ?? process.env.PUSHLINE_TOPIC_ARN;
+  let client: SNSClient;
+  let publisher: Publisher;
+  if (topicArn) {
+    client = new SNSClient({});
+    publisher = new Publisher({ topicArn, client });
+  } else {
+    const outputs = await localOutputs();
+    client = new SNSClient(localConfig(outputs));
+    publisher = new Publisher({ topicArn: outputs.TopicArn, client });
+  }
+  let requests = 0;
+  // The initialize step runs once per send (the SDK's own retries come later), so this counts requests.
+  client.middlewareStack.add(
+    (next) => (args) => {
+      requests += 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'pushlineRequestCount' },
+  );
+  return { publisher, requests: () => requests };
+}
+
+/** Presence on --table (or PUSHLINE_TABLE_NAME), else on the local stack's table. */
+async function presenceFor(parsed: Parsed): Promise<Presence> {
+  const tableName = one(parsed, 'table') ?? process.env.PUSHLINE_TABLE_NAME;
+  if (tableName) return new Presence({ tableName });
+  const outputs = await localOutputs();
+  return new Presence({ tableName: outputs.TableName, client: new DynamoDBClient(localConfig(outputs)) });
+}
+
+/** Claims a token sets itself, which a topic list must not replace. */
+const REGISTERED_CLAIMS = new Set(['sub', 'iss', 'iat', 'exp', 'nbf', 'aud', 'jti']);
+
 async function token(parsed: Parsed): Promise<void> {
   const userId = parsed.positionals[0];
   if (!userId) throw new UsageError('token needs a user id: npx pushline token alice');
@@ -75,19 +179,60 @@ async function token(parsed: Parsed): Promise<void> {
   if (!Number.isInteger(expires)) throw new UsageError('--expires must be a whole number of seconds.');
   const secret = one(parsed, 'secret') ?? process.env.PUSHLINE_JWT_SECRET;
   const issuer = one(parsed, 'issuer');
+  const given = parsed.options.get('topics');
+  const topics = given === undefined ? undefined : list(given, '--topics');
+  for (const pattern of topics ?? []) {
+    const problem = topicPatternProblem(pattern);
+    if (problem !== undefined) throw new UsageError(`--topics "${pattern}": ${problem}`);
+  }
+  const topicClaim = one(parsed, 'topic-claim');
+  if (topicClaim !== undefined) {
+    if (topics === undefined)
+      throw new UsageError('--topic-claim names the claim of --topics: give --topics too.');
+    if (topicClaim.trim() === '' || REGISTERED_CLAIMS.has(topicClaim))
+      throw new UsageError(`--topic-claim must be a claim name of its own, not "${topicClaim}".`);
+  }
   console.log(
     await mintLocalToken(userId, {
       expiresInSeconds: expires,
       ...(secret !== undefined ? { secret } : {}),
       ...(issuer !== undefined ? { issuer } : {}),
+      ...(topics !== undefined ? { topics } : {}),
+      ...(topicClaim !== undefined ? { topicClaim } : {}),
     }),
   );
 }
 
+/** The recipients of `publish`: exactly one of --user, --topic and --all. */
+function recipients(parsed: Parsed): PushMessage['to'] {
+  const users = parsed.options.get('user');
+  const topics = parsed.options.get('topic');
+  const given = [users !== undefined, topics !== undefined, parsed.flags.has('all')].filter(Boolean).length;
+  if (given !== 1)
+    throw new UsageError('publish needs exactly one of --user <ids>, --topic <name> or --all (or --file).');
+  if (parsed.flags.has('all')) return { all: true };
+  if (topics !== undefined) {
+    if (topics.length > 1) throw new UsageError('publish takes one --topic (publish again for another).');
+    const topic = topics[0] as string;
+    const problem = topicNameProblem(topic);
+    if (problem !== undefined) throw new UsageError(`--topic: ${problem}`);
+    return { topic };
+  }
+  return { users: list(users ?? [], '--user') };
+}
+
+/** How the CLI names recipients in what it prints. */
+function describe(to: PushMessage['to']): string {
+  if ('users' in to) return to.users.join(', ');
+  if ('topic' in to) return `topic ${to.topic}`;
+  return 'every connection';
+}
+
 async function publish(parsed: Parsed): Promise<void> {
-  const users = parsed.options.get('user') ?? [];
+  const file = one(parsed, 'file');
+  if (file !== undefined) return publishFile(parsed, file);
+  const to = recipients(parsed);
   const type = one(parsed, 'type');
-  if (users.length === 0) throw new UsageError('publish needs at least one --user.');
   if (!type) throw new UsageError('publish needs --type.');
   let data: unknown = null;
   const rawData = one(parsed, 'data');
@@ -101,7 +246,7 @@ async function publish(parsed: Parsed): Promise<void> {
   }
   const ttl = one(parsed, 'ttl');
   const message: PushMessage = {
-    to: { users },
+    to,
     type,
     data,
     ...(one(parsed, 'source') !== undefined ? { source: one(parsed, 'source') } : {}),
@@ -109,22 +254,128 @@ async function publish(parsed: Parsed): Promise<void> {
     ...(parsed.flags.has('no-persist') ? { persist: false } : {}),
     ...(ttl !== undefined ? { ttl: Number(ttl) } : {}),
   };
-
-  const topicArn = one(parsed, 'topic-arn') ?? process.env.PUSHLINE_TOPIC_ARN;
-  let publisher: Publisher;
-  if (topicArn) {
-    publisher = new Publisher({ topicArn });
-  } else {
-    const outputs = await localOutputs();
-    const client = new SNSClient({
-      endpoint: outputs.AwsEndpointUrl,
-      region: outputs.Region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    publisher = new Publisher({ topicArn: outputs.TopicArn, client });
-  }
+  const { publisher } = await publisherFor(parsed);
   const result = await publisher.publish(message);
-  console.log(`published ${result.id} to ${users.join(', ')} (SNS ${result.snsMessageIds.join(', ')})`);
+  console.log(`published ${result.id} to ${describe(to)} (SNS ${result.snsMessageIds.join(', ')})`);
+}
+
+/** Options that give one message's fields, which a file's lines give instead. */
+const MESSAGE_OPTIONS = ['user', 'topic', 'type', 'data', 'source', 'id', 'ttl'];
+
+async function publishFile(parsed: Parsed, file: string): Promise<void> {
+  const conflicting = [
+    ...MESSAGE_OPTIONS.filter((name) => parsed.options.has(name)),
+    ...['all', 'no-persist'].filter((name) => parsed.flags.has(name)),
+  ];
+  if (conflicting.length > 0) {
+    const names = conflicting.map((name) => `--${name}`).join(', ');
+    throw new UsageError(`--file takes every field from its lines: leave out ${names}.`);
+  }
+  const chunkSize = whole(parsed, 'chunk-size', 500, 1, 10_000);
+  const name = file === '-' ? 'stdin' : file;
+  const result = parseNdjson(await readText(file));
+  if (!result.ok) {
+    for (const problem of result.problems) console.error(problem);
+    throw new UsageError(`${result.problems.length} bad line(s) in ${name}; nothing was sent.`);
+  }
+  const messages = result.messages;
+  if (parsed.flags.has('dry-run')) {
+    console.log(`checked ${plural(messages.length, 'message')} in ${name}; nothing sent (--dry-run)`);
+    return;
+  }
+  const { publisher, requests } = await publisherFor(parsed);
+  let sent = 0;
+  let envelopes = 0;
+  for (let start = 0; start < messages.length; start += chunkSize) {
+    const part = messages.slice(start, start + chunkSize);
+    try {
+      const results = await publisher.publishAll(part.map((entry) => entry.message));
+      for (const published of results) envelopes += published.snsMessageIds.length;
+    } catch (error) {
+      const lastSent = messages[sent - 1]?.line;
+      if (sent > 0)
+        console.error(`${sent} of ${messages.length} messages (lines up to ${lastSent}) were sent.`);
+      if (error instanceof PublishFailedError) {
+        const lineOf = new Map(part.map((entry, index) => [error.succeeded[index]?.id, entry.line]));
+        const failedLines = [...new Set(error.failed.map((failure) => lineOf.get(failure.id)))];
+        console.error(
+          `In lines ${part[0]?.line} to ${part.at(-1)?.line}, SNS refused lines ${failedLines.join(', ')}; ` +
+            'the others were sent. Later lines were not.',
+        );
+      }
+      throw error;
+    }
+    sent += part.length;
+    if (messages.length > chunkSize) console.error(`sent ${sent}/${messages.length} messages`);
+  }
+  console.log(
+    `published ${plural(sent, 'message')} (${plural(envelopes, 'envelope')}, ${plural(requests(), 'SNS request')})`,
+  );
+}
+
+/** A file's text, or stdin's for `-`. */
+async function readText(file: string): Promise<string> {
+  if (file === '-') {
+    if (process.stdin.isTTY) console.error('reading NDJSON from stdin (end with Ctrl-D)');
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`Cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+async function online(parsed: Parsed): Promise<void> {
+  const users = list(parsed.positionals, 'online');
+  if (users.length === 0) throw new UsageError('online needs user ids: npx pushline online alice bob');
+  const answers = await (await presenceFor(parsed)).online(users);
+  if (parsed.flags.has('json')) {
+    console.log(JSON.stringify(answers, null, 2));
+    return;
+  }
+  const width = Math.max(...answers.map((answer) => answer.user.length));
+  for (const answer of answers) {
+    const connections = plural(answer.connections, 'connection');
+    console.log(`${answer.user.padEnd(width)}  ${answer.online ? `online (${connections})` : 'offline'}`);
+  }
+}
+
+async function audience(parsed: Parsed): Promise<void> {
+  const all = parsed.flags.has('all');
+  const [topic, ...extra] = parsed.positionals;
+  if ((topic !== undefined) === all || extra.length > 0)
+    throw new UsageError('audience needs one topic or --all: npx pushline audience news');
+  if (topic !== undefined) {
+    const problem = topicNameProblem(topic);
+    if (problem !== undefined) throw new UsageError(problem);
+  }
+  const maxUsers = whole(parsed, 'max-users', 1000, 1, 100_000);
+  const presence = await presenceFor(parsed);
+  const answer = await presence.audience(topic !== undefined ? { topic } : { all: true }, { maxUsers });
+  if (parsed.flags.has('json')) {
+    console.log(JSON.stringify({ ...(topic !== undefined ? { topic } : { all: true }), ...answer }, null, 2));
+    return;
+  }
+  const what = topic !== undefined ? `topic ${topic}` : 'every connection';
+  console.log(`${what}: ${plural(answer.connections, 'connection')}, ${plural(answer.userCount, 'user')}`);
+  for (const user of answer.users) console.log(`  ${user}`);
+  if (answer.truncated)
+    console.error(`(the first ${answer.users.length} of ${answer.userCount} users; --max-users shows more)`);
+}
+
+async function disconnect(parsed: Parsed): Promise<void> {
+  const users = list(parsed.positionals, 'disconnect');
+  if (users.length === 0) throw new UsageError('disconnect needs user ids: npx pushline disconnect alice');
+  const reason = one(parsed, 'reason');
+  const { publisher } = await publisherFor(parsed);
+  const result = await publisher.disconnect(users, reason !== undefined ? { reason } : {});
+  console.log(
+    `sent disconnect ${result.id} to ${users.join(', ')}${reason !== undefined ? ` (reason: ${reason})` : ''}` +
+      ` (SNS ${result.snsMessageIds.join(', ')})`,
+  );
 }
 
 async function listen(parsed: Parsed): Promise<void> {
@@ -165,11 +416,7 @@ async function rejected(parsed: Parsed): Promise<void> {
     queueUrl = given;
   } else {
     const outputs = await localOutputs();
-    sqs = new SQSClient({
-      endpoint: outputs.AwsEndpointUrl,
-      region: outputs.Region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    sqs = new SQSClient(localConfig(outputs));
     queueUrl = outputs.RejectedQueueUrl;
   }
   let shown = 0;
@@ -209,7 +456,19 @@ async function rejected(parsed: Parsed): Promise<void> {
   );
 }
 
-const commands: Record<string, (parsed: Parsed) => Promise<void>> = { token, publish, listen, rejected };
+/** Each command with the options it takes (any other is a usage error, so a typo is not ignored). */
+const commands: Record<string, { run: (parsed: Parsed) => Promise<void>; options: readonly string[] }> = {
+  token: { run: token, options: ['topics', 'topic-claim', 'expires', 'secret', 'issuer'] },
+  publish: {
+    run: publish,
+    options: [...MESSAGE_OPTIONS, 'all', 'no-persist', 'topic-arn', 'file', 'chunk-size', 'dry-run'],
+  },
+  online: { run: online, options: ['json', 'table'] },
+  audience: { run: audience, options: ['all', 'json', 'table', 'max-users'] },
+  disconnect: { run: disconnect, options: ['reason', 'topic-arn'] },
+  listen: { run: listen, options: ['url', 'token', 'after'] },
+  rejected: { run: rejected, options: ['queue-url', 'max', 'delete'] },
+};
 
 try {
   const [name, ...rest] = process.argv.slice(2);
@@ -218,9 +477,21 @@ try {
     console.log(USAGE);
     process.exit(name === undefined || rest.includes('--help') || name === 'help' ? 0 : 2);
   }
-  await command(parse(rest));
+  const parsed = parse(rest);
+  const unknown = [...parsed.options.keys(), ...parsed.flags].filter(
+    (option) => !command.options.includes(option),
+  );
+  if (unknown.length > 0)
+    throw new UsageError(
+      `${name} does not take ${unknown.map((option) => `--${option}`).join(', ')} (see --help).`,
+    );
+  await command.run(parsed);
 } catch (error) {
-  if (error instanceof UsageError || error instanceof InvalidMessageError) {
+  if (
+    error instanceof UsageError ||
+    error instanceof InvalidMessageError ||
+    error instanceof InvalidPresenceQueryError
+  ) {
     console.error(error.message);
     process.exit(2);
   }
