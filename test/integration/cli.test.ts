@@ -400,3 +400,33 @@ describe('the pushline command line, tried as a new user would', () => {
     assert.equal((await request(other, { action: 'ping', id: 'still' }, 'pong')).id, 'still');
   });
 });
+
+describe('the pushline command line against a stack that names its own topic claim', () => {
+  let target: Target;
+  before(async () => {
+    target = await startTarget({ context: { topicClaim: 'channels' } });
+  });
+  after(async () => {
+    await target.stop();
+  });
+
+  it('mints with --topic-claim a token whose topics that stack grants', {
+    skip: WEBSOCKET_SKIP,
+  }, async () => {
+    const user = unique('claims');
+    const mint = async (extra: string[]) =>
+      (await pushline(target, ['token', user, '--topics', 'desk.*', ...extra])).stdout.trim();
+    const granted = await TestSocket.open(
+      `${target.outputs.WebSocketUrl}?token=${await mint(['--topic-claim', 'channels'])}`,
+    );
+    const ungranted = await TestSocket.open(`${target.outputs.WebSocketUrl}?token=${await mint([])}`);
+    try {
+      const topic = 'desk.7';
+      assert.equal((await request(granted, { action: 'subscribe', topic }, 'subscribed')).kind, 'subscribed');
+      const refused = await request(ungranted, { action: 'subscribe', topic }, 'subscribed');
+      assert.equal(refused.code, 'FORBIDDEN', 'the default claim means nothing to this stack');
+    } finally {
+      await Promise.all([granted.close(), ungranted.close()]);
+    }
+  });
+});
