@@ -3,7 +3,13 @@ import { createConnectionDirectory } from './adapters/connection-store.ts';
 import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { createPartQueue } from './adapters/part-queue.ts';
-import { subscribe, TopicForbiddenError, type TopicPorts, unsubscribe } from './domain/audience.ts';
+import {
+  subscribe,
+  TooManyTopicsError,
+  TopicForbiddenError,
+  type TopicPorts,
+  unsubscribe,
+} from './domain/audience.ts';
 import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
 import { postToUser } from './domain/delivery.ts';
 import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
@@ -150,8 +156,9 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     if (error instanceof InvalidFrameError) {
       return respond(errorFrame(error.frameCode, error.message, error.action));
     }
-    if (error instanceof TopicForbiddenError) {
-      return respond({ ...errorFrame('FORBIDDEN', error.message, 'subscribe'), topic: error.topic });
+    if (error instanceof TopicForbiddenError || error instanceof TooManyTopicsError) {
+      const code = error instanceof TopicForbiddenError ? 'FORBIDDEN' : 'TOO_MANY_TOPICS';
+      return respond({ ...errorFrame(code, error.message, 'subscribe'), topic: error.topic });
     }
     logger.error('Frame failed', { connectionId, action, error: error as Error });
     // The action tells the client which request failed (e.g. a resume it should retry).

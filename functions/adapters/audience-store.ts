@@ -20,6 +20,14 @@ export function audienceShardKey(audience: Audience, shard: number): string {
   return 'topic' in audience ? KEY.topicShard(audience.topic, shard) : KEY.broadcastShard(shard);
 }
 
+/** The attribute of the connection row counting its subscriptions (against the cap). */
+const TOPIC_COUNT = 'topicCount';
+
+const connectionRowKey = (userId: string, connectionId: string) => ({
+  [PK]: KEY.user(userId),
+  [SK]: KEY.connection(connectionId),
+});
+
 const partKey = (part: PartKey) => ({
   [PK]: KEY.fanout(part.messageId),
   [SK]: KEY.fanoutPart(part.shard, part.after ?? ''),
@@ -41,29 +49,73 @@ export function createAudienceStore(tableName: string): AudienceStore {
     dynamo.send(new DeleteCommand({ TableName: tableName, ...input }));
 
   return {
-    async subscribe(subscription) {
-      await dynamo.send(
+    async subscribe(subscription, maxTopics) {
+      const key = {
+        [PK]: KEY.topicShard(subscription.topic, shardOf(subscription.connectionId)),
+        [SK]: KEY.connection(subscription.connectionId),
+      };
+      const written = await writeIf(
         new PutCommand({
           TableName: tableName,
           Item: {
-            [PK]: KEY.topicShard(subscription.topic, shardOf(subscription.connectionId)),
-            [SK]: KEY.connection(subscription.connectionId),
+            ...key,
             topic: subscription.topic,
             connectionId: subscription.connectionId,
             userId: subscription.userId,
             connectedAt: subscription.connectedAt,
             [EXPIRES]: subscription.expiresAt,
           },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
         }),
       );
+      if (!written) return 'already';
+      // Count it on the connection row, within the cap. (Should that row be gone already, the
+      // update makes a stub that expires with the connection; the index never lists it.)
+      const counted = await dynamo
+        .send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: connectionRowKey(subscription.userId, subscription.connectionId),
+            UpdateExpression: 'ADD #count :one SET #exp = if_not_exists(#exp, :exp)',
+            ConditionExpression: 'attribute_not_exists(#count) OR #count < :max',
+            ExpressionAttributeNames: { '#count': TOPIC_COUNT, '#exp': EXPIRES },
+            ExpressionAttributeValues: { ':one': 1, ':max': maxTopics, ':exp': subscription.expiresAt },
+          }),
+        )
+        .then(
+          () => true,
+          (error: unknown) => {
+            if (isConditionFailed(error)) return false;
+            throw error;
+          },
+        );
+      if (counted) return 'subscribed';
+      await remove({ Key: key });
+      return 'full';
     },
 
-    async unsubscribe(topic, connectionId) {
+    async unsubscribe(topic, userId, connectionId) {
       const result = await remove({
         Key: { [PK]: KEY.topicShard(topic, shardOf(connectionId)), [SK]: KEY.connection(connectionId) },
         ReturnValues: 'ALL_OLD',
       });
-      return result.Attributes !== undefined;
+      if (result.Attributes === undefined) return false;
+      await dynamo
+        .send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: connectionRowKey(userId, connectionId),
+            UpdateExpression: 'ADD #count :minus',
+            ConditionExpression: '#count > :zero',
+            ExpressionAttributeNames: { '#count': TOPIC_COUNT },
+            ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+          }),
+        )
+        .catch((error: unknown) => {
+          if (!isConditionFailed(error)) throw error; // the connection row is gone: nothing to count
+        });
+      return true;
     },
 
     async members(audience, shard, options) {

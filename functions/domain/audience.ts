@@ -12,7 +12,7 @@ import { PushlineError } from '../shared/errors.ts';
 import { messageFrameText } from '../shared/message-frame.ts';
 import type { PresenceFrame } from '../shared/protocol.ts';
 import { BROADCAST_LOG } from '../shared/table-schema.ts';
-import { AUDIENCE_SHARDS, topicMatches } from '../shared/topics.ts';
+import { AUDIENCE_SHARDS, MAX_TOPICS_PER_CONNECTION, topicMatches } from '../shared/topics.ts';
 import { CONNECT_WINDOW_MS, type FramePoster } from './delivery.ts';
 import { fanOut, settleBounded } from './fan-out.ts';
 import { DEDUPE_WINDOW_SECONDS, type InboxStore } from './inbox.ts';
@@ -45,9 +45,13 @@ export interface MemberPage {
 
 /** The audience rows, as topics and fan-out need them. */
 export interface AudienceStore {
-  subscribe(subscription: Subscription): Promise<void>;
-  /** Deletes a subscription; true when there was one. */
-  unsubscribe(topic: string, connectionId: string): Promise<boolean>;
+  /**
+   * Writes a subscription unless the connection already holds `maxTopics` others ('full'); a
+   * subscription that exists already is left as it is ('already').
+   */
+  subscribe(subscription: Subscription, maxTopics: number): Promise<'subscribed' | 'already' | 'full'>;
+  /** Deletes a subscription (and frees its place under the cap); true when there was one. */
+  unsubscribe(topic: string, userId: string, connectionId: string): Promise<boolean>;
   /** Members of one shard after `after` (strongly consistent; expired rows skipped). */
   members(
     audience: Audience,
@@ -97,6 +101,16 @@ export interface PartQueue {
 export class TopicForbiddenError extends PushlineError {
   constructor(readonly topic: string) {
     super('FORBIDDEN', `You may not subscribe to topic "${topic}".`);
+  }
+}
+
+/** A subscribe frame would take the connection past MAX_TOPICS_PER_CONNECTION. */
+export class TooManyTopicsError extends PushlineError {
+  constructor(readonly topic: string) {
+    super(
+      'TOO_MANY_TOPICS',
+      `A connection may hold at most ${MAX_TOPICS_PER_CONNECTION} topics; unsubscribe from one before subscribing to "${topic}".`,
+    );
   }
 }
 
@@ -337,7 +351,8 @@ export function isPresenceTopic(rules: TopicRules, topic: string): boolean {
 
 /**
  * Subscribes a connection to a topic, when the token's grants or the open topics allow it
- * (TopicForbiddenError otherwise). On a presence topic, the user's first connection announces a join.
+ * (TopicForbiddenError otherwise) and the connection holds fewer than MAX_TOPICS_PER_CONNECTION
+ * (TooManyTopicsError otherwise). On a presence topic, the user's first connection announces a join.
  */
 export async function subscribe(
   ports: TopicPorts,
@@ -347,7 +362,9 @@ export async function subscribe(
   if (!topicMatches(topic, who.grants) && !topicMatches(topic, ports.rules.open)) {
     throw new TopicForbiddenError(topic);
   }
-  await ports.audience.subscribe({ topic, ...who });
+  if ((await ports.audience.subscribe({ topic, ...who }, MAX_TOPICS_PER_CONNECTION)) === 'full') {
+    throw new TooManyTopicsError(topic);
+  }
   const presence = isPresenceTopic(ports.rules, topic);
   if (presence && (await ports.audience.join(topic, who.userId, who.connectionId, who.expiresAt))) {
     await announce(ports.queue, topic, who.userId, 'join');
@@ -361,7 +378,7 @@ export async function unsubscribe(
   who: Pick<Subscriber, 'userId' | 'connectionId'>,
   topic: string,
 ): Promise<void> {
-  const removed = await ports.audience.unsubscribe(topic, who.connectionId);
+  const removed = await ports.audience.unsubscribe(topic, who.userId, who.connectionId);
   if (removed) await leavePresence(ports, who, [topic]);
 }
 

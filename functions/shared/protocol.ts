@@ -148,6 +148,7 @@ export const ERROR_CODES = {
   invalidRequest: 'INVALID_REQUEST',
   notImplemented: 'NOT_IMPLEMENTED',
   forbidden: 'FORBIDDEN',
+  tooManyTopics: 'TOO_MANY_TOPICS',
   internal: 'INTERNAL',
 } as const;
 
@@ -161,7 +162,7 @@ export interface ErrorFrame {
   message: string;
   /** The action of the frame that failed, when it could be read. */
   action?: string;
-  /** The topic a refused `subscribe` named. */
+  /** The topic a refused `subscribe` named (FORBIDDEN, TOO_MANY_TOPICS). */
   topic?: string;
 }
 

@@ -2,8 +2,9 @@
  * The single DynamoDB table's key shapes, shared by the CDK code, the local runtime and the adapters.
  *
  * Connection row: pk = `USER#{userId}`, sk = `CONN#{connectionId}`, attribute `connectionId`
- * (the key of the `byConnection` index, so `$disconnect` finds the row from the connection id alone)
- * and `expiresAt` (epoch seconds, the TTL attribute).
+ * (the key of the `byConnection` index, so `$disconnect` finds the row from the connection id alone),
+ * `expiresAt` (epoch seconds, the TTL attribute) and `topicCount` (its subscriptions, against
+ * MAX_TOPICS_PER_CONNECTION).
  *
  * Message row, in the same partition `USER#{userId}`: sk = `MSG#{messageId}`. One row is at once the
  * idempotency marker (a conditional put on the id) and, for stored messages, the message itself:

@@ -46,6 +46,12 @@ export function topicPatternProblem(pattern: string): string | undefined {
   return topicNameProblem(pattern.endsWith('*') ? pattern.slice(0, -1) || 'x' : pattern);
 }
 
+/**
+ * Topics one connection may be subscribed to at once. Each subscription is a row that `$disconnect`
+ * deletes, so the cap bounds that work and what one client can make the table hold.
+ */
+export const MAX_TOPICS_PER_CONNECTION = 100;
+
 /** The shard (0 .. AUDIENCE_SHARDS-1) a connection's audience rows live in: FNV-1a of its id. */
 export function shardOf(connectionId: string): number {
   let hash = 0x811c9dc5;

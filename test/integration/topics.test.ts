@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { KEY, TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
-import { shardOf } from '../../functions/shared/topics.ts';
+import { MAX_TOPICS_PER_CONNECTION, shardOf } from '../../functions/shared/topics.ts';
 import { listUserConnectionsFor } from '../support/table.ts';
 import { startTarget, type Target, unique, WEBSOCKET_SKIP } from '../support/target.ts';
 import { eventually, type Frame, type TestSocket } from '../support/ws-client.ts';
@@ -247,5 +247,36 @@ describe('topics, broadcast, presence and control, end to end', () => {
       rejected.some((entry) => /to/.test(entry.reason) && entry.body.includes('"control"')),
       JSON.stringify(rejected),
     );
+  });
+
+  it(`holds at most ${MAX_TOPICS_PER_CONNECTION} topics per connection, refused by name, room made by unsubscribing`, {
+    skip: WEBSOCKET_SKIP,
+    timeout: 120_000,
+  }, async () => {
+    const ora = unique('ora');
+    const socket = await connect(ora, ['cap.*']);
+    const topics = Array.from({ length: MAX_TOPICS_PER_CONNECTION }, (_, i) => `cap.${ora}.${i}`);
+    for (const topic of topics) {
+      assert.equal((await request(socket, { action: 'subscribe', topic }, 'subscribed')).kind, 'subscribed');
+    }
+    const again = await request(socket, { action: 'subscribe', topic: topics[0] }, 'subscribed');
+    assert.equal(again.kind, 'subscribed', 'a topic it holds already takes no second place');
+
+    const extra = `cap.${ora}.extra`;
+    const refusal = await request(socket, { action: 'subscribe', topic: extra }, 'subscribed');
+    assert.equal(refusal.code, 'TOO_MANY_TOPICS', JSON.stringify(refusal));
+    assert.equal(refusal.topic, extra);
+    const [connectionId] = await listUserConnectionsFor(target, ora);
+    assert.ok(connectionId, 'the connection row');
+    assert.ok(await subscriptionRow(topics[2] as string, connectionId), 'a held topic has its row');
+    assert.equal(await subscriptionRow(extra, connectionId), undefined, 'no row left behind');
+
+    await request(socket, { action: 'unsubscribe', topic: topics[1] }, 'unsubscribed');
+    assert.equal(
+      (await request(socket, { action: 'subscribe', topic: extra }, 'subscribed')).kind,
+      'subscribed',
+    );
+    await target.publish(topicEnvelope(extra, { id: unique('m') }));
+    assert.equal((await socket.next((f) => f.kind === 'message' && f.topic === extra)).topic, extra);
   });
 });

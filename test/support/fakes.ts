@@ -300,13 +300,26 @@ export class MemoryAudience implements AudienceStore {
     return partition;
   }
 
-  async subscribe(subscription: Subscription): Promise<void> {
-    const key = audienceShardKey({ topic: subscription.topic }, shardOf(subscription.connectionId));
-    this.#partition(key).set(subscription.connectionId, subscription);
+  /** Subscriptions per connection id, as the connection row's count. */
+  readonly topicCounts = new Map<string, number>();
+
+  async subscribe(subscription: Subscription, maxTopics: number): Promise<'subscribed' | 'already' | 'full'> {
+    const partition = this.#partition(
+      audienceShardKey({ topic: subscription.topic }, shardOf(subscription.connectionId)),
+    );
+    if (partition.has(subscription.connectionId)) return 'already';
+    const count = this.topicCounts.get(subscription.connectionId) ?? 0;
+    if (count >= maxTopics) return 'full';
+    this.topicCounts.set(subscription.connectionId, count + 1);
+    partition.set(subscription.connectionId, subscription);
+    return 'subscribed';
   }
 
-  async unsubscribe(topic: string, connectionId: string): Promise<boolean> {
-    return this.#partition(audienceShardKey({ topic }, shardOf(connectionId))).delete(connectionId);
+  async unsubscribe(topic: string, _userId: string, connectionId: string): Promise<boolean> {
+    const removed = this.#partition(audienceShardKey({ topic }, shardOf(connectionId))).delete(connectionId);
+    const count = this.topicCounts.get(connectionId) ?? 0;
+    if (removed && count > 0) this.topicCounts.set(connectionId, count - 1);
+    return removed;
   }
 
   async members(
@@ -344,6 +357,7 @@ export class MemoryAudience implements AudienceStore {
       if (row !== undefined && 'topic' in row) topics.push(row.topic);
       partition.delete(connectionId);
     }
+    this.topicCounts.delete(connectionId);
     return { topics };
   }
 

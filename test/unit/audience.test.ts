@@ -8,11 +8,17 @@ import {
   partsOf,
   runPart,
   subscribe,
+  TooManyTopicsError,
   TopicForbiddenError,
   type TopicPorts,
   unsubscribe,
 } from '../../functions/domain/audience.ts';
-import { AUDIENCE_SHARDS, shardOf, topicMatches } from '../../functions/shared/topics.ts';
+import {
+  AUDIENCE_SHARDS,
+  MAX_TOPICS_PER_CONNECTION,
+  shardOf,
+  topicMatches,
+} from '../../functions/shared/topics.ts';
 import { MemoryAudience, MemoryPartQueue, MemoryPoster } from '../support/fakes.ts';
 
 const OPTIONS: FanoutOptions = {
@@ -211,5 +217,19 @@ describe('subscribe, unsubscribe and the end of a connection', () => {
     await unsubscribe(p, { userId: 'cid', connectionId: 'c1' }, 'news');
     await unsubscribe(p, { userId: 'cid', connectionId: 'c1' }, 'room.1');
     assert.deepEqual(p.queue.sent, []);
+  });
+
+  it('refuses a connection more topics than the cap, and makes room again on unsubscribe', async () => {
+    const p = ports();
+    const dee = who('dee', 'c1', ['t.*']);
+    for (let i = 0; i < MAX_TOPICS_PER_CONNECTION; i++) await subscribe(p, dee, `t.${i}`);
+    await subscribe(p, dee, 't.0'); // the same topic again takes no second place
+    await assert.rejects(
+      subscribe(p, dee, 't.extra'),
+      (error: unknown) => error instanceof TooManyTopicsError && error.topic === 't.extra',
+    );
+    await subscribe(p, who('dee', 'c2', ['t.*']), 't.extra'); // another connection has its own cap
+    await unsubscribe(p, dee, 't.0');
+    await subscribe(p, dee, 't.extra');
   });
 });
