@@ -207,6 +207,11 @@ export interface PushlineAlarms {
   readonly deliveryErrors: cloudwatch.Alarm;
   /** The delivery function was throttled (concurrency exhausted). */
   readonly deliveryThrottles: cloudwatch.Alarm;
+  /**
+   * The fan-out function failed (a table or gateway outage mid-part; the retry of its event runs
+   * the part again). Its throttles are not alarmed: its reserved concurrency paces big fan-outs.
+   */
+  readonly fanoutErrors: cloudwatch.Alarm;
 }
 
 /** Metadata keys on each CfnFunction that let the local runtime run the TypeScript source. */
@@ -450,7 +455,7 @@ export class Pushline extends Construct {
     );
     fanoutFn.configureAsyncInvoke({ onFailure: new SqsDestination(this.deadLetterQueue) });
 
-    this.alarms = this.newAlarms(deliver, props.alarmActions ?? []);
+    this.alarms = this.newAlarms(deliver, fanoutFn, props.alarmActions ?? []);
     this.acknowledgeDesignFindings();
   }
 
@@ -596,7 +601,11 @@ export class Pushline extends Construct {
     this.stage.node.addDependency(account);
   }
 
-  private newAlarms(deliver: NodejsFunction, actions: readonly cloudwatch.IAlarmAction[]): PushlineAlarms {
+  private newAlarms(
+    deliver: NodejsFunction,
+    fanout: NodejsFunction,
+    actions: readonly cloudwatch.IAlarmAction[],
+  ): PushlineAlarms {
     const oneMinute = Duration.minutes(1);
     const atLeastOne = {
       threshold: 1,
@@ -631,6 +640,12 @@ export class Pushline extends Construct {
         ...atLeastOne,
         alarmDescription: 'The Pushline delivery function was throttled; deliveries are delayed.',
         metric: deliver.metricThrottles({ period: oneMinute, statistic: 'Sum' }),
+      }),
+      fanoutErrors: new cloudwatch.Alarm(this, 'FanoutErrorsAlarm', {
+        ...atLeastOne,
+        alarmDescription:
+          'The Pushline fan-out function failed on a part of a topic or broadcast message; Lambda retries, then dead-letters it.',
+        metric: fanout.metricErrors({ period: oneMinute, statistic: 'Sum' }),
       }),
     };
     for (const alarm of Object.values(alarms)) alarm.addAlarmAction(...actions);

@@ -354,19 +354,20 @@ describe('the Pushline construct with its defaults', () => {
     assert.ok(stage?.DependsOn?.includes(accountId));
   });
 
-  it('alarms on dead letters, rejected envelopes, delivery errors and throttles', () => {
+  it('alarms on dead letters, rejected envelopes, delivery errors and throttles, fan-out errors', () => {
     const alarms = resourcesOf(s.json, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties ?? {});
     const summary = alarms
       .map((alarm) => `${alarm.Namespace}/${alarm.MetricName} ${alarm.ComparisonOperator} ${alarm.Threshold}`)
       .sort();
     assert.deepEqual(summary, [
       'AWS/Lambda/Errors GreaterThanOrEqualToThreshold 1',
+      'AWS/Lambda/Errors GreaterThanOrEqualToThreshold 1',
       'AWS/Lambda/Throttles GreaterThanOrEqualToThreshold 1',
       'AWS/SQS/ApproximateNumberOfMessagesVisible GreaterThanOrEqualToThreshold 1',
       'AWS/SQS/ApproximateNumberOfMessagesVisible GreaterThanOrEqualToThreshold 1',
     ]);
     const dimensions = JSON.stringify(alarms.map((alarm) => alarm.Dimensions));
-    for (const target of ['Deliver', 'DeadLetterQueue', 'RejectedQueue']) {
+    for (const target of ['Deliver', 'Fanout', 'DeadLetterQueue', 'RejectedQueue']) {
       assert.ok(dimensions.includes(logicalIdOf(s.stack, `Pushline/${target}`)), target);
     }
     for (const alarm of alarms) assert.equal(alarm.AlarmActions, undefined);
@@ -546,7 +547,7 @@ describe('the Pushline construct configured by context', () => {
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: ['arn:aws:sns:eu-west-1:123456789012:on-call'],
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
   });
 });
 
