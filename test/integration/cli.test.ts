@@ -334,6 +334,16 @@ describe('the pushline command line, tried as a new user would', () => {
     );
   });
 
+  it('exits with code 1 and the AWS error when the topic cannot be published to', async () => {
+    const input = JSON.stringify({ to: { users: ['nobody'] }, type: 't', data: null });
+    const missing = `${target.outputs.TopicArn}-missing`;
+    const failed = await failure(
+      pushline(target, ['publish', '--topic-arn', missing, '--file', '-'], { input }),
+    );
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /^pushline: \w+: /m);
+  });
+
   it('tells which users are online and on how many connections, as text and as JSON', {
     skip: WEBSOCKET_SKIP,
   }, async () => {
