@@ -13,10 +13,14 @@ import {
 } from './domain/delivery.ts';
 import { positiveIntEnv, requireEnv } from './lib/config.ts';
 import { count, logger, metrics } from './lib/observability.ts';
-import { type ControlEnvelope, DEFAULT_RETENTION_SECONDS, parsePublished } from './shared/envelope.ts';
+import {
+  type ControlEnvelope,
+  DEFAULT_RETENTION_SECONDS,
+  envelopeSizeProblem,
+  parsePublished,
+} from './shared/envelope.ts';
 import { ENV } from './shared/environment.ts';
 import { InvalidEnvelopeError } from './shared/errors.ts';
-import { frameSizeProblem } from './shared/message-frame.ts';
 import type { DisconnectFrame } from './shared/protocol.ts';
 import { KEY } from './shared/table-schema.ts';
 
@@ -158,13 +162,13 @@ function validate(sns: SNSEventRecord['Sns']): Validated {
   // SNS repeats MessageId on a duplicate delivery, so it is a safe idempotency key when the sender gave none.
   const id = envelope.id ?? sns.MessageId;
   const { to } = envelope;
-  const label = 'topic' in to ? { topic: to.topic } : 'all' in to ? { broadcast: true } : {};
-  const tooLarge = frameSizeProblem({ id, type: envelope.type, source: envelope.source, dataJson, ...label });
+  const tooLarge = envelopeSizeProblem(envelope, id, dataJson);
   if (tooLarge !== undefined) throw new InvalidEnvelopeError(tooLarge);
   const fields = {
     id,
     type: envelope.type,
     source: envelope.source,
+    from: envelope.from,
     dataJson,
     ts: Date.parse(sns.Timestamp) || Date.now(),
     persist: envelope.persist ?? true,

@@ -10,10 +10,10 @@ import {
   checkControlEnvelope,
   checkEnvelope,
   type Envelope,
+  envelopeSizeProblem,
   MAX_USERS_PER_ENVELOPE,
 } from '../functions/shared/envelope.ts';
 import { InvalidEnvelopeError, PushlineError } from '../functions/shared/errors.ts';
-import { frameSizeProblem } from '../functions/shared/message-frame.ts';
 
 /** SNS's limit for one message, and for a whole PublishBatch request (body plus attributes). */
 export const SNS_MAX_BYTES = 256 * 1024;
@@ -216,12 +216,7 @@ export class Publisher {
     }
     const envelope = envelopes[0] as Envelope;
     // The same size rule as the deliver function's, on the data text it will receive.
-    const tooLarge = frameSizeProblem({
-      id,
-      type: envelope.type,
-      source: envelope.source,
-      dataJson: raw ?? JSON.stringify(envelope.data),
-    });
+    const tooLarge = envelopeSizeProblem(envelope, id, raw ?? JSON.stringify(envelope.data));
     if (tooLarge !== undefined) throw new InvalidMessageError(`message ${messageIndex}: ${tooLarge}`);
     const attributes: Record<string, MessageAttributeValue> = {
       type: { DataType: 'String', StringValue: envelope.type },

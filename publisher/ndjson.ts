@@ -2,10 +2,14 @@
  * Reads messages to publish from NDJSON text: one envelope a line, as services publish them, with
  * or without `v`. Pure (no I/O), so that a whole file is checked before anything is sent.
  */
-import { checkEnvelope, type Envelope, MAX_USERS_PER_ENVELOPE } from '../functions/shared/envelope.ts';
+import {
+  checkEnvelope,
+  type Envelope,
+  envelopeSizeProblem,
+  MAX_USERS_PER_ENVELOPE,
+} from '../functions/shared/envelope.ts';
 import { InvalidEnvelopeError } from '../functions/shared/errors.ts';
 import { memberText } from '../functions/shared/json-text.ts';
-import { frameSizeProblem } from '../functions/shared/message-frame.ts';
 import { JsonText, type PushMessage } from './index.ts';
 
 /** One message read from a line, with the line's number (1-based) for progress and errors. */
@@ -71,12 +75,11 @@ function parseLine(line: string): PushMessage | string {
     const { v: _v, data: _data, ...envelope } = checked as Envelope;
     // checkEnvelope requires `data`, and the line is valid JSON: the member is there.
     const dataJson = memberText(line, 'data') ?? 'null';
-    const tooLarge = frameSizeProblem({
-      id: envelope.id ?? 'x'.repeat(GENERATED_ID_LENGTH),
-      type: envelope.type,
-      source: envelope.source,
+    const tooLarge = envelopeSizeProblem(
+      checked as Envelope,
+      envelope.id ?? 'x'.repeat(GENERATED_ID_LENGTH),
       dataJson,
-    });
+    );
     if (tooLarge !== undefined) return tooLarge;
     const message: PushMessage = {
       ...envelope,

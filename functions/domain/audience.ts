@@ -133,6 +133,8 @@ export interface AudienceDelivery {
   readonly audience: Audience;
   readonly type: string;
   readonly source?: string;
+  /** Who sent it (a client `send`'s user, or what a service's envelope named). */
+  readonly from?: string;
   readonly dataJson: string;
   /** Publish time, epoch ms. */
   readonly ts: number;
@@ -164,6 +166,7 @@ export async function publishToAudience(
     seq,
     type: message.type,
     source: message.source,
+    from: message.from,
     dataJson: message.dataJson,
     ts: message.ts,
     expiresAt:
@@ -179,6 +182,7 @@ export async function publishToAudience(
     seq: outcome.state === 'released' ? outcome.seq : seq,
     type: message.type,
     source: message.source,
+    from: message.from,
     ts: message.ts,
     dataJson: message.dataJson,
     ...('topic' in message.audience ? { topic: message.audience.topic } : { broadcast: true }),

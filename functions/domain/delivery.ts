@@ -47,6 +47,11 @@ export interface UserDelivery {
   readonly users: readonly string[];
   readonly type: string;
   readonly source?: string;
+  /**
+   * Who sent it. When that is one of `users` (a client's `send` reaches the sender's own devices),
+   * the sender's copy is stored as read and posted with `read: true`: it never counts as unread.
+   */
+  readonly from?: string;
   /** The envelope's `data` as published. */
   readonly dataJson: string;
   /** Publish time, epoch ms. */
@@ -151,13 +156,16 @@ export async function deliver(
         return undefined;
       }
       const seq = message.persist ? newSeq(Date.now()) : undefined;
+      const ownCopy = userId === message.from;
       const outcome = await ports.inbox.claim(userId, {
         id: message.id,
         seq,
         type: message.type,
         source: message.source,
+        from: message.from,
         dataJson: message.dataJson,
         ts: message.ts,
+        ...(ownCopy ? { readAt: message.ts } : {}),
         expiresAt,
         owner: options.owner,
       });
@@ -175,7 +183,9 @@ export async function deliver(
         seq: storedSeq,
         type: message.type,
         source: message.source,
+        from: message.from,
         ts: message.ts,
+        read: ownCopy,
         dataJson: message.dataJson,
       });
       return { userId, text, connections: await ports.connections.list(userId) };

@@ -17,6 +17,8 @@ export interface StoredMessage {
   readonly id: string;
   readonly type: string;
   readonly source?: string;
+  /** Who sent it (a client `send`'s user, or what a service's envelope named). */
+  readonly from?: string;
   /** The envelope's `data`, as the JSON text the publisher sent. */
   readonly dataJson: string;
   /** Publish time, epoch milliseconds. */
@@ -49,8 +51,11 @@ export interface MessageRow {
   readonly seq?: string;
   readonly type: string;
   readonly source?: string;
+  readonly from?: string;
   readonly dataJson: string;
   readonly ts: number;
+  /** Set to store the message as read already (epoch ms): the sender's own copy of what it sent. */
+  readonly readAt?: number;
   /** Epoch seconds: the retention, or the dedupe window of a message that is not stored. */
   readonly expiresAt: number;
   /** The attempt writing it, so that an SDK retry of its own put is recognised as its own. */
@@ -128,6 +133,7 @@ export function storedFields(message: StoredMessage): MessageFields {
     seq: message.seq,
     type: message.type,
     source: message.source,
+    from: message.from,
     ts: message.ts,
     read: message.readAt !== undefined,
     dataJson: message.dataJson,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { InvalidEnvelopeError } from './errors.ts';
 import { memberText } from './json-text.ts';
+import { frameSizeProblem } from './message-frame.ts';
 import { topicNameProblem } from './topics.ts';
 
 /** Most user ids one envelope may address; publishers split longer lists (the publisher library does). */
@@ -46,6 +47,7 @@ export const envelopeSchema = z
     to: recipients,
     type: name('type', 128),
     source: name('source', 128).optional(),
+    from: name('from', 256).optional(),
     data: z.custom<unknown>((value) => value !== undefined, {
       error: 'data is required (use null for no payload)',
     }),
@@ -141,4 +143,20 @@ function checked<T>(schema: z.ZodType<T>, value: unknown): T {
     throw new InvalidEnvelopeError(reasons.join('; '));
   }
   return result.data;
+}
+
+/**
+ * The reason an envelope's message would not fit API Gateway's 128 KB once posted, or undefined.
+ * It counts what the deliver function adds to the frame (`seq`, `ts`, `topic` or `broadcast`).
+ */
+export function envelopeSizeProblem(envelope: Envelope, id: string, dataJson: string): string | undefined {
+  const { to } = envelope;
+  return frameSizeProblem({
+    id,
+    type: envelope.type,
+    source: envelope.source,
+    from: envelope.from,
+    dataJson,
+    ...('topic' in to ? { topic: to.topic } : 'all' in to ? { broadcast: true } : {}),
+  });
 }

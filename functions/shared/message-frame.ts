@@ -19,9 +19,11 @@ export interface MessageFields {
   readonly seq?: string;
   readonly type: string;
   readonly source?: string;
+  /** Who sent it: the verified user of a client `send`, or what a service's envelope names. */
+  readonly from?: string;
   /** Publish time, epoch milliseconds. */
   readonly ts: number;
-  /** Set on stored messages the user has already acknowledged. */
+  /** Set on stored messages the user has already acknowledged (and on a sender's own copy). */
   readonly read?: boolean;
   /** The topic it was published to (its `seq` is then that topic's cursor). */
   readonly topic?: string;
@@ -38,6 +40,7 @@ export function messageFrameText(message: MessageFields): string {
   if (fields.seq !== undefined) head.seq = fields.seq;
   head.type = fields.type;
   if (fields.source !== undefined) head.source = fields.source;
+  if (fields.from !== undefined) head.from = fields.from;
   head.ts = fields.ts;
   if (fields.read === true) head.read = true;
   if (fields.topic !== undefined) head.topic = fields.topic;

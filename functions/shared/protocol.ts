@@ -24,8 +24,33 @@ export type ClientFrame =
   | { action: 'history'; id?: string; before?: string; source?: string; limit?: number }
   | { action: 'subscribe'; topic: string; after?: string; from?: string }
   | { action: 'unsubscribe'; topic: string }
-  | { action: 'send'; to: string; type: string; data: unknown }
+  | SendFrame
   | { action: 'prefs'; mute?: string[]; unmute?: string[] };
+
+/**
+ * A message from this user to another user or to a topic. `id` is the sender's idempotency key:
+ * sending the same `id` again (after a lost answer) delivers once.
+ */
+export interface SendFrame {
+  action: 'send';
+  to: { user: string } | { topic: string };
+  type: string;
+  data: unknown;
+  /** 1 to MAX_SEND_ID_LENGTH letters, digits and `. _ : -`. */
+  id: string;
+}
+
+/** Longest id a `send` frame may carry (the message id adds the sender's key to it). */
+export const MAX_SEND_ID_LENGTH = 64;
+
+/** Answer to `send`: the message was accepted and will be delivered. */
+export interface SentFrame {
+  kind: 'sent';
+  /** The `send` frame's id. */
+  id: string;
+  /** The id the message carries at its recipients (and in the sender's own inbox). */
+  messageId: string;
+}
 
 /** A pushed message as the client receives it. */
 export interface MessageFrame {
@@ -36,10 +61,12 @@ export interface MessageFrame {
   seq?: string;
   type: string;
   source?: string;
+  /** The sending user of a client `send` (stamped by the server), or what a service names. */
+  from?: string;
   data: unknown;
   /** Publish time, epoch milliseconds. */
   ts: number;
-  /** Set on backlog messages the user has already acknowledged (from any device). */
+  /** Set on backlog messages the user has already acknowledged (from any device), and on the copy of a message the user sent. */
   read?: boolean;
   /** The topic it was published to; `seq` is then that topic's cursor. */
   topic?: string;
@@ -149,6 +176,8 @@ export const ERROR_CODES = {
   notImplemented: 'NOT_IMPLEMENTED',
   forbidden: 'FORBIDDEN',
   tooManyTopics: 'TOO_MANY_TOPICS',
+  rateLimited: 'RATE_LIMITED',
+  tooLarge: 'TOO_LARGE',
   internal: 'INTERNAL',
 } as const;
 
@@ -162,8 +191,10 @@ export interface ErrorFrame {
   message: string;
   /** The action of the frame that failed, when it could be read. */
   action?: string;
-  /** The topic a refused `subscribe` named (FORBIDDEN, TOO_MANY_TOPICS). */
+  /** The topic a refused `subscribe` or `send` named (FORBIDDEN, TOO_MANY_TOPICS). */
   topic?: string;
+  /** The id of the refused `send`. */
+  id?: string;
 }
 
 /** Every frame the server sends. */
@@ -178,4 +209,5 @@ export type ServerFrame =
   | UnsubscribedFrame
   | PresenceFrame
   | DisconnectFrame
+  | SentFrame
   | ErrorFrame;

@@ -85,7 +85,11 @@ export class MemoryInbox implements InboxStore {
     const rows = this.#user(userId);
     const existing = rows.get(row.id);
     if (existing === undefined) {
-      rows.set(row.id, { ...row, state: 'claimed', ...(row.seq !== undefined ? { unread: row.seq } : {}) });
+      rows.set(row.id, {
+        ...row,
+        state: 'claimed',
+        ...(row.seq !== undefined && row.readAt === undefined ? { unread: row.seq } : {}),
+      });
       return { state: 'new' };
     }
     if (existing.state === 'claimed' && existing.owner === row.owner) return { state: 'new' };
@@ -189,6 +193,7 @@ function toStored(row: Row): StoredMessage {
     id: row.id,
     type: row.type,
     source: row.source,
+    from: row.from,
     dataJson: row.dataJson,
     ts: row.ts,
     expiresAt: row.expiresAt,

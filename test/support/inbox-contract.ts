@@ -101,6 +101,25 @@ export function inboxContract(store: () => InboxStore): void {
     assert.deepEqual((await store().unread('k4', Date.now())).bySource, { shop: 1, default: 1 });
   });
 
+  it("keeps who sent a message, and stores a sender's own copy as read: never counted unread", async () => {
+    const nowSeconds = () => Math.floor(Date.now() / 1000);
+    const own = storedRow({ from: 'ann', readAt: 1_700_000_000_000 });
+    const received = storedRow({ from: 'bo' });
+    for (const row of [own, received]) await store().claim('k4f', row);
+    assert.equal((await store().unread('k4f', Date.now())).total, 1);
+    assert.deepEqual(
+      (await store().unreadPage('k4f', { limit: 10, nowSeconds: nowSeconds() })).messages.map((m) => m.id),
+      [received.id],
+    );
+    const { messages } = await store().page('k4f', { limit: 10, nowSeconds: nowSeconds() });
+    const byId = new Map(messages.map((m) => [m.id, m]));
+    assert.equal(byId.get(own.id)?.from, 'ann');
+    assert.equal(byId.get(own.id)?.readAt, 1_700_000_000_000);
+    assert.equal(byId.get(received.id)?.from, 'bo');
+    assert.equal(byId.get(received.id)?.readAt, undefined);
+    assert.equal(await store().markRead('k4f', own.id, Date.now()), false, 'read already');
+  });
+
   it('stops counting, listing and resuming messages whose retention ran out, before TTL deletes them', async () => {
     const row = storedRow({}, 1);
     await store().claim('k5', row);

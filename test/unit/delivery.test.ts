@@ -43,6 +43,26 @@ describe('the delivery sequence', () => {
     );
   });
 
+  it("names the sender on every copy, and stores the sender's own copy as read", async () => {
+    const ports = memoryPorts();
+    ports.connections.add('alice', 'a1');
+    ports.connections.add('bob', 'b1');
+    await deliver(ports, message({ users: ['bob', 'alice'], from: 'alice' }), options());
+    const [toBob] = ports.poster.deliveredTo('b1');
+    const [own] = ports.poster.deliveredTo('a1');
+    assert.equal(JSON.parse(toBob ?? '{}').from, 'alice');
+    assert.equal(JSON.parse(toBob ?? '{}').read, undefined);
+    assert.equal(JSON.parse(own ?? '{}').from, 'alice');
+    assert.equal(JSON.parse(own ?? '{}').read, true, "the sender's copy is read");
+    assert.equal((await ports.inbox.unread('bob', Date.now())).total, 1);
+    assert.equal((await ports.inbox.unread('alice', Date.now())).total, 0, 'never unread for the sender');
+    const replayed: string[] = [];
+    for await (const page of backlogFrames(ports.inbox, 'alice', { nowMs: Date.now() })) replayed.push(page);
+    const [stored] = JSON.parse(replayed[0] ?? '{}').messages;
+    assert.equal(stored.from, 'alice');
+    assert.equal(stored.read, true, 'read in the replay too');
+  });
+
   it('costs one table write and one lookup per user for a stored message', async () => {
     const ports = memoryPorts();
     ports.connections.add('alice', 'a1');

@@ -2,6 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { parseEnvelope, parsePublished } from '../../functions/shared/envelope.ts';
+import {
+  estimateFrameBytes,
+  frameSizeProblem,
+  MAX_FRAME_BYTES,
+} from '../../functions/shared/message-frame.ts';
 import { InvalidMessageError, JsonText, Publisher, PublishFailedError } from '../../publisher/index.ts';
 
 // Every case here is refused before any request is made, so the topic never has to exist.
@@ -186,5 +191,25 @@ describe('Publisher.disconnect', () => {
       (error: unknown) => error instanceof InvalidMessageError && /reason/.test(error.message),
     );
     assert.equal(calls.length, 0);
+  });
+});
+
+describe('Publisher size rule for topics and broadcasts', () => {
+  it('counts the topic field the deliver function adds, so a topic message it passes also fits once posted', async () => {
+    const { client } = scriptedClient(() => undefined);
+    const topic = 't'.repeat(128);
+    // Data that fits a user message by a few bytes, and not once the 128-character topic is added.
+    const base = estimateFrameBytes({ id: 'fixed-id', type: 't', dataJson: '""' });
+    const data = 'x'.repeat(MAX_FRAME_BYTES - base - 10);
+    const publisher = new Publisher({ topicArn, client });
+    await publisher.publish({ id: 'fixed-id', to: { users: ['alice'] }, type: 't', data });
+    await assert.rejects(
+      publisher.publish({ id: 'fixed-id', to: { topic }, type: 't', data }),
+      (error: unknown) => error instanceof InvalidMessageError && /at most 131072/.test(error.message),
+    );
+    assert.equal(
+      frameSizeProblem({ id: 'fixed-id', type: 't', dataJson: JSON.stringify(data), topic }) !== undefined,
+      true,
+    );
   });
 });
