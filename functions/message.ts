@@ -2,7 +2,9 @@ import { createAudienceStore } from './adapters/audience-store.ts';
 import { createConnectionDirectory } from './adapters/connection-store.ts';
 import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
+import { createOutbox } from './adapters/outbox.ts';
 import { createPartQueue } from './adapters/part-queue.ts';
+import { createSendLimiter } from './adapters/send-limiter.ts';
 import {
   subscribe,
   TooManyTopicsError,
@@ -11,13 +13,16 @@ import {
   unsubscribe,
 } from './domain/audience.ts';
 import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
+import { SendRefusedError, type SendRules, send } from './domain/conversation.ts';
 import { postToUser } from './domain/delivery.ts';
 import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
-import { listEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { booleanEnv, listEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { logger } from './lib/observability.ts';
 import { topicGrantsOf, userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
 import { InvalidFrameError } from './shared/errors.ts';
+import { memberText } from './shared/json-text.ts';
+import { DEFAULT_SEND_RATE } from './shared/limits.ts';
 import { listFrameText } from './shared/message-frame.ts';
 import type { ErrorFrame, ReadFrame, ServerFrame, SubscribedFrame, UnreadFrame } from './shared/protocol.ts';
 import { BROADCAST_LOG, DEFAULT_CONNECTION_TTL_SECONDS, KEY } from './shared/table-schema.ts';
@@ -26,6 +31,12 @@ const config = Object.freeze({
   tableName: requireEnv(ENV.tableName),
   callbackUrl: requireEnv(ENV.callbackUrl),
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
+  topicArn: requireEnv(ENV.topicArn),
+  sendToUsers: booleanEnv(ENV.sendToUsers, true),
+  sendRate: {
+    perSecond: positiveIntEnv(ENV.sendRatePerSecond, DEFAULT_SEND_RATE.perSecond),
+    burst: positiveIntEnv(ENV.sendBurst, DEFAULT_SEND_RATE.burst),
+  },
   connectionTtlSeconds: positiveIntEnv(ENV.connectionTtlSeconds, DEFAULT_CONNECTION_TTL_SECONDS),
   openTopics: listEnv(ENV.openTopics),
   presenceTopics: listEnv(ENV.presenceTopics),
@@ -40,6 +51,11 @@ const topicPorts: TopicPorts = {
   queue: createPartQueue(config.fanoutTopicArn),
   rules: { open: config.openTopics, presence: config.presenceTopics },
 };
+const sendPorts = {
+  limiter: createSendLimiter(config.tableName, config.sendRate),
+  outbox: createOutbox(config.topicArn),
+};
+const sendRules: SendRules = { toUsers: config.sendToUsers, openTopics: config.openTopics };
 const warn = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
 
 /** What an action handler gets: the frame, who sent it, and on which connection. */
@@ -51,6 +67,8 @@ interface ActionContext<F> {
   readonly connectedAt: number;
   /** Topic patterns the connection's token grants. */
   readonly grants: readonly string[];
+  /** The frame's text as received (a `send` keeps its `data` exactly as written). */
+  readonly body: string;
 }
 
 type Handlers = {
@@ -105,6 +123,11 @@ const actions: Handlers = {
     return undefined;
   },
 
+  async send({ frame, userId, connectionId, grants, body }) {
+    const dataJson = memberText(body, 'data') ?? 'null';
+    return send(sendPorts, sendRules, { userId, connectionId, grants }, frame, dataJson, Date.now());
+  },
+
   async unsubscribe({ frame, userId, connectionId }) {
     await unsubscribe(topicPorts, { userId, connectionId }, frame.topic);
     return { kind: 'unsubscribed', topic: frame.topic };
@@ -142,16 +165,19 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
   const { connectionId } = event.requestContext;
   const userId = userIdOf(event);
   let action: string | undefined;
+  let sendId: string | undefined;
   try {
     if (userId === undefined) throw new Error('message event without an authorized user');
-    const frame = parseClientFrame(decodeBody(event));
+    const body = decodeBody(event);
+    const frame = parseClientFrame(body);
     action = frame.action;
+    sendId = frame.action === 'send' ? frame.id : undefined;
     const run = actions[frame.action] as (
       context: ActionContext<ServedFrame>,
     ) => Promise<ServerFrame | string | undefined>;
     const connectedAt = event.requestContext.connectedAt ?? Date.now();
     const grants = topicGrantsOf(event);
-    return respond(await run({ frame, userId, connectionId, connectedAt, grants }));
+    return respond(await run({ frame, userId, connectionId, connectedAt, grants, body }));
   } catch (error) {
     if (error instanceof InvalidFrameError) {
       return respond(errorFrame(error.frameCode, error.message, error.action));
@@ -160,9 +186,19 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
       const code = error instanceof TopicForbiddenError ? 'FORBIDDEN' : 'TOO_MANY_TOPICS';
       return respond({ ...errorFrame(code, error.message, 'subscribe'), topic: error.topic });
     }
+    if (error instanceof SendRefusedError) {
+      return respond({
+        ...errorFrame(error.refusal, error.message, 'send'),
+        ...(error.topic !== undefined ? { topic: error.topic } : {}),
+        id: sendId,
+      });
+    }
     logger.error('Frame failed', { connectionId, action, error: error as Error });
     // The action tells the client which request failed (e.g. a resume it should retry).
-    return respond(errorFrame('INTERNAL', 'The server could not process this frame; try again.', action));
+    return respond({
+      ...errorFrame('INTERNAL', 'The server could not process this frame; try again.', action),
+      ...(sendId !== undefined ? { id: sendId } : {}),
+    });
   }
 }
 

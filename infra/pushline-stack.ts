@@ -59,6 +59,12 @@ export interface PushlineSettings {
   readonly fanoutConcurrency?: number;
   /** @default 5000 */
   readonly fanoutConnectionsPerInvocation?: number;
+  /** Let users send to other users. @default true */
+  readonly sendToUsers?: boolean;
+  /** A connection's average sends per second. @default 10 */
+  readonly sendRatePerSecond?: number;
+  /** Sends a connection may make at once. @default 20 */
+  readonly sendBurst?: number;
 }
 
 /** Properties of {@link PushlineStack}. */
@@ -127,6 +133,11 @@ export class PushlineStack extends Stack {
         maxPostsPerSecond: settings.fanoutMaxPostsPerSecond,
         concurrency: settings.fanoutConcurrency,
         connectionsPerInvocation: settings.fanoutConnectionsPerInvocation,
+      },
+      conversations: {
+        toUsers: settings.sendToUsers,
+        ratePerSecond: settings.sendRatePerSecond,
+        burst: settings.sendBurst,
       },
     });
 
@@ -241,6 +252,9 @@ export function settingsFromContext(node: Node): PushlineSettings {
     fanoutMaxPostsPerSecond: int('fanoutMaxPostsPerSecond'),
     fanoutConcurrency: int('fanoutConcurrency'),
     fanoutConnectionsPerInvocation: int('fanoutConnectionsPerInvocation'),
+    sendToUsers: flag('sendToUsers'),
+    sendRatePerSecond: int('sendRatePerSecond'),
+    sendBurst: int('sendBurst'),
   };
 }
 

@@ -26,7 +26,11 @@ import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV } from '../functions/shared/environment.ts';
-import { DELIVER_TIMEOUT_SECONDS, FANOUT_TIMEOUT_SECONDS } from '../functions/shared/limits.ts';
+import {
+  DEFAULT_SEND_RATE,
+  DELIVER_TIMEOUT_SECONDS,
+  FANOUT_TIMEOUT_SECONDS,
+} from '../functions/shared/limits.ts';
 import { DEFAULT_CONNECTION_TTL_SECONDS, TABLE_SCHEMA } from '../functions/shared/table-schema.ts';
 import { DEFAULT_TOPIC_CLAIM, topicPatternProblem } from '../functions/shared/topics.ts';
 
@@ -152,6 +156,21 @@ export interface PushlineProps {
   readonly topics?: PushlineTopics;
   /** How topic and broadcast messages are fanned out. @default - see {@link PushlineFanout} */
   readonly fanout?: PushlineFanout;
+  /** What clients may `send`, and how fast. @default - see {@link PushlineConversations} */
+  readonly conversations?: PushlineConversations;
+}
+
+/**
+ * Client `send`: users writing to users and to topics. Sending to a topic follows the topic rule
+ * (a user may send to the topics it may subscribe to).
+ */
+export interface PushlineConversations {
+  /** Let users send to other users. @default true */
+  readonly toUsers?: boolean;
+  /** A connection's average sends per second (a token bucket). @default 10 */
+  readonly ratePerSecond?: number;
+  /** Sends a connection may make at once before the rate applies. @default 20 */
+  readonly burst?: number;
 }
 
 /** The deployer's topic rule. Patterns are topic names, or prefixes ending in `*` (`*` alone: any topic). */
@@ -313,6 +332,7 @@ export class Pushline extends Construct {
     this.fanoutTopic = this.newTopic('FanoutTopic', encryption);
     const topicRules = checkedTopicRules(props.topics);
     const fanout = fanoutSettings(props.fanout);
+    const conversations = conversationSettings(props.conversations);
 
     this.deadLetterQueue = this.newQueue('DeadLetterQueue', removalPolicy);
     this.rejectedQueue = this.newQueue('RejectedQueue', removalPolicy);
@@ -354,8 +374,14 @@ export class Pushline extends Construct {
         ...fanoutEnv,
         ...presenceEnv,
         [ENV.openTopics]: topicRules.open.join(','),
+        [ENV.topicArn]: this.topic.topicArn,
+        [ENV.sendToUsers]: String(conversations.toUsers),
+        [ENV.sendRatePerSecond]: String(conversations.ratePerSecond),
+        [ENV.sendBurst]: String(conversations.burst),
       },
     });
+    // What clients `send` is published to the Pushline topic, as a service would.
+    this.topic.grantPublish(message);
     const deliver = this.newFunction('Deliver', 'deliver', {
       ...functionOptions,
       // The inbox's lease and resume look-back are sized on this timeout (functions/shared/limits.ts).
@@ -735,6 +761,23 @@ function fanoutSettings(fanout: PushlineFanout | undefined): Required<PushlineFa
   return settings;
 }
 
+/** The conversation settings with their defaults, checked. */
+function conversationSettings(
+  conversations: PushlineConversations | undefined,
+): Required<PushlineConversations> {
+  const settings = {
+    toUsers: conversations?.toUsers ?? true,
+    ratePerSecond: conversations?.ratePerSecond ?? DEFAULT_SEND_RATE.perSecond,
+    burst: conversations?.burst ?? DEFAULT_SEND_RATE.burst,
+  };
+  for (const prop of ['ratePerSecond', 'burst'] as const) {
+    const value = settings[prop];
+    if (!Number.isInteger(value) || value < 1)
+      throw new Error(`Pushline conversations.${prop} must be a positive integer`);
+  }
+  return settings;
+}
+
 /**
  * DynamoDB operations per function, read from what each handler's code issues (see the grants test).
  * The authorizer never touches the table.
@@ -742,9 +785,21 @@ function fanoutSettings(fanout: PushlineFanout | undefined): Required<PushlineFa
 export const TABLE_ACTIONS: Readonly<Record<keyof PushlineFunctions, readonly string[]>> = {
   authorizer: [],
   connect: ['dynamodb:PutItem'],
-  // The audience adapter it shares with the message function holds a put (subscribe) too.
-  disconnect: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
-  fanout: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+  // The audience adapter it shares with the message function holds subscribe's put and get too.
+  disconnect: [
+    'dynamodb:DeleteItem',
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:Query',
+    'dynamodb:UpdateItem',
+  ],
+  fanout: [
+    'dynamodb:DeleteItem',
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:Query',
+    'dynamodb:UpdateItem',
+  ],
   message: [
     'dynamodb:DeleteItem',
     'dynamodb:GetItem',

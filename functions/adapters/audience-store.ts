@@ -1,6 +1,7 @@
 import {
   DeleteCommand,
   type DeleteCommandInput,
+  GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
@@ -36,9 +37,13 @@ const partKey = (part: PartKey) => ({
 /** The audience rows in the single table (see table-schema.ts for their shapes). */
 export function createAudienceStore(tableName: string): AudienceStore {
   /** Runs a conditional write; false (not an error) when its condition did not hold. */
-  const writeIf = async (command: PutCommand | DeleteCommand): Promise<boolean> => {
+  const writeIf = async (command: PutCommand | DeleteCommand | UpdateCommand): Promise<boolean> => {
     try {
-      await (command instanceof PutCommand ? dynamo.send(command) : dynamo.send(command));
+      await (command instanceof PutCommand
+        ? dynamo.send(command)
+        : command instanceof DeleteCommand
+          ? dynamo.send(command)
+          : dynamo.send(command));
       return true;
     } catch (error) {
       if (isConditionFailed(error)) return false;
@@ -70,27 +75,26 @@ export function createAudienceStore(tableName: string): AudienceStore {
         }),
       );
       if (!written) return 'already';
-      // Count it on the connection row, within the cap. (Should that row be gone already, the
-      // update makes a stub that expires with the connection; the index never lists it.)
-      const counted = await dynamo
-        .send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: connectionRowKey(subscription.userId, subscription.connectionId),
-            UpdateExpression: 'ADD #count :one SET #exp = if_not_exists(#exp, :exp)',
-            ConditionExpression: 'attribute_not_exists(#count) OR #count < :max',
-            ExpressionAttributeNames: { '#count': TOPIC_COUNT, '#exp': EXPIRES },
-            ExpressionAttributeValues: { ':one': 1, ':max': maxTopics, ':exp': subscription.expiresAt },
-          }),
-        )
-        .then(
-          () => true,
-          (error: unknown) => {
-            if (isConditionFailed(error)) return false;
-            throw error;
-          },
-        );
+      // Count it on the connection row, within the cap. The row must exist: an update must never
+      // create a connection row of its own (delivery would take it for a connection).
+      const connectionRow = connectionRowKey(subscription.userId, subscription.connectionId);
+      const counted = await writeIf(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: connectionRow,
+          UpdateExpression: 'ADD #count :one',
+          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#count) OR #count < :max)',
+          ExpressionAttributeNames: { '#pk': PK, '#count': TOPIC_COUNT },
+          ExpressionAttributeValues: { ':one': 1, ':max': maxTopics },
+        }),
+      );
       if (counted) return 'subscribed';
+      // Refused: at the cap, or the connection row is gone (the connection is ending; its
+      // `$disconnect` deletes the subscription with the rest).
+      const row = await dynamo.send(
+        new GetCommand({ TableName: tableName, Key: connectionRow, ConsistentRead: true }),
+      );
+      if (row.Item === undefined) return 'subscribed';
       await remove({ Key: key });
       return 'full';
     },
@@ -107,7 +111,7 @@ export function createAudienceStore(tableName: string): AudienceStore {
             TableName: tableName,
             Key: connectionRowKey(userId, connectionId),
             UpdateExpression: 'ADD #count :minus',
-            ConditionExpression: '#count > :zero',
+            ConditionExpression: '#count > :zero', // false too when the row is gone: nothing is created
             ExpressionAttributeNames: { '#count': TOPIC_COUNT },
             ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
           }),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InvalidFrameError } from '../shared/errors.ts';
-import { MAX_ACK_IDS } from '../shared/protocol.ts';
+import { MAX_ACK_IDS, MAX_SEND_ID_LENGTH } from '../shared/protocol.ts';
 import { topicNameProblem } from '../shared/topics.ts';
 import { MAX_RECENT } from './inbox.ts';
 
@@ -42,6 +42,21 @@ const schemas = {
     .refine((frame) => frame.source === undefined || frame.all === true, {
       error: 'source goes with all: true',
     }),
+  send: z.object({
+    action: z.literal('send'),
+    id: z
+      .string({ error: 'id is required: your id for the message (its idempotency key)' })
+      .min(1)
+      .max(MAX_SEND_ID_LENGTH)
+      .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' }),
+    to: z.union([z.object({ user: z.string().min(1).max(256) }).strict(), z.object({ topic }).strict()], {
+      error: 'to must be { user: id } or { topic: name }',
+    }),
+    type: z.string({ error: 'type is required' }).min(1).max(128),
+    data: z.custom<unknown>((value) => value !== undefined, {
+      error: 'data is required (use null for no payload)',
+    }),
+  }),
   history: z.object({
     action: z.literal('history'),
     id: z.string().max(128).optional(),
@@ -52,7 +67,7 @@ const schemas = {
 } as const;
 
 /** Actions the protocol names but this version does not serve yet. */
-const PLANNED_ACTIONS = new Set(['send', 'prefs']);
+const PLANNED_ACTIONS = new Set(['prefs']);
 
 /** A validated client frame of an action this version serves. */
 export type ServedFrame = { [K in keyof typeof schemas]: z.infer<(typeof schemas)[K]> }[keyof typeof schemas];

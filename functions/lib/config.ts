@@ -33,3 +33,11 @@ export function listEnv(name: string): string[] {
     .map((item) => item.trim())
     .filter((item) => item !== '');
 }
+
+/** Reads an optional boolean (`true` or `false`) environment variable with a default. */
+export function booleanEnv(name: string, fallback: boolean): boolean {
+  const raw = optionalEnv(name);
+  if (raw === undefined) return fallback;
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  throw new ConfigError(`Environment variable ${name} must be true or false, got "${raw}".`);
+}

@@ -35,6 +35,14 @@ export const ENV = {
   fanoutConnectionsPerInvocation: 'PUSHLINE_FANOUT_CONNECTIONS_PER_INVOCATION',
   /** Most PostToConnection calls per second one fan-out invocation makes. */
   fanoutPostsPerSecond: 'PUSHLINE_FANOUT_POSTS_PER_SECOND',
+  /** ARN of the Pushline topic, where the message function publishes what clients `send`. */
+  topicArn: 'PUSHLINE_TOPIC_ARN',
+  /** `true` (the default) lets users `send` to other users; `false` refuses it. */
+  sendToUsers: 'PUSHLINE_SEND_TO_USERS',
+  /** A connection's average `send` rate, per second. */
+  sendRatePerSecond: 'PUSHLINE_SEND_RATE_PER_SECOND',
+  /** How many `send`s a connection may make at once before the rate applies. */
+  sendBurst: 'PUSHLINE_SEND_BURST',
 } as const;
 
 /** One of the environment variable names above. */

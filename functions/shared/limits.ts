@@ -9,3 +9,6 @@ export const DELIVER_TIMEOUT_SECONDS = 50;
  * died, and the retry of its event takes it over.
  */
 export const FANOUT_TIMEOUT_SECONDS = 60;
+
+/** A connection's `send` rate unless the deployer sets another: 10 a second, 20 at once. */
+export const DEFAULT_SEND_RATE = { perSecond: 10, burst: 20 } as const;

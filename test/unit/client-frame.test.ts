@@ -37,7 +37,7 @@ describe('parseClientFrame', () => {
   });
 
   it('answers NOT_IMPLEMENTED to the actions planned for later versions', () => {
-    assert.equal(codeOf('{"action":"send","to":"bob","type":"chat","data":null}'), 'NOT_IMPLEMENTED');
+    assert.equal(codeOf('{"action":"prefs","mute":["chat"]}'), 'NOT_IMPLEMENTED');
   });
 
   it('reads subscribe and unsubscribe, with a replay cursor or without', () => {
