@@ -60,6 +60,8 @@ export interface LocalStack {
   functionStats(name: string): ReturnType<LambdaRuntime['stats']>;
   /** Counters of the AWS endpoint (SNS messages, invocations, DynamoDB requests by operation). */
   awsStats(): ReturnType<AwsEndpoint['stats']>;
+  /** Local-only SNS controls: mobile pushes recorded instead of sent, disabling an endpoint. */
+  readonly sns: AwsEndpoint['sns'];
   /** Resolves when no asynchronous invocation is pending (bounded by `timeoutMs`). */
   idle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -188,6 +190,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       connectionIds: () => gateway.connections().map((connection) => connection.id),
       functionStats: (name) => runtime.stats(name),
       awsStats: () => aws.stats(),
+      sns: aws.sns,
       idle: (timeoutMs = 10_000) => aws.idle(timeoutMs),
       stop,
     };

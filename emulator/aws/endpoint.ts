@@ -15,7 +15,7 @@ import type { Invoke, TopicSpec } from '../topology.ts';
 import { AsyncInvoker } from './async-invoker.ts';
 import { PortInUseError } from './errors.ts';
 import { QueryParams, queryErrorResponse } from './query-protocol.ts';
-import { SnsEmulator } from './sns.ts';
+import { SnsEmulator, type SnsLocalControls } from './sns.ts';
 import { SqsEmulator } from './sqs.ts';
 
 /** Options of `startAwsEndpoint`. */
@@ -69,6 +69,8 @@ export interface AwsEndpoint {
   /** URL of a queue by name. */
   queueUrl(name: string): string;
   stats(): AwsEndpointStats;
+  /** Local-only controls of SNS for tests: recorded mobile pushes, disabling an endpoint. */
+  readonly sns: SnsLocalControls;
   /** Resolves when no asynchronous invocation or retry is pending; rejects with `IdleTimeoutError` after `timeoutMs`. */
   idle(timeoutMs?: number): Promise<void>;
   /** Stops accepting requests, cancels pending retries, ends long polls and closes the server. */
@@ -344,6 +346,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     topicArn: (name) => sns.topicArn(name),
     queueUrl: (name) => sqs.queueUrl(name),
     stats: () => ({ published: sns.published(), ...invoker.stats(), dynamoRequests: { ...dynamoRequests } }),
+    sns,
     idle: (timeoutMs = 30_000) => invoker.idle(timeoutMs),
     close: () => {
       closing ??= new Promise<void>((resolve) => {

@@ -1,7 +1,8 @@
 /**
  * In-memory SNS for the local runtime, speaking awsQuery (what the installed @aws-sdk/client-sns
  * and the AWS CLI send): topics, Publish / PublishBatch with AWS's checks and error codes, and
- * delivery to Lambda subscriptions through filter policies as asynchronous invocations.
+ * delivery to Lambda subscriptions through filter policies as asynchronous invocations. Mobile push
+ * (platform applications and endpoints, Publish to an endpoint ARN) is in sns-mobile.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { TopicSpec } from '../topology.ts';
@@ -9,6 +10,17 @@ import type { AsyncDelivery } from './async-invoker.ts';
 import { AwsTopologyError } from './errors.ts';
 import { matchesFilterPolicy, type SnsAttribute, validateFilterPolicy } from './filter-policy.ts';
 import { type QueryParams, queryErrorResponse, queryResponse, xmlText } from './query-protocol.ts';
+import {
+  invalidParameter,
+  MOBILE_ACTIONS,
+  type MobileDelivery,
+  type MobileDeliveryFilter,
+  SnsError,
+  SnsMobilePush,
+} from './sns-mobile.ts';
+
+export type { MobileDelivery, MobileDeliveryFilter } from './sns-mobile.ts';
+export { SnsError } from './sns-mobile.ts';
 
 const XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 /** SNS's default `MaximumMessageSize`: body plus every attribute's name, type and value. */
@@ -16,22 +28,6 @@ const DEFAULT_MAX_MESSAGE_BYTES = 262_144;
 const TOPIC_NAME = /^[A-Za-z0-9_-]{1,256}$/;
 const BATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
 const MAX_BATCH_ENTRIES = 10;
-
-/** An SNS error: an awsQuery `Code`, which the SDK maps to its exception class (NotFound → NotFoundException). */
-export class SnsError extends Error {
-  override readonly name = 'SnsError';
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
-function invalidParameter(message: string): SnsError {
-  return new SnsError('InvalidParameter', `Invalid parameter: ${message}`);
-}
 
 interface Subscription {
   readonly arn: string;
@@ -49,10 +45,14 @@ interface Topic {
 
 interface PublishInput {
   readonly message: string;
-  /** What a Lambda subscriber receives (differs from `message` with MessageStructure=json). */
-  readonly delivered: string;
+  readonly structure?: string;
   readonly subject?: string;
   readonly attributes: Record<string, SnsAttribute>;
+}
+
+interface TopicMessage extends PublishInput {
+  /** What a Lambda subscriber receives (differs from `message` with MessageStructure=json). */
+  readonly delivered: string;
 }
 
 /** Options of the SNS emulator. */
@@ -74,12 +74,27 @@ export interface QueryResult {
   readonly xml: string;
 }
 
-/** SNS topics, their Lambda subscriptions, and the awsQuery request handler. */
-export class SnsEmulator {
+/**
+ * What tests reach of SNS directly, outside the AWS API (local only): the mobile pushes that would
+ * have been sent, and disabling an endpoint as SNS does when APNs or FCM reports its token invalid.
+ */
+export interface SnsLocalControls {
+  /** Mobile pushes recorded instead of sent, oldest first (the last 10,000 at most). */
+  mobileDeliveries(filter?: MobileDeliveryFilter): MobileDelivery[];
+  /** Forgets the recorded mobile pushes. */
+  clearMobileDeliveries(): void;
+  /** Sets the endpoint's Enabled to false; throws `SnsError` (code NotFound) for an unknown ARN. */
+  disableEndpoint(endpointArn: string): void;
+}
+
+/** SNS topics, their Lambda subscriptions, mobile push, and the awsQuery request handler. */
+export class SnsEmulator implements SnsLocalControls {
   private readonly topics = new Map<string, Topic>();
+  private readonly mobile: SnsMobilePush;
   private publishedCount = 0;
 
   constructor(private readonly options: SnsEmulatorOptions) {
+    this.mobile = new SnsMobilePush({ region: options.region, accountId: options.accountId });
     for (const spec of options.topics) {
       const arn = this.topicArn(spec.name);
       const subscriptions = spec.subscriptions.map((sub, i): Subscription => {
@@ -106,9 +121,21 @@ export class SnsEmulator {
     return `arn:aws:sns:${this.options.region}:${this.options.accountId}:${name}`;
   }
 
-  /** Messages accepted so far (Publish, and each successful PublishBatch entry). */
+  /** Messages accepted so far (Publish, to a topic or an endpoint, and each successful PublishBatch entry). */
   published(): number {
     return this.publishedCount;
+  }
+
+  mobileDeliveries(filter?: MobileDeliveryFilter): MobileDelivery[] {
+    return this.mobile.deliveries(filter);
+  }
+
+  clearMobileDeliveries(): void {
+    this.mobile.clearDeliveries();
+  }
+
+  disableEndpoint(endpointArn: string): void {
+    this.mobile.disableEndpoint(endpointArn);
   }
 
   /** Handles one awsQuery request already decoded into parameters. */
@@ -135,6 +162,7 @@ export class SnsEmulator {
   }
 
   private dispatch(action: string, params: QueryParams): string | undefined {
+    if (MOBILE_ACTIONS.has(action)) return this.mobile.dispatch(action, params);
     switch (action) {
       case 'CreateTopic':
         return xmlText('TopicArn', this.createTopic(params));
@@ -276,10 +304,16 @@ export class SnsEmulator {
     }
     return {
       message,
-      delivered: this.lambdaMessage(message, structure),
       attributes,
+      ...(structure === undefined ? {} : { structure }),
       ...(subject === undefined ? {} : { subject }),
     };
+  }
+
+  /** One message for a topic: checked, with what its Lambda subscribers get. */
+  private readTopicMessage(params: QueryParams, prefix: string): TopicMessage {
+    const input = this.readMessage(params, prefix);
+    return { ...input, delivered: this.lambdaMessage(input.message, input.structure) };
   }
 
   private checkAttribute(
@@ -363,12 +397,32 @@ export class SnsEmulator {
   }
 
   private publish(params: QueryParams): string {
+    const targetArn = params.get('TargetArn');
+    if (
+      targetArn !== undefined &&
+      params.get('TopicArn') === undefined &&
+      this.mobile.isEndpointArn(targetArn)
+    ) {
+      return this.publishToEndpoint(targetArn, params);
+    }
     const topic = this.topicFromParams(params);
-    const input = this.readMessage(params, '');
+    const input = this.readTopicMessage(params, '');
     if (this.messageBytes(input) > this.maxMessageBytes(topic)) throw invalidParameter('Message too long');
     return this.accept(topic, input);
   }
 
+  /** Publish to a platform endpoint: recorded as the push SNS would have sent, not sent. */
+  private publishToEndpoint(endpointArn: string, params: QueryParams): string {
+    const endpoint = this.mobile.publishTarget(endpointArn);
+    const input = this.readMessage(params, '');
+    if (this.messageBytes(input) > DEFAULT_MAX_MESSAGE_BYTES) throw invalidParameter('Message too long');
+    const messageId = this.mobile.publish(endpoint, input);
+    this.publishedCount += 1;
+    return messageId;
+  }
+
+  // PublishBatch takes a topic ARN only (AWS's API has no TargetArn for it), so an endpoint ARN is
+  // looked up as a topic and answered NotFound.
   private publishBatch(params: QueryParams): string {
     const topic = this.topicFromParams(params);
     const entries = params.members('PublishBatchRequestEntries');
@@ -400,12 +454,12 @@ export class SnsEmulator {
     }
     const successful: string[] = [];
     const failed: string[] = [];
-    const accepted: PublishInput[] = [];
+    const accepted: TopicMessage[] = [];
     let total = 0;
     for (const entry of entries) {
       const id = params.get(`${entry}.Id`) ?? '';
       try {
-        const input = this.readMessage(params, `${entry}.`);
+        const input = this.readTopicMessage(params, `${entry}.`);
         total += this.messageBytes(input);
         accepted.push(input);
         successful.push(id);
@@ -431,7 +485,7 @@ export class SnsEmulator {
   }
 
   /** Records the message and hands one event per matching subscription to the invoker. */
-  private accept(topic: Topic, input: PublishInput): string {
+  private accept(topic: Topic, input: TopicMessage): string {
     const message = input.delivered;
     const messageId = randomUUID();
     const timestamp = new Date().toISOString();

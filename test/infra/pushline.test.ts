@@ -464,6 +464,32 @@ describe('the Pushline construct configured by context', () => {
     });
   });
 
+  it('gives the message function the send rule, its rate and the Pushline topic to publish sends to', () => {
+    const defaults = synth({});
+    const messageEnv = (t: typeof defaults, variables: Record<string, unknown>) =>
+      t.template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: 'Pushline message',
+        Environment: { Variables: Match.objectLike(variables) },
+      });
+    messageEnv(defaults, {
+      [ENV.topicArn]: { Ref: logicalIdOf(defaults.stack, 'Pushline/Topic') },
+      [ENV.sendToUsers]: 'true',
+      [ENV.sendRatePerSecond]: '10',
+      [ENV.sendBurst]: '20',
+    });
+    const set = synth({ sendToUsers: 'false', sendRatePerSecond: '2', sendBurst: '5' });
+    messageEnv(set, { [ENV.sendToUsers]: 'false', [ENV.sendRatePerSecond]: '2', [ENV.sendBurst]: '5' });
+    const messageRole = JSON.stringify(
+      resourcesOf(defaults.json, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('PushlineMessage')),
+    );
+    assert.ok(
+      messageRole.includes(`{"Ref":"${logicalIdOf(defaults.stack, 'Pushline/Topic')}"}`) &&
+        messageRole.includes('"sns:Publish"'),
+      'the message function publishes to the Pushline topic',
+    );
+    assert.throws(() => synth({ sendBurst: '0' }), /sendBurst/);
+  });
+
   it('refuses a topic pattern that is not one, and a fan-out cap above the account quota, naming them', () => {
     assert.throws(() => synth({ presenceTopics: 'room#1' }), /topics\.presence: topic "room#1"/);
     assert.throws(() => synth({ fanoutMaxPostsPerSecond: '20000' }), /maxPostsPerSecond is above/);
