@@ -8,6 +8,10 @@ export type PushlineErrorCode =
   | 'FORBIDDEN'
   /** A topic name the server would refuse (see `topicNameProblem`); nothing was sent. */
   | 'INVALID_TOPIC'
+  /** `send()` fields the server would refuse (see the message); nothing was sent. */
+  | 'INVALID_SEND'
+  /** A `send()` was not accepted within `sendTimeoutMs`; sending again with the same id is safe. */
+  | 'SEND_TIMEOUT'
   /** `unsubscribe()` came before the server answered the `subscribe()` of the same topic. */
   | 'CANCELLED'
   /** The server closed the connection on a service's order (logout, ban); the client stopped. */

@@ -13,11 +13,13 @@ export {
   DEFAULT_ROLLOVER_AFTER_MS,
   DEFAULT_SOURCE,
   type HistoryPage,
+  type OutgoingMessage,
   type PresenceEvent,
   PushlineClient,
   type PushlineClientOptions,
   type PushlineEvents,
   type PushlineMessage,
+  type SentReceipt,
   type TopicSubscription,
   type UnreadCounts,
 } from './pushline-client.ts';

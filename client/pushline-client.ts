@@ -46,10 +46,15 @@ export interface PushlineMessage {
   readonly seq?: string;
   readonly type: string;
   readonly source?: string;
+  /** Who sent it: the sending user of a client `send` (checked by the server), or what a service named. */
+  readonly from?: string;
   readonly data: unknown;
   /** Publish time, epoch milliseconds. */
   readonly ts: number;
-  /** True when the server says the user already read it (stored messages replayed on resume). */
+  /**
+   * True when the server says the user already read it (stored messages replayed on resume), and on
+   * the copy of a message this user sent (it never counts as unread).
+   */
   readonly read: boolean;
   /** True when it came from the stored backlog on (re)connect rather than as a live push. */
   readonly replayed: boolean;
@@ -66,6 +71,7 @@ function toMessage(frame: MessageFrame, replayed: boolean): PushlineMessage {
     ...(frame.seq !== undefined && { seq: frame.seq }),
     type: frame.type,
     ...(frame.source !== undefined && { source: frame.source }),
+    ...(typeof frame.from === 'string' && { from: frame.from }),
     data: frame.data,
     ts: frame.ts,
     read: frame.read === true,
@@ -73,6 +79,62 @@ function toMessage(frame: MessageFrame, replayed: boolean): PushlineMessage {
     ...(typeof frame.topic === 'string' && { topic: frame.topic }),
     ...(frame.broadcast === true && { broadcast: true as const }),
   };
+}
+
+/** A message to `send()`. */
+export interface OutgoingMessage {
+  /** Another user, or a topic the token lets this user subscribe to. */
+  readonly to: { readonly user: string } | { readonly topic: string };
+  /** Your message type, e.g. `chat.text` (1 to 128 characters). */
+  readonly type: string;
+  /** Any JSON value (`null` for none); the posted message must fit 128 KB. */
+  readonly data: unknown;
+  /**
+   * Your id for it, the idempotency key: 1 to 64 letters, digits and `. _ : -`. Generated when
+   * absent; give your own to make a send that survives a reload safe to repeat.
+   */
+  readonly id?: string;
+}
+
+/** What the server answered a `send()`. */
+export interface SentReceipt {
+  /** The send's id. */
+  readonly id: string;
+  /** The id the message carries at its recipients (and in this user's own `message` events). */
+  readonly messageId: string;
+}
+
+interface PendingSend {
+  readonly frame: ClientFrame;
+  readonly waiter: Waiter<SentReceipt>;
+  readonly answer: Promise<SentReceipt>;
+  /** The connection it was last sent on: it is sent again on a newer one. */
+  sentOn: Link | undefined;
+}
+
+/** The reason the server would refuse these `send()` fields, or undefined. */
+function sendProblem(message: OutgoingMessage, id: string): string | undefined {
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(id)) return 'id must be 1 to 64 letters, digits and . _ : -';
+  if (typeof message.type !== 'string' || message.type.length < 1 || message.type.length > 128)
+    return 'type must be 1 to 128 characters';
+  if (message.data === undefined) return 'data is required (use null for no payload)';
+  const to = message.to as { user?: unknown; topic?: unknown } | undefined;
+  const keys = to === undefined || to === null ? [] : Object.keys(to);
+  if (keys.length !== 1 || !(typeof to?.user === 'string' || typeof to?.topic === 'string'))
+    return 'to must be { user: id } or { topic: name }';
+  if (typeof to.user === 'string' && (to.user.length < 1 || to.user.length > 256))
+    return 'to.user must be 1 to 256 characters';
+  if (typeof to.topic === 'string') {
+    const problem = topicNameProblem(to.topic);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+/** A random id for a send: 32 hex digits (`getRandomValues` works on plain-http pages too). */
+function randomId(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
 /** Whether a message belongs to the user's inbox (not to a topic, not a broadcast). */
@@ -148,6 +210,11 @@ export interface PushlineClientOptions {
   readonly heartbeatTimeoutMs?: number;
   /** A connection must open and finish its resume within this time, or it is abandoned. @default 20000 */
   readonly connectTimeoutMs?: number;
+  /**
+   * A `send()` the server has not accepted within this time (queued while offline included) rejects
+   * with `SEND_TIMEOUT`; sending again with the same id is safe. @default 30000
+   */
+  readonly sendTimeoutMs?: number;
   /** Backoff between reconnect attempts (exponential, full jitter). */
   readonly reconnect?: ReconnectOptions;
   /** Planned reconnect this long after a connection opened, before API Gateway's 2-hour cut; 0 disables. @default 6900000 */
@@ -298,6 +365,9 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   #pingCounter = 0;
   readonly #pings = new Map<string, Waiter<number>>();
   readonly #histories = new Map<string, Waiter<HistoryPage>>();
+  /** Sends not yet accepted, by id, in the order made; each is (re)sent on every connection until answered. */
+  readonly #sends = new Map<string, PendingSend>();
+  readonly #sendTimeoutMs: number;
   #connectWaiters: Waiter<void>[] = [];
   #removeOnlineListener: (() => void) | undefined;
 
@@ -311,6 +381,7 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     this.#heartbeatMs = options.heartbeatMs ?? 120_000;
     this.#heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 10_000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 20_000;
+    this.#sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
     this.#reconnect = { ...DEFAULT_RECONNECT, ...options.reconnect };
     this.#rolloverAfterMs = options.rolloverAfterMs ?? DEFAULT_ROLLOVER_AFTER_MS;
     this.#resumeLimit = options.resumeLimit;
@@ -477,6 +548,11 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     this.#current = undefined;
     this.#next = undefined;
     this.#rejectWaiters(reason());
+    for (const pending of this.#sends.values()) {
+      clearTimeout(pending.waiter.timer);
+      pending.waiter.reject(reason());
+    }
+    this.#sends.clear();
     for (const waiter of this.#connectWaiters.splice(0)) waiter.reject(reason());
     this.#dropUnconfirmed(reason);
     // No connection is left, so no subscription on the server either.
@@ -544,6 +620,77 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       });
       this.#send(link, { action: 'history', id, ...options });
     });
+  }
+
+  /**
+   * Sends a message to another user (`{ user: 'bob' }`) or to a topic (`{ topic: 'room.1' }`), from
+   * this user: the server names the sender from the token. Resolves once the server accepted it
+   * (stored and on its way), with the id it carries at its recipients. Made while offline, it waits
+   * for the connection; after a reconnect it is sent again with the same id, which delivers once.
+   * This user's devices get it too, as a `message` marked read.
+   *
+   * Rejects with a `PushlineServerError` whose `serverCode` is `FORBIDDEN` (the deployment or the
+   * token does not allow it), `RATE_LIMITED` (too many at once: send again later, same id) or
+   * `TOO_LARGE`; with `SEND_TIMEOUT` or `CLOSED`; throws `INVALID_SEND` for fields the server would
+   * refuse, sending nothing.
+   */
+  send(message: OutgoingMessage): Promise<SentReceipt> {
+    const id = message.id ?? randomId();
+    const problem = sendProblem(message, id);
+    if (problem !== undefined) return Promise.reject(new PushlineError('INVALID_SEND', problem));
+    const existing = this.#sends.get(id);
+    if (existing) return existing.answer;
+    const frame: ClientFrame = { action: 'send', id, to: message.to, type: message.type, data: message.data };
+    let waiter!: Waiter<SentReceipt>;
+    const answer = new Promise<SentReceipt>((resolve, reject) => {
+      waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#sends.delete(id);
+          reject(
+            new PushlineError(
+              'SEND_TIMEOUT',
+              `send "${id}" was not accepted within ${this.#sendTimeoutMs} ms.`,
+            ),
+          );
+        }, this.#sendTimeoutMs),
+      };
+    });
+    const pending: PendingSend = { frame, waiter, answer, sentOn: undefined };
+    this.#sends.set(id, pending);
+    const link = this.#current;
+    if (link?.phase === 'ready') this.#sendPending(link, pending);
+    return answer;
+  }
+
+  #sendPending(link: Link, pending: PendingSend): void {
+    if (pending.sentOn === link) return;
+    if (this.#send(link, pending.frame)) pending.sentOn = link;
+  }
+
+  #onSent(frame: { id?: unknown; messageId?: unknown }): void {
+    const id = typeof frame.id === 'string' ? frame.id : undefined;
+    const pending = id === undefined ? undefined : this.#sends.get(id);
+    if (!pending || id === undefined) return;
+    this.#sends.delete(id);
+    clearTimeout(pending.waiter.timer);
+    pending.waiter.resolve({ id, messageId: typeof frame.messageId === 'string' ? frame.messageId : id });
+  }
+
+  /** A refused send: the one the server named, or the only one waiting on this connection. */
+  #onSendRefused(link: Link, frame: ErrorFrame, error: PushlineServerError): boolean {
+    let id = typeof frame.id === 'string' ? frame.id : undefined;
+    if (id === undefined) {
+      const waiting = [...this.#sends].filter(([, pending]) => pending.sentOn === link);
+      if (waiting.length === 1) id = waiting[0]?.[0];
+    }
+    const pending = id === undefined ? undefined : this.#sends.get(id);
+    if (!pending || id === undefined) return false;
+    this.#sends.delete(id);
+    clearTimeout(pending.waiter.timer);
+    pending.waiter.reject(error);
+    return true;
   }
 
   /** Round trip to the server; resolves with the time it took in milliseconds. */
@@ -813,6 +960,9 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       case 'disconnect':
         this.#onDisconnect(frame as { reason?: unknown });
         break;
+      case 'sent':
+        this.#onSent(frame as { id?: unknown; messageId?: unknown });
+        break;
       default:
         break; // Kinds added in later minor versions are ignored.
     }
@@ -839,6 +989,7 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       this.#onSubscribeRefused(link, topic, error);
       return;
     }
+    if (frame.action === 'send' && this.#onSendRefused(link, frame, error)) return;
     if (link.phase === 'resuming' && frame.action === 'resume' && !link.backlogDone) {
       if (frame.code === 'INTERNAL') {
         this.#fail(link, error); // Transient: retry with backoff.
@@ -909,6 +1060,7 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     this.#everOpen = true;
     this.#scheduleHeartbeat(link);
     this.#flushAcks(link);
+    for (const pending of this.#sends.values()) this.#sendPending(link, pending);
     this.#setState('open');
     for (const waiter of this.#connectWaiters.splice(0)) waiter.resolve();
   }

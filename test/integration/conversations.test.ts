@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { PushlineClient } from '../../client/index.ts';
 import { estimateFrameBytes, MAX_FRAME_BYTES } from '../../functions/shared/message-frame.ts';
+import { connectWithin, LIMIT, newUser, Received, stackClient, waitFor } from '../support/client-harness.ts';
 import { startTarget, type Target, unique, WEBSOCKET_SKIP } from '../support/target.ts';
 import type { Frame, TestSocket } from '../support/ws-client.ts';
 
@@ -156,6 +158,59 @@ describe('client send, end to end', () => {
       assert.equal(answer.code, 'INVALID_REQUEST', JSON.stringify(bad));
     }
     await barrier(socket);
+  });
+});
+
+describe('client send with the client SDK', () => {
+  let target: Target;
+  const clients: PushlineClient[] = [];
+  const client = (userId: string) => {
+    const made = stackClient(target.outputs, userId);
+    clients.push(made);
+    return made;
+  };
+  before(async () => {
+    target = await startTarget();
+  });
+  after(async () => {
+    for (const made of clients) made.close();
+    await target.stop();
+  });
+
+  it("a conversation: the recipient's thread and counts, the sender's own devices", {
+    ...LIMIT,
+    skip: WEBSOCKET_SKIP,
+  }, async () => {
+    const [oli, pat] = [newUser('oli'), newUser('pat')];
+    const [oliPhone, oliLaptop, patPhone] = [client(oli), client(oli), client(pat)];
+    const seen = [oliPhone, oliLaptop, patPhone].map((device) => new Received(device));
+    await Promise.all([oliPhone, oliLaptop, patPhone].map((device) => connectWithin(device)));
+
+    const receipt = await oliPhone.send({ to: { user: pat }, type: 'chat.text', data: { text: 'lunch?' } });
+    const reply = await patPhone.send({ to: { user: oli }, type: 'chat.text', data: { text: 'yes' } });
+    const ids = [receipt.messageId, reply.messageId];
+    for (const device of seen) {
+      await waitFor(
+        () => device.missing(ids).length === 0,
+        () => 'both messages on every device of both users',
+      );
+    }
+    const [, laptopSeen, patSeen] = seen as [Received, Received, Received];
+    const atPat = patSeen.messages.find((m) => m.id === receipt.messageId);
+    assert.deepEqual([atPat?.from, atPat?.read], [oli, false]);
+    const ownAtLaptop = laptopSeen.messages.find((m) => m.id === receipt.messageId);
+    assert.deepEqual([ownAtLaptop?.from, ownAtLaptop?.read], [oli, true], "the sender's copy, read");
+    for (const [device, total] of [
+      [oliPhone, 1],
+      [oliLaptop, 1],
+      [patPhone, 1],
+    ] as const) {
+      await waitFor(
+        () => device.unread?.total === total,
+        () => `one unread each (the other's message), got ${JSON.stringify(device.unread)}`,
+      );
+    }
+    for (const device of seen) assert.deepEqual(device.duplicates, []);
   });
 });
 
