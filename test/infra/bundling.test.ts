@@ -20,6 +20,7 @@ const COLD_START_ENV = {
   [ENV.rejectedQueueUrl]: 'http://127.0.0.1:9/000000000000/rejected',
   [ENV.jwtSecret]: 'a-local-secret-of-at-least-32-characters',
   [ENV.fanoutTopicArn]: 'arn:aws:sns:us-east-1:000000000000:fanout',
+  [ENV.topicArn]: 'arn:aws:sns:us-east-1:000000000000:pushline',
   POWERTOOLS_METRICS_DISABLED: 'true',
 };
 

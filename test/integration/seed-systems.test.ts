@@ -179,4 +179,103 @@ describe('the systems this project replaces, rebuilt', { skip: WEBSOCKET_SKIP },
       for (const device of seen) assert.deepEqual(device.duplicates, []);
     },
   );
+
+  it(
+    "seed 001's cluster chat: a message one client sends reaches every connected client, heartbeats carry nothing",
+    LIMIT,
+    async () => {
+      const room = `chat.${newUser('room')}`;
+      const users = [newUser('ann'), newUser('ben'), newUser('cat')];
+      // Each user on its own connection (on a cluster, each on any node: the gateway holds them all).
+      const members = users.map((user) => client(user, [room]));
+      const seen = members.map((member) => new Received(member));
+      await Promise.all(members.map((member) => connectWithin(member)));
+      await Promise.all(members.map((member) => member.subscribe(room)));
+
+      const [ann, ben, cat] = members as [PushlineClient, PushlineClient, PushlineClient];
+      const hello = await ann.send({ to: { topic: room }, type: 'chat', data: { text: 'hello, everyone' } });
+      const pongMs = await ben.ping(); // a heartbeat: answered, and no message to anyone
+      assert.ok(pongMs >= 0);
+      for (const member of seen) {
+        await waitFor(
+          () => member.missing([hello.messageId]).length === 0,
+          () => 'the chat message on every client',
+        );
+      }
+      const atCat = seen[2]?.messages.find((m) => m.id === hello.messageId);
+      assert.deepEqual([atCat?.from, atCat?.topic], [users[0], room]);
+
+      // One user to another, off the room: only those two users see it.
+      const direct = await cat.send({
+        to: { user: users[1] as string },
+        type: 'chat',
+        data: { text: 'psst' },
+      });
+      await waitFor(
+        () => seen[1]?.missing([direct.messageId]).length === 0,
+        () => 'the direct message at its recipient',
+      );
+      await waitFor(
+        () => seen[2]?.missing([direct.messageId]).length === 0,
+        () => "the direct message on the sender's own client",
+      );
+      await ann.ping(); // every frame sent to ann before this has arrived
+      assert.deepEqual(seen[0]?.missing([direct.messageId]), [direct.messageId], 'not at a third user');
+      for (const member of seen) {
+        assert.deepEqual(member.duplicates, []);
+        assert.equal(
+          member.messages.filter((m) => m.type !== 'chat').length,
+          0,
+          'pings and heartbeats are never messages',
+        );
+      }
+    },
+  );
+
+  it(
+    "seed 002's IM: typed messages between users, stored for one who is offline and replayed on return",
+    LIMIT,
+    async () => {
+      const [li, mo] = [newUser('li'), newUser('mo')];
+      const sender = client(li, undefined, { heartbeatMs: 500 }); // the seed's heartbeat, quicker
+      await connectWithin(sender);
+      // mo is offline: the messages wait in mo's inbox.
+      const typed = [
+        { type: 'im.text', data: { body: 'are you there?' } },
+        { type: 'im.image', data: { url: 'https://example.invalid/cat.png' } },
+        { type: 'im.order', data: { orderId: '654366374251302912' } },
+      ];
+      const receipts = [];
+      for (const message of typed) receipts.push(await sender.send({ to: { user: mo }, ...message }));
+
+      const receiver = client(mo);
+      const received = new Received(receiver);
+      await connectWithin(receiver);
+      const ids = receipts.map((receipt) => receipt.messageId);
+      await waitFor(
+        () => received.missing(ids).length === 0,
+        () => 'the stored messages on return',
+      );
+      const replayed = ids.map((id) => received.messages.find((m) => m.id === id));
+      assert.deepEqual(
+        replayed.map((m) => [m?.type, m?.from, m?.replayed]),
+        typed.map((m) => [m.type, li, true]),
+        'each with its type, from the sender, from the store',
+      );
+      // Replayed in store order (sends handled side by side may be stored in either order).
+      const order = received.messages.filter((m) => ids.includes(m.id)).map((m) => m.seq ?? '');
+      assert.deepEqual(order, [...order].sort());
+      assert.equal(receiver.unread?.total, 3);
+
+      // The answer comes live, and the sender's heartbeat has kept its connection the same one.
+      const answer = await receiver.send({ to: { user: li }, type: 'im.text', data: { body: 'yes' } });
+      const atSender = new Received(sender);
+      await waitFor(
+        () => atSender.missing([answer.messageId]).length === 0,
+        () => 'the answer at the sender',
+      );
+      assert.equal(atSender.messages[0]?.replayed, false);
+      assert.equal(sender.state, 'open');
+    },
+  );
 });
