@@ -10,6 +10,7 @@ import {
   topicPatternProblem,
   type UnreadCounts,
 } from '../client/index.ts';
+import { ConversationView } from './conversation-view.ts';
 import { isUserMessage, renderMessage, setRead, sourceOf, summary } from './message-view.ts';
 
 /** Most messages kept on the page; older ones are dropped from view (the server keeps them). */
@@ -61,6 +62,24 @@ const ui = {
   publishResult: $('publish-result'),
   announcer: $('announcer'),
 };
+
+const conversations = new ConversationView({
+  peerForm: $<HTMLFormElement>('peer-form'),
+  peerUser: $<HTMLInputElement>('peer-user'),
+  peerError: $('peer-error'),
+  threads: $('threads'),
+  noThreads: $('no-threads'),
+  panel: $('thread-panel'),
+  heading: $('thread-heading'),
+  thread: $('thread'),
+  threadEmpty: $('thread-empty'),
+  chatForm: $<HTMLFormElement>('chat-form'),
+  chatLabel: $<HTMLLabelElement>('chat-label'),
+  chatText: $<HTMLTextAreaElement>('chat-text'),
+  chatSend: $<HTMLButtonElement>('chat-send'),
+  chatStatus: $('chat-status'),
+  chatError: $('chat-error'),
+});
 
 let client: PushlineClient | undefined;
 let currentUser: string | undefined;
@@ -165,8 +184,14 @@ async function signIn(userId: string): Promise<void> {
       return token;
     },
   });
+  const signedIn = client;
+  conversations.start(userId, (message) => signedIn.send(message));
+  conversations.setTopics(client.topics);
   client.on('state', showState);
-  client.on('message', onMessage);
+  client.on('message', (message) => {
+    onMessage(message);
+    conversations.add(message);
+  });
   client.on('unread', (counts) => {
     unread = counts;
     renderSources();
@@ -187,6 +212,7 @@ async function signIn(userId: string): Promise<void> {
   client.on('topics', (topics) => {
     sessionStorage.setItem(topicsKey(userId), JSON.stringify(topics));
     renderTopics();
+    conversations.setTopics(topics);
   });
   client.on('presence', showPresence);
   client.on('disconnected', ({ reason }) => {
@@ -213,6 +239,7 @@ function signOut(): void {
   sessionStorage.removeItem('pushline.user');
   entries.clear();
   ui.messages.replaceChildren();
+  conversations.reset();
   unread = { total: 0, bySource: {} };
   filter = undefined;
   renderSources();
@@ -272,7 +299,8 @@ function onMessage(message: PushlineMessage): void {
 
   if (!message.replayed) {
     element.classList.add('fresh');
-    announce(message);
+    // This user's own sent copies are not news to them.
+    if (message.from !== currentUser) announce(message);
   }
   while (entries.size > MAX_MESSAGES) {
     const oldest = ui.messages.lastElementChild as HTMLElement | null;
@@ -312,7 +340,10 @@ function announce(message: PushlineMessage): void {
     announceTimer = undefined;
     const line = document.createElement('p');
     const first = batch[0];
-    const from = first?.topic !== undefined ? `in topic ${first.topic}` : `from ${first && sourceOf(first)}`;
+    const from =
+      first?.topic !== undefined
+        ? `in topic ${first.topic}`
+        : `from ${first && (first.from ?? sourceOf(first))}`;
     line.textContent =
       batch.length === 1 && first
         ? `New message ${from}: ${first.type}. ${summary(first.data).text.slice(0, 140)}`
@@ -594,7 +625,10 @@ ui.loadOlder.addEventListener('click', async () => {
       ...(filter !== undefined ? { source: filter } : {}),
       limit: 50,
     });
-    for (const message of page.messages) onMessage(message);
+    for (const message of page.messages) {
+      onMessage(message);
+      conversations.add(message);
+    }
     ui.loadOlder.textContent = page.more ? 'Load older messages' : 'No older messages';
     ui.loadOlder.disabled = !page.more;
   } catch (error) {

@@ -71,6 +71,7 @@ export function renderMessage(message: PushlineMessage, onMarkRead: () => void):
     where.textContent = message.topic !== undefined ? `Topic ${message.topic}` : 'Broadcast';
     meta.append(where, ' · ');
   }
+  if (message.from !== undefined) meta.append(`From ${message.from} · `);
   meta.append(`${sourceOf(message)} · `, time);
 
   const { text, isJson } = summary(message.data);
