@@ -28,24 +28,26 @@ const SCREENSHOT = '/tmp/pushline-conversations.png';
 
 describe('conversations on the message-center page in headless Chromium', () => {
   let stack: LocalStack;
+  /** A stack whose deployment does not let users write to users (started by the test that needs it). */
+  let closedStack: LocalStack | undefined;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
 
-  const consoleUrl = () => {
-    const url = stack.outputs.ConsoleUrl;
+  const consoleUrl = (of: LocalStack = stack) => {
+    const url = of.outputs.ConsoleUrl;
     if (!url) throw new Error('The local stack serves no console.');
     return url;
   };
 
   /** A page of `user` on a device of its own (a browser context), signed in with the console's token. */
-  const deviceOf = async (user: string): Promise<Page> => {
+  const deviceOf = async (user: string, of: LocalStack = stack): Promise<Page> => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     contexts.push(context);
     const page = await context.newPage();
     // Generous: on a loaded machine a local Lambda cold start can delay a delivery by seconds.
     page.setDefaultTimeout(45_000);
     page.on('pageerror', (error) => assert.fail(`page error: ${error.message}`));
-    await page.goto(consoleUrl());
+    await page.goto(consoleUrl(of));
     await page.getByLabel('User id', { exact: true }).fill(user);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page
@@ -89,6 +91,7 @@ describe('conversations on the message-center page in headless Chromium', () => 
   after(async () => {
     for (const context of contexts) await context.close().catch(() => {});
     await browser?.close();
+    await closedStack?.stop();
     await stack?.stop();
   });
 
@@ -138,6 +141,33 @@ describe('conversations on the message-center page in headless Chromium', () => 
     }
   });
 
+  it("writes to a joined topic, and every member sees the line in the topic's thread", {
+    timeout: 150_000,
+    skip: setup.skip,
+  }, async () => {
+    const run = randomUUID().slice(0, 8);
+    const topic = `room.${run}`;
+    const erin = await deviceOf(`erin-${run}`);
+    const frank = await deviceOf(`frank-${run}`);
+    // The console's tokens grant room.* (LOCAL_CONSOLE_TOPICS).
+    for (const page of [erin, frank]) {
+      await page.getByLabel('Topic under room.*', { exact: true }).fill(topic);
+      await page.getByRole('button', { name: 'Join a topic under room.*' }).click();
+      await page
+        .getByRole('status')
+        .filter({ hasText: `Joined ${topic}.` })
+        .waitFor();
+      await page.getByRole('button', { name: `Topic ${topic}`, exact: true }).click();
+      await page.getByRole('heading', { name: `Topic ${topic}`, exact: true }).waitFor();
+    }
+
+    const line = `Hello room ${run}`;
+    await write(erin, topic, line);
+    for (const page of [erin, frank]) assert.deepEqual(await threadShows(page, 1), [line]);
+    assert.equal(await frank.locator('#thread li.chat-line .chat-from').textContent(), `erin-${run}`);
+    assert.equal(await erin.locator('#thread li.chat-line .chat-from').textContent(), 'You');
+  });
+
   it('explains a refused message next to the box and keeps the text typed', {
     timeout: 150_000,
     skip: setup.skip,
@@ -162,5 +192,23 @@ describe('conversations on the message-center page in headless Chromium', () => 
     await page.locator('#chat-status', { hasText: 'Sent.' }).waitFor();
     assert.equal(await page.locator('#chat-error').textContent(), '');
     assert.deepEqual(await threadShows(page, 1), [`Short now ${run}`]);
+
+    // The server's own refusal: a deployment where users may not write to users.
+    closedStack = await startLocalStack({
+      quiet: true,
+      ports: { gateway: 0, aws: 0, console: 0 },
+      context: { sendToUsers: 'false' },
+    });
+    const refused = await deviceOf(carol, closedStack);
+    await openWith(refused, `dave-${run}`);
+    const refusedBox = refused.getByLabel(`Message to dave-${run}`, { exact: true });
+    const kept = `Will be refused ${run}`;
+    await refusedBox.fill(kept);
+    await refused.getByRole('button', { name: 'Send', exact: true }).click();
+    const forbidden = refused.locator('#chat-error[data-code="FORBIDDEN"]');
+    await forbidden.waitFor();
+    assert.match((await forbidden.textContent()) ?? '', new RegExp(`Not allowed to write to dave-${run}`));
+    assert.equal(await refusedBox.inputValue(), kept, 'the typed text is still there');
+    assert.equal(await refused.locator('#thread li.chat-line').count(), 0);
   });
 });
