@@ -11,7 +11,7 @@ import type {
   UnsubscribedFrame,
 } from '../functions/shared/protocol.ts';
 import { DEFAULT_SOURCE, MAX_ACK_IDS } from '../functions/shared/protocol.ts';
-import { topicNameProblem } from '../functions/shared/topics.ts';
+import { SERVICE_NAME_PATTERN, topicNameProblem } from '../functions/shared/topics.ts';
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.ts';
 import { TypedEmitter } from './emitter.ts';
 import { PushlineError, PushlineServerError } from './errors.ts';
@@ -83,8 +83,11 @@ function toMessage(frame: MessageFrame, replayed: boolean): PushlineMessage {
 
 /** A message to `send()`. */
 export interface OutgoingMessage {
-  /** Another user, or a topic the token lets this user subscribe to. */
-  readonly to: { readonly user: string } | { readonly topic: string };
+  /**
+   * Another user, a topic the token lets this user subscribe to, or a backend service the deployment
+   * names (`{ service: 'robot' }`: it answers by publishing to this user).
+   */
+  readonly to: { readonly user: string } | { readonly topic: string } | { readonly service: string };
   /** Your message type, e.g. `chat.text` (1 to 128 characters). */
   readonly type: string;
   /** Any JSON value (`null` for none); the posted message must fit 128 KB. */
@@ -118,10 +121,13 @@ function sendProblem(message: OutgoingMessage, id: string): string | undefined {
   if (typeof message.type !== 'string' || message.type.length < 1 || message.type.length > 128)
     return 'type must be 1 to 128 characters';
   if (message.data === undefined) return 'data is required (use null for no payload)';
-  const to = message.to as { user?: unknown; topic?: unknown } | undefined;
+  const to = message.to as { user?: unknown; topic?: unknown; service?: unknown } | undefined;
   const keys = to === undefined || to === null ? [] : Object.keys(to);
-  if (keys.length !== 1 || !(typeof to?.user === 'string' || typeof to?.topic === 'string'))
-    return 'to must be { user: id } or { topic: name }';
+  const one =
+    typeof to?.user === 'string' || typeof to?.topic === 'string' || typeof to?.service === 'string';
+  if (keys.length !== 1 || !one) return 'to must be { user: id }, { topic: name } or { service: name }';
+  if (typeof to.service === 'string' && !SERVICE_NAME_PATTERN.test(to.service))
+    return 'to.service must be 1 to 64 letters, digits and . _ -';
   if (typeof to.user === 'string' && (to.user.length < 1 || to.user.length > 256))
     return 'to.user must be 1 to 256 characters';
   if (typeof to.topic === 'string') {

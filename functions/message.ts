@@ -16,7 +16,7 @@ import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
 import { SendRefusedError, type SendRules, send } from './domain/conversation.ts';
 import { postToUser } from './domain/delivery.ts';
 import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
-import { booleanEnv, listEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { booleanEnv, listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { logger } from './lib/observability.ts';
 import { topicGrantsOf, userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
@@ -32,6 +32,8 @@ const config = Object.freeze({
   callbackUrl: requireEnv(ENV.callbackUrl),
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
   topicArn: requireEnv(ENV.topicArn),
+  inboundTopicArn: optionalEnv(ENV.inboundTopicArn),
+  services: listEnv(ENV.services),
   sendToUsers: booleanEnv(ENV.sendToUsers, true),
   sendRate: {
     perSecond: positiveIntEnv(ENV.sendRatePerSecond, DEFAULT_SEND_RATE.perSecond),
@@ -54,8 +56,13 @@ const topicPorts: TopicPorts = {
 const sendPorts = {
   limiter: createSendLimiter(config.tableName, config.sendRate),
   outbox: createOutbox(config.topicArn),
+  inbound: config.inboundTopicArn === undefined ? undefined : createOutbox(config.inboundTopicArn),
 };
-const sendRules: SendRules = { toUsers: config.sendToUsers, openTopics: config.openTopics };
+const sendRules: SendRules = {
+  toUsers: config.sendToUsers,
+  openTopics: config.openTopics,
+  services: config.services,
+};
 const warn = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
 
 /** What an action handler gets: the frame, who sent it, and on which connection. */

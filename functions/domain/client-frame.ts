@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { InvalidFrameError } from '../shared/errors.ts';
 import { MAX_ACK_IDS, MAX_SEND_ID_LENGTH } from '../shared/protocol.ts';
-import { topicNameProblem } from '../shared/topics.ts';
+import { SERVICE_NAME_PATTERN, topicNameProblem } from '../shared/topics.ts';
 import { MAX_RECENT } from './inbox.ts';
 
 const seq = z.string().min(1).max(64);
@@ -9,6 +9,10 @@ const topic = z.string().superRefine((name, context) => {
   const problem = topicNameProblem(name);
   if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
 });
+
+const serviceName = z
+  .string()
+  .regex(SERVICE_NAME_PATTERN, { error: 'a service name is 1 to 64 letters, digits and . _ -' });
 
 const schemas = {
   ping: z.object({ action: z.literal('ping'), id: z.string().max(128).optional() }),
@@ -49,9 +53,14 @@ const schemas = {
       .min(1)
       .max(MAX_SEND_ID_LENGTH)
       .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' }),
-    to: z.union([z.object({ user: z.string().min(1).max(256) }).strict(), z.object({ topic }).strict()], {
-      error: 'to must be { user: id } or { topic: name }',
-    }),
+    to: z.union(
+      [
+        z.object({ user: z.string().min(1).max(256) }).strict(),
+        z.object({ topic }).strict(),
+        z.object({ service: serviceName }).strict(),
+      ],
+      { error: 'to must be { user: id }, { topic: name } or { service: name }' },
+    ),
     type: z.string({ error: 'type is required' }).min(1).max(128),
     data: z.custom<unknown>((value) => value !== undefined, {
       error: 'data is required (use null for no payload)',

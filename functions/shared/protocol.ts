@@ -33,11 +33,31 @@ export type ClientFrame =
  */
 export interface SendFrame {
   action: 'send';
-  to: { user: string } | { topic: string };
+  /** A user, a topic, or a backend service the deployer names (`{ service: 'robot' }`). */
+  to: { user: string } | { topic: string } | { service: string };
   type: string;
   data: unknown;
   /** 1 to MAX_SEND_ID_LENGTH letters, digits and `. _ : -`. */
   id: string;
+}
+
+/**
+ * What a backend service receives from its subscription to the inbound topic when a client sends
+ * to it (`to: { service }`); SNS message attributes `service`, `from` and `type` carry the same, for
+ * filter policies. Answer by publishing an envelope to `{ users: [from] }`.
+ */
+export interface ServiceMessage {
+  v: 1;
+  kind: 'service-message';
+  /** The message id (the sender's id keyed by sender, as for user messages): repeats share it. */
+  id: string;
+  service: string;
+  /** The sending user, from the verified token. */
+  from: string;
+  type: string;
+  data: unknown;
+  /** When the server accepted it, epoch milliseconds. */
+  ts: number;
 }
 
 /** Longest id a `send` frame may carry (the message id adds the sender's key to it). */
