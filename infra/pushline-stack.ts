@@ -67,6 +67,8 @@ export interface PushlineSettings {
   readonly sendBurst?: number;
   /** Backend services clients may send to (comma-separated in context). @default none */
   readonly services?: readonly string[];
+  /** Message types no user can mute (comma-separated in context). @default none */
+  readonly mandatoryTypes?: readonly string[];
 }
 
 /** Properties of {@link PushlineStack}. */
@@ -142,6 +144,7 @@ export class PushlineStack extends Stack {
         burst: settings.sendBurst,
         services: settings.services,
       },
+      preferences: { mandatory: settings.mandatoryTypes },
     });
 
     // Same keys as the local runtime's outputs, so the test suite targets either with no change.
@@ -265,6 +268,7 @@ export function settingsFromContext(node: Node): PushlineSettings {
     sendRatePerSecond: int('sendRatePerSecond'),
     sendBurst: int('sendBurst'),
     services: list('services'),
+    mandatoryTypes: list('mandatoryTypes'),
   };
 }
 

@@ -162,6 +162,14 @@ export interface PushlineProps {
   readonly fanout?: PushlineFanout;
   /** What clients may `send`, and how fast. @default - see {@link PushlineConversations} */
   readonly conversations?: PushlineConversations;
+  /** Users' preferences (what they mute). @default - every type may be muted */
+  readonly preferences?: PushlinePreferences;
+}
+
+/** The deployer's rule for users' preferences. */
+export interface PushlinePreferences {
+  /** Message types no user can mute (security alerts, say): always pushed, always counted. @default [] */
+  readonly mandatory?: readonly string[];
 }
 
 /**
@@ -349,6 +357,7 @@ export class Pushline extends Construct {
     const topicRules = checkedTopicRules(props.topics);
     const fanout = fanoutSettings(props.fanout);
     const conversations = conversationSettings(props.conversations);
+    const mandatoryEnv = { [ENV.mandatoryTypes]: checkedMandatoryTypes(props.preferences).join(',') };
     if (conversations.services.length > 0) this.inboundTopic = this.newTopic('InboundTopic', encryption);
 
     this.deadLetterQueue = this.newQueue('DeadLetterQueue', removalPolicy);
@@ -395,6 +404,7 @@ export class Pushline extends Construct {
         [ENV.sendToUsers]: String(conversations.toUsers),
         [ENV.sendRatePerSecond]: String(conversations.ratePerSecond),
         [ENV.sendBurst]: String(conversations.burst),
+        ...mandatoryEnv,
         ...(this.inboundTopic
           ? {
               [ENV.inboundTopicArn]: this.inboundTopic.topicArn,
@@ -416,6 +426,7 @@ export class Pushline extends Construct {
         [ENV.rejectedQueueUrl]: this.rejectedQueue.queueUrl,
         [ENV.deliveryConcurrency]: String(props.deliveryConcurrency ?? 32),
         ...fanoutEnv,
+        ...mandatoryEnv,
       },
     });
     const fanoutFn = this.newFunction('Fanout', 'fanout', {
@@ -784,6 +795,19 @@ function fanoutSettings(fanout: PushlineFanout | undefined): Required<PushlineFa
     );
   }
   return settings;
+}
+
+/** The mandatory types, checked (1 to 128 characters, no commas: they travel comma-separated). */
+function checkedMandatoryTypes(preferences: PushlinePreferences | undefined): readonly string[] {
+  const types = preferences?.mandatory ?? [];
+  for (const type of types) {
+    if (type.length < 1 || type.length > 128 || type.includes(',')) {
+      throw new Error(
+        `Pushline preferences.mandatory: "${type}" is not a message type (1 to 128 characters, no comma)`,
+      );
+    }
+  }
+  return types;
 }
 
 /** The conversation settings with their defaults, checked. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { preferencesChangeSchema } from '../shared/envelope.ts';
 import { InvalidFrameError } from '../shared/errors.ts';
 import { MAX_ACK_IDS, MAX_SEND_ID_LENGTH } from '../shared/protocol.ts';
 import { SERVICE_NAME_PATTERN, topicNameProblem } from '../shared/topics.ts';
@@ -66,6 +67,7 @@ const schemas = {
       error: 'data is required (use null for no payload)',
     }),
   }),
+  prefs: z.object({ action: z.literal('prefs'), ...preferencesChangeSchema }),
   history: z.object({
     action: z.literal('history'),
     id: z.string().max(128).optional(),
@@ -75,15 +77,12 @@ const schemas = {
   }),
 } as const;
 
-/** Actions the protocol names but this version does not serve yet. */
-const PLANNED_ACTIONS = new Set(['prefs']);
-
 /** A validated client frame of an action this version serves. */
 export type ServedFrame = { [K in keyof typeof schemas]: z.infer<(typeof schemas)[K]> }[keyof typeof schemas];
 
 /**
  * Parses one client frame. Throws InvalidFrameError: BAD_FRAME for non-JSON or no action,
- * UNKNOWN_ACTION, NOT_IMPLEMENTED for planned actions, INVALID_REQUEST for bad fields.
+ * UNKNOWN_ACTION, INVALID_REQUEST for bad fields.
  */
 export function parseClientFrame(body: string | null | undefined): ServedFrame {
   let json: unknown;
@@ -96,9 +95,6 @@ export function parseClientFrame(body: string | null | undefined): ServedFrame {
     typeof json === 'object' && json !== null ? (json as { action?: unknown }).action : undefined;
   if (typeof action !== 'string') {
     throw new InvalidFrameError('BAD_FRAME', 'Frames must be JSON objects with an "action" field.');
-  }
-  if (PLANNED_ACTIONS.has(action)) {
-    throw new InvalidFrameError('NOT_IMPLEMENTED', `The action "${action}" is not available yet.`, action);
   }
   if (!Object.hasOwn(schemas, action)) {
     throw new InvalidFrameError(

@@ -41,6 +41,8 @@ export const ENV = {
   inboundTopicArn: 'PUSHLINE_INBOUND_TOPIC_ARN',
   /** Names of the backend services clients may `send` to, comma-separated. */
   services: 'PUSHLINE_SERVICES',
+  /** Message types no preference can mute (security alerts, say), comma-separated. */
+  mandatoryTypes: 'PUSHLINE_MANDATORY_TYPES',
   /** `true` (the default) lets users `send` to other users; `false` refuses it. */
   sendToUsers: 'PUSHLINE_SEND_TO_USERS',
   /** A connection's average `send` rate, per second. */
