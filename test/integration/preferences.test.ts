@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { type PushlineClient, PushlineServerError } from '../../client/index.ts';
 import { Publisher } from '../../publisher/index.ts';
+import { connectWithin, newUser, stackClient, waitFor } from '../support/client-harness.ts';
 import { startTarget, type Target, unique, WEBSOCKET_SKIP } from '../support/target.ts';
 import type { Frame, TestSocket } from '../support/ws-client.ts';
 
@@ -25,6 +27,7 @@ describe('preferences, end to end', () => {
   let target: Target;
   let publisher: Publisher;
   const sockets: TestSocket[] = [];
+  const clients: PushlineClient[] = [];
   const connect = async (userId: string) => {
     const socket = await target.connect(userId);
     sockets.push(socket);
@@ -55,6 +58,7 @@ describe('preferences, end to end', () => {
   });
   after(async () => {
     await Promise.all(sockets.map((socket) => socket.close()));
+    for (const client of clients) client.close();
     await target.stop();
   });
 
@@ -147,5 +151,31 @@ describe('preferences, end to end', () => {
       rejected.some((entry) => /"security" cannot be muted/.test(entry.reason)),
       JSON.stringify(rejected.map((entry) => entry.reason)),
     );
+  });
+
+  it('with the client SDK: getPrefs, setPrefs, prefs events on every device, a refusal typed', {
+    skip: WEBSOCKET_SKIP,
+    timeout: 120_000,
+  }, async () => {
+    const user = newUser('sam');
+    const [phone, laptop] = [stackClient(target.outputs, user), stackClient(target.outputs, user)];
+    clients.push(phone, laptop);
+    await Promise.all([connectWithin(phone), connectWithin(laptop)]);
+    assert.deepEqual((await phone.getPrefs()).muted, { types: [], sources: [] });
+    const seenOnLaptop: number[] = [];
+    laptop.on('prefs', (prefs) => seenOnLaptop.push(prefs.muted.types.length));
+
+    const after = await phone.setPrefs({ mute: { types: ['promo', 'digest'] } });
+    assert.deepEqual(after.muted.types, ['digest', 'promo']);
+    await waitFor(
+      () => laptop.prefs?.muted.types.length === 2,
+      () => `the laptop's preferences, got ${JSON.stringify(laptop.prefs)}`,
+    );
+    assert.deepEqual(seenOnLaptop, [2]);
+    await assert.rejects(
+      phone.setPrefs({ mute: { types: ['security'] } }),
+      (error: unknown) => error instanceof PushlineServerError && error.serverCode === 'INVALID_REQUEST',
+    );
+    assert.deepEqual(phone.prefs?.muted.types, ['digest', 'promo'], 'unchanged');
   });
 });
