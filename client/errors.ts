@@ -12,6 +12,8 @@ export type PushlineErrorCode =
   | 'INVALID_SEND'
   /** A `send()` was not accepted within `sendTimeoutMs`; sending again with the same id is safe. */
   | 'SEND_TIMEOUT'
+  /** `getPrefs()` or `setPrefs()` got no answer in time. */
+  | 'PREFS_TIMEOUT'
   /** `unsubscribe()` came before the server answered the `subscribe()` of the same topic. */
   | 'CANCELLED'
   /** The server closed the connection on a service's order (logout, ban); the client stopped. */

@@ -14,6 +14,7 @@ export {
   DEFAULT_SOURCE,
   type HistoryPage,
   type OutgoingMessage,
+  type PreferencesUpdate,
   type PresenceEvent,
   PushlineClient,
   type PushlineClientOptions,
@@ -22,6 +23,7 @@ export {
   type SentReceipt,
   type TopicSubscription,
   type UnreadCounts,
+  type UserPreferences,
 } from './pushline-client.ts';
 export { RecentIds } from './recent-ids.ts';
 export type { TokenTransport, WebSocketConstructor } from './socket.ts';

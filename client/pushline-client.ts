@@ -11,7 +11,7 @@ import type {
   UnsubscribedFrame,
 } from '../functions/shared/protocol.ts';
 import { DEFAULT_SOURCE, MAX_ACK_IDS } from '../functions/shared/protocol.ts';
-import { topicNameProblem } from '../functions/shared/topics.ts';
+import { SERVICE_NAME_PATTERN, topicNameProblem } from '../functions/shared/topics.ts';
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.ts';
 import { TypedEmitter } from './emitter.ts';
 import { PushlineError, PushlineServerError } from './errors.ts';
@@ -81,10 +81,28 @@ function toMessage(frame: MessageFrame, replayed: boolean): PushlineMessage {
   };
 }
 
+/** What the user mutes: those messages are kept (history shows them, read) but never pushed. */
+export interface UserPreferences {
+  readonly muted: { readonly types: readonly string[]; readonly sources: readonly string[] };
+  /** Types the deployment never mutes. */
+  readonly mandatory: readonly string[];
+  /** When they last changed, epoch ms (0: never set). */
+  readonly version: number;
+}
+
+/** A change to the preferences: what to start and stop muting. */
+export interface PreferencesUpdate {
+  readonly mute?: { readonly types?: readonly string[]; readonly sources?: readonly string[] };
+  readonly unmute?: { readonly types?: readonly string[]; readonly sources?: readonly string[] };
+}
+
 /** A message to `send()`. */
 export interface OutgoingMessage {
-  /** Another user, or a topic the token lets this user subscribe to. */
-  readonly to: { readonly user: string } | { readonly topic: string };
+  /**
+   * Another user, a topic the token lets this user subscribe to, or a backend service the deployment
+   * names (`{ service: 'robot' }`: it answers by publishing to this user).
+   */
+  readonly to: { readonly user: string } | { readonly topic: string } | { readonly service: string };
   /** Your message type, e.g. `chat.text` (1 to 128 characters). */
   readonly type: string;
   /** Any JSON value (`null` for none); the posted message must fit 128 KB. */
@@ -118,10 +136,13 @@ function sendProblem(message: OutgoingMessage, id: string): string | undefined {
   if (typeof message.type !== 'string' || message.type.length < 1 || message.type.length > 128)
     return 'type must be 1 to 128 characters';
   if (message.data === undefined) return 'data is required (use null for no payload)';
-  const to = message.to as { user?: unknown; topic?: unknown } | undefined;
+  const to = message.to as { user?: unknown; topic?: unknown; service?: unknown } | undefined;
   const keys = to === undefined || to === null ? [] : Object.keys(to);
-  if (keys.length !== 1 || !(typeof to?.user === 'string' || typeof to?.topic === 'string'))
-    return 'to must be { user: id } or { topic: name }';
+  const one =
+    typeof to?.user === 'string' || typeof to?.topic === 'string' || typeof to?.service === 'string';
+  if (keys.length !== 1 || !one) return 'to must be { user: id }, { topic: name } or { service: name }';
+  if (typeof to.service === 'string' && !SERVICE_NAME_PATTERN.test(to.service))
+    return 'to.service must be 1 to 64 letters, digits and . _ -';
   if (typeof to.user === 'string' && (to.user.length < 1 || to.user.length > 256))
     return 'to.user must be 1 to 256 characters';
   if (typeof to.topic === 'string') {
@@ -129,6 +150,13 @@ function sendProblem(message: OutgoingMessage, id: string): string | undefined {
     if (problem !== undefined) return problem;
   }
   return undefined;
+}
+
+function copyNames(names: { readonly types?: readonly string[]; readonly sources?: readonly string[] }) {
+  return {
+    ...(names.types !== undefined && { types: [...names.types] }),
+    ...(names.sources !== undefined && { sources: [...names.sources] }),
+  };
 }
 
 /** A random id for a send: 32 hex digits (`getRandomValues` works on plain-http pages too). */
@@ -190,6 +218,8 @@ export interface PushlineEvents {
    * and does not reconnect; `connect()` would start again.
    */
   disconnected: { reason: string | undefined };
+  /** The user's preferences, when asked for and whenever they change (on any device, or by a service). */
+  prefs: UserPreferences;
   /** Something failed; the client recovers on its own (reconnects) where it can. */
   error: PushlineError;
 }
@@ -368,6 +398,10 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   /** Sends not yet accepted, by id, in the order made; each is (re)sent on every connection until answered. */
   readonly #sends = new Map<string, PendingSend>();
   readonly #sendTimeoutMs: number;
+  /** The newest preferences the server sent. */
+  #prefs: UserPreferences | undefined;
+  /** Callers of `getPrefs()` / `setPrefs()` waiting for the next `prefs` frame (or its refusal). */
+  #prefsWaiters: Waiter<UserPreferences>[] = [];
   #connectWaiters: Waiter<void>[] = [];
   #removeOnlineListener: (() => void) | undefined;
 
@@ -553,6 +587,10 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       pending.waiter.reject(reason());
     }
     this.#sends.clear();
+    for (const waiter of this.#prefsWaiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(reason());
+    }
     for (const waiter of this.#connectWaiters.splice(0)) waiter.reject(reason());
     this.#dropUnconfirmed(reason);
     // No connection is left, so no subscription on the server either.
@@ -691,6 +729,72 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     clearTimeout(pending.waiter.timer);
     pending.waiter.reject(error);
     return true;
+  }
+
+  /** The user's preferences as the server last sent them (after `getPrefs()`, or a change). */
+  get prefs(): UserPreferences | undefined {
+    return this.#prefs;
+  }
+
+  /** Asks the server for the user's preferences. */
+  getPrefs(): Promise<UserPreferences> {
+    return this.#prefsRequest({ action: 'prefs' });
+  }
+
+  /**
+   * Changes what the user mutes; resolves with the preferences after the change, which every device
+   * of the user also receives as a `prefs` event. Rejects with a `PushlineServerError`
+   * (`INVALID_REQUEST`) for a mandatory type or more than 200 muted.
+   */
+  setPrefs(change: PreferencesUpdate): Promise<UserPreferences> {
+    return this.#prefsRequest({
+      action: 'prefs',
+      ...(change.mute !== undefined && { mute: copyNames(change.mute) }),
+      ...(change.unmute !== undefined && { unmute: copyNames(change.unmute) }),
+    });
+  }
+
+  #prefsRequest(frame: ClientFrame): Promise<UserPreferences> {
+    const link = this.#current;
+    if (link?.phase !== 'ready') {
+      return Promise.reject(new PushlineError('NOT_CONNECTED', 'Preferences need an open connection.'));
+    }
+    return new Promise<UserPreferences>((resolve, reject) => {
+      const waiter: Waiter<UserPreferences> = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#prefsWaiters = this.#prefsWaiters.filter((other) => other !== waiter);
+          reject(
+            new PushlineError('PREFS_TIMEOUT', `No preferences answer within ${this.#connectTimeoutMs} ms.`),
+          );
+        }, this.#connectTimeoutMs),
+      };
+      this.#prefsWaiters.push(waiter);
+      this.#send(link, frame);
+    });
+  }
+
+  #onPrefs(frame: {
+    muted?: { types?: unknown; sources?: unknown };
+    mandatory?: unknown;
+    version?: unknown;
+  }): void {
+    const names = (value: unknown) =>
+      Array.isArray(value) ? value.filter((name): name is string => typeof name === 'string') : [];
+    const prefs: UserPreferences = {
+      muted: { types: names(frame.muted?.types), sources: names(frame.muted?.sources) },
+      mandatory: names(frame.mandatory),
+      version: typeof frame.version === 'number' ? frame.version : 0,
+    };
+    // Changes from several devices may cross: keep the newest.
+    if (this.#prefs === undefined || prefs.version >= this.#prefs.version) this.#prefs = prefs;
+    const waiter = this.#prefsWaiters.shift();
+    if (waiter) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(prefs);
+    }
+    this.emit('prefs', prefs);
   }
 
   /** Round trip to the server; resolves with the time it took in milliseconds. */
@@ -963,6 +1067,9 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       case 'sent':
         this.#onSent(frame as { id?: unknown; messageId?: unknown });
         break;
+      case 'prefs':
+        this.#onPrefs(frame as { muted?: { types?: unknown; sources?: unknown } });
+        break;
       default:
         break; // Kinds added in later minor versions are ignored.
     }
@@ -990,6 +1097,12 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       return;
     }
     if (frame.action === 'send' && this.#onSendRefused(link, frame, error)) return;
+    if (frame.action === 'prefs' && this.#prefsWaiters.length > 0) {
+      const waiter = this.#prefsWaiters.shift() as Waiter<UserPreferences>;
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+      return;
+    }
     if (link.phase === 'resuming' && frame.action === 'resume' && !link.backlogDone) {
       if (frame.code === 'INTERNAL') {
         this.#fail(link, error); // Transient: retry with backoff.

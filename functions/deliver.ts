@@ -3,6 +3,7 @@ import { createConnectionDirectory } from './adapters/connection-store.ts';
 import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { createPartQueue } from './adapters/part-queue.ts';
+import { createPreferencesStore } from './adapters/preferences-store.ts';
 import { keepRejected } from './adapters/rejected-queue.ts';
 import { type AudienceDelivery, publishToAudience } from './domain/audience.ts';
 import {
@@ -11,7 +12,8 @@ import {
   deliver,
   type UserDelivery,
 } from './domain/delivery.ts';
-import { positiveIntEnv, requireEnv } from './lib/config.ts';
+import { changePreferences } from './domain/preferences.ts';
+import { listEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { count, logger, metrics } from './lib/observability.ts';
 import {
   type ControlEnvelope,
@@ -21,6 +23,7 @@ import {
 } from './shared/envelope.ts';
 import { ENV } from './shared/environment.ts';
 import { InvalidEnvelopeError } from './shared/errors.ts';
+import { preferencesChangeProblem } from './shared/preferences.ts';
 import type { DisconnectFrame } from './shared/protocol.ts';
 import { KEY } from './shared/table-schema.ts';
 
@@ -30,6 +33,7 @@ const config = Object.freeze({
   rejectedQueueUrl: requireEnv(ENV.rejectedQueueUrl),
   concurrency: positiveIntEnv(ENV.deliveryConcurrency, 32),
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
+  mandatoryTypes: listEnv(ENV.mandatoryTypes),
 });
 const poster = createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency });
 const ports: DeliveryPorts = {
@@ -38,6 +42,7 @@ const ports: DeliveryPorts = {
   poster,
   warn: (message, details) => logger.warn(message, details),
 };
+const preferencePorts = { ...ports, preferences: createPreferencesStore(config.tableName) };
 /** Topic and broadcast messages: stored once in their topic's log, handed to the fan-out in parts. */
 const audiencePorts = {
   log: createInboxStore(config.tableName, { partition: KEY.topicLog, countsUnread: false }),
@@ -88,7 +93,10 @@ async function deliverRecord(
     count('rejected', 1);
     return;
   }
-  if (message.kind === 'control') return disconnectUsers(message.control);
+  if (message.kind === 'control') {
+    const { control } = message;
+    return control.control === 'disconnect' ? disconnectUsers(control) : setPreferences(control);
+  }
   if (message.kind === 'audience') {
     const outcome = await publishToAudience(audiencePorts, message.delivery, crypto.randomUUID());
     count(outcome === 'duplicate' ? 'duplicates' : 'fanoutStarted', 1);
@@ -113,13 +121,31 @@ async function deliverToUsers(
     postConcurrency: config.concurrency,
     tableConcurrency: TABLE_CONCURRENCY,
     deadlineMs: context === undefined ? undefined : deadlineOf(context.getRemainingTimeInMillis()),
+    mandatoryTypes: config.mandatoryTypes,
   });
   count('delivered', report.delivered);
+  count('muted', report.muted);
   count('gone', report.gone);
   count('duplicates', report.duplicates);
   count('retried', report.retryUsers.length);
   logger.info('Delivered', { messageId: message.id, addressed: message.users.length, ...report });
   if (report.retryUsers.length > 0) throw new DeliveryIncompleteError(message.id, report.retryUsers);
+}
+
+/**
+ * A service's change of users' preferences: applied to each user, and every device of the user is
+ * sent the new preferences. Repeating it is harmless (the change is the same).
+ */
+async function setPreferences(control: PrefsOrder): Promise<void> {
+  const change = {
+    ...(control.mute ? { mute: control.mute } : {}),
+    ...(control.unmute ? { unmute: control.unmute } : {}),
+  };
+  for (const userId of new Set(control.to.users)) {
+    await changePreferences(preferencePorts, userId, change, config.mandatoryTypes, Date.now());
+  }
+  count('preferencesChanged', control.to.users.length);
+  logger.info('Preferences changed on request', { users: control.to.users.length });
 }
 
 /** When to stop starting users: the margin before the timeout, or half the time left if that is less. */
@@ -131,7 +157,7 @@ function deadlineOf(remainingMs: number): number {
  * Closes every connection of the users (a service's logout or ban): each gets a `disconnect` frame,
  * then the gateway closes it, and its `$disconnect` removes its rows. Repeating it is harmless.
  */
-async function disconnectUsers(control: ControlEnvelope): Promise<void> {
+async function disconnectUsers(control: DisconnectOrder): Promise<void> {
   const frame: DisconnectFrame = {
     kind: 'disconnect',
     ...(control.reason !== undefined ? { reason: control.reason } : {}),
@@ -148,6 +174,10 @@ async function disconnectUsers(control: ControlEnvelope): Promise<void> {
   logger.info('Disconnected on request', { users: control.to.users.length, closed });
 }
 
+/** The two control orders. */
+type DisconnectOrder = Extract<ControlEnvelope, { control: 'disconnect' }>;
+type PrefsOrder = Extract<ControlEnvelope, { control: 'prefs' }>;
+
 /** A valid SNS message: a delivery to users, a delivery to a topic or to everyone, or a control order. */
 type Validated =
   | { readonly kind: 'users'; readonly delivery: UserDelivery }
@@ -157,7 +187,13 @@ type Validated =
 /** Validates an SNS message; throws InvalidEnvelopeError with a reason. */
 function validate(sns: SNSEventRecord['Sns']): Validated {
   const published = parsePublished(sns.Message);
-  if (published.kind === 'control') return published;
+  if (published.kind === 'control') {
+    const { control } = published;
+    const problem =
+      control.control === 'prefs' ? preferencesChangeProblem(control, config.mandatoryTypes) : undefined;
+    if (problem !== undefined) throw new InvalidEnvelopeError(problem);
+    return published;
+  }
   const { envelope, dataJson } = published;
   // SNS repeats MessageId on a duplicate delivery, so it is a safe idempotency key when the sender gave none.
   const id = envelope.id ?? sns.MessageId;

@@ -4,6 +4,7 @@ import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { createOutbox } from './adapters/outbox.ts';
 import { createPartQueue } from './adapters/part-queue.ts';
+import { createPreferencesStore } from './adapters/preferences-store.ts';
 import { createSendLimiter } from './adapters/send-limiter.ts';
 import {
   subscribe,
@@ -16,7 +17,8 @@ import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
 import { SendRefusedError, type SendRules, send } from './domain/conversation.ts';
 import { postToUser } from './domain/delivery.ts';
 import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
-import { booleanEnv, listEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { changePreferences, prefsFrame, TooManyMutedError } from './domain/preferences.ts';
+import { booleanEnv, listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { logger } from './lib/observability.ts';
 import { topicGrantsOf, userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
@@ -24,6 +26,7 @@ import { InvalidFrameError } from './shared/errors.ts';
 import { memberText } from './shared/json-text.ts';
 import { DEFAULT_SEND_RATE } from './shared/limits.ts';
 import { listFrameText } from './shared/message-frame.ts';
+import { preferencesChangeProblem } from './shared/preferences.ts';
 import type { ErrorFrame, ReadFrame, ServerFrame, SubscribedFrame, UnreadFrame } from './shared/protocol.ts';
 import { BROADCAST_LOG, DEFAULT_CONNECTION_TTL_SECONDS, KEY } from './shared/table-schema.ts';
 
@@ -32,6 +35,9 @@ const config = Object.freeze({
   callbackUrl: requireEnv(ENV.callbackUrl),
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
   topicArn: requireEnv(ENV.topicArn),
+  inboundTopicArn: optionalEnv(ENV.inboundTopicArn),
+  services: listEnv(ENV.services),
+  mandatoryTypes: listEnv(ENV.mandatoryTypes),
   sendToUsers: booleanEnv(ENV.sendToUsers, true),
   sendRate: {
     perSecond: positiveIntEnv(ENV.sendRatePerSecond, DEFAULT_SEND_RATE.perSecond),
@@ -54,9 +60,15 @@ const topicPorts: TopicPorts = {
 const sendPorts = {
   limiter: createSendLimiter(config.tableName, config.sendRate),
   outbox: createOutbox(config.topicArn),
+  inbound: config.inboundTopicArn === undefined ? undefined : createOutbox(config.inboundTopicArn),
 };
-const sendRules: SendRules = { toUsers: config.sendToUsers, openTopics: config.openTopics };
+const sendRules: SendRules = {
+  toUsers: config.sendToUsers,
+  openTopics: config.openTopics,
+  services: config.services,
+};
 const warn = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
+const preferencePorts = { preferences: createPreferencesStore(config.tableName), connections, poster, warn };
 
 /** What an action handler gets: the frame, who sent it, and on which connection. */
 interface ActionContext<F> {
@@ -128,6 +140,21 @@ const actions: Handlers = {
     return send(sendPorts, sendRules, { userId, connectionId, grants }, frame, dataJson, Date.now());
   },
 
+  async prefs({ frame, userId }) {
+    const change = {
+      ...(frame.mute ? { mute: frame.mute } : {}),
+      ...(frame.unmute ? { unmute: frame.unmute } : {}),
+    };
+    if (change.mute === undefined && change.unmute === undefined) {
+      return prefsFrame(await preferencePorts.preferences.get(userId), config.mandatoryTypes);
+    }
+    const problem = preferencesChangeProblem(change, config.mandatoryTypes);
+    if (problem !== undefined) throw new InvalidFrameError('INVALID_REQUEST', problem, 'prefs');
+    // Every device of the user learns the new preferences, this one included.
+    await changePreferences(preferencePorts, userId, change, config.mandatoryTypes, Date.now());
+    return undefined;
+  },
+
   async unsubscribe({ frame, userId, connectionId }) {
     await unsubscribe(topicPorts, { userId, connectionId }, frame.topic);
     return { kind: 'unsubscribed', topic: frame.topic };
@@ -186,6 +213,8 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
       const code = error instanceof TopicForbiddenError ? 'FORBIDDEN' : 'TOO_MANY_TOPICS';
       return respond({ ...errorFrame(code, error.message, 'subscribe'), topic: error.topic });
     }
+    if (error instanceof TooManyMutedError)
+      return respond(errorFrame('INVALID_REQUEST', error.message, 'prefs'));
     if (error instanceof SendRefusedError) {
       return respond({
         ...errorFrame(error.refusal, error.message, 'send'),

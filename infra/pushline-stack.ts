@@ -65,6 +65,10 @@ export interface PushlineSettings {
   readonly sendRatePerSecond?: number;
   /** Sends a connection may make at once. @default 20 */
   readonly sendBurst?: number;
+  /** Backend services clients may send to (comma-separated in context). @default none */
+  readonly services?: readonly string[];
+  /** Message types no user can mute (comma-separated in context). @default none */
+  readonly mandatoryTypes?: readonly string[];
 }
 
 /** Properties of {@link PushlineStack}. */
@@ -138,7 +142,9 @@ export class PushlineStack extends Stack {
         toUsers: settings.sendToUsers,
         ratePerSecond: settings.sendRatePerSecond,
         burst: settings.sendBurst,
+        services: settings.services,
       },
+      preferences: { mandatory: settings.mandatoryTypes },
     });
 
     // Same keys as the local runtime's outputs, so the test suite targets either with no change.
@@ -151,6 +157,12 @@ export class PushlineStack extends Stack {
       description: 'Services publish here.',
     });
     new CfnOutput(this, 'TableName', { value: this.pushline.table.tableName });
+    if (this.pushline.inboundTopic) {
+      new CfnOutput(this, 'InboundTopicArn', {
+        value: this.pushline.inboundTopic.topicArn,
+        description: 'Backend services subscribe here for what clients send them.',
+      });
+    }
     new CfnOutput(this, 'CallbackUrl', {
       value: this.pushline.callbackUrl,
       description: 'Management API (@connections).',
@@ -255,6 +267,8 @@ export function settingsFromContext(node: Node): PushlineSettings {
     sendToUsers: flag('sendToUsers'),
     sendRatePerSecond: int('sendRatePerSecond'),
     sendBurst: int('sendBurst'),
+    services: list('services'),
+    mandatoryTypes: list('mandatoryTypes'),
   };
 }
 

@@ -32,7 +32,11 @@ import {
   FANOUT_TIMEOUT_SECONDS,
 } from '../functions/shared/limits.ts';
 import { DEFAULT_CONNECTION_TTL_SECONDS, TABLE_SCHEMA } from '../functions/shared/table-schema.ts';
-import { DEFAULT_TOPIC_CLAIM, topicPatternProblem } from '../functions/shared/topics.ts';
+import {
+  DEFAULT_TOPIC_CLAIM,
+  SERVICE_NAME_PATTERN,
+  topicPatternProblem,
+} from '../functions/shared/topics.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FUNCTIONS_DIR = resolve(PROJECT_ROOT, 'functions');
@@ -158,6 +162,14 @@ export interface PushlineProps {
   readonly fanout?: PushlineFanout;
   /** What clients may `send`, and how fast. @default - see {@link PushlineConversations} */
   readonly conversations?: PushlineConversations;
+  /** Users' preferences (what they mute). @default - every type may be muted */
+  readonly preferences?: PushlinePreferences;
+}
+
+/** The deployer's rule for users' preferences. */
+export interface PushlinePreferences {
+  /** Message types no user can mute (security alerts, say): always pushed, always counted. @default [] */
+  readonly mandatory?: readonly string[];
 }
 
 /**
@@ -171,6 +183,13 @@ export interface PushlineConversations {
   readonly ratePerSecond?: number;
   /** Sends a connection may make at once before the rate applies. @default 20 */
   readonly burst?: number;
+  /**
+   * Backend services users may send to (`to: { service: 'robot' }`): each send is published, with
+   * the verified sender, on the construct's `inboundTopic`, which services subscribe to (filter on
+   * the `service` message attribute). Names are 1 to 64 letters, digits and `. _ -`. @default [] (no
+   * inbound topic)
+   */
+  readonly services?: readonly string[];
 }
 
 /** The deployer's topic rule. Patterns are topic names, or prefixes ending in `*` (`*` alone: any topic). */
@@ -268,6 +287,11 @@ export class Pushline extends Construct {
   readonly topic: sns.Topic;
   /** Internal: carries the parts of topic and broadcast messages to the fan-out function. */
   readonly fanoutTopic: sns.Topic;
+  /**
+   * What clients send to backend services (`conversations.services`); subscribe each service with a
+   * filter policy on the `service` attribute. Absent when no service is named.
+   */
+  readonly inboundTopic?: sns.Topic;
   /** Connections, inboxes and unread counters. */
   readonly table: dynamodb.Table;
   /** The WebSocket API clients connect to. */
@@ -333,6 +357,8 @@ export class Pushline extends Construct {
     const topicRules = checkedTopicRules(props.topics);
     const fanout = fanoutSettings(props.fanout);
     const conversations = conversationSettings(props.conversations);
+    const mandatoryEnv = { [ENV.mandatoryTypes]: checkedMandatoryTypes(props.preferences).join(',') };
+    if (conversations.services.length > 0) this.inboundTopic = this.newTopic('InboundTopic', encryption);
 
     this.deadLetterQueue = this.newQueue('DeadLetterQueue', removalPolicy);
     this.rejectedQueue = this.newQueue('RejectedQueue', removalPolicy);
@@ -378,10 +404,19 @@ export class Pushline extends Construct {
         [ENV.sendToUsers]: String(conversations.toUsers),
         [ENV.sendRatePerSecond]: String(conversations.ratePerSecond),
         [ENV.sendBurst]: String(conversations.burst),
+        ...mandatoryEnv,
+        ...(this.inboundTopic
+          ? {
+              [ENV.inboundTopicArn]: this.inboundTopic.topicArn,
+              [ENV.services]: conversations.services.join(','),
+            }
+          : {}),
       },
     });
-    // What clients `send` is published to the Pushline topic, as a service would.
+    // What clients `send` is published to the Pushline topic, as a service would (or, for a
+    // backend service, to the inbound topic).
     this.topic.grantPublish(message);
+    this.inboundTopic?.grantPublish(message);
     const deliver = this.newFunction('Deliver', 'deliver', {
       ...functionOptions,
       // The inbox's lease and resume look-back are sized on this timeout (functions/shared/limits.ts).
@@ -391,6 +426,7 @@ export class Pushline extends Construct {
         [ENV.rejectedQueueUrl]: this.rejectedQueue.queueUrl,
         [ENV.deliveryConcurrency]: String(props.deliveryConcurrency ?? 32),
         ...fanoutEnv,
+        ...mandatoryEnv,
       },
     });
     const fanoutFn = this.newFunction('Fanout', 'fanout', {
@@ -761,6 +797,19 @@ function fanoutSettings(fanout: PushlineFanout | undefined): Required<PushlineFa
   return settings;
 }
 
+/** The mandatory types, checked (1 to 128 characters, no commas: they travel comma-separated). */
+function checkedMandatoryTypes(preferences: PushlinePreferences | undefined): readonly string[] {
+  const types = preferences?.mandatory ?? [];
+  for (const type of types) {
+    if (type.length < 1 || type.length > 128 || type.includes(',')) {
+      throw new Error(
+        `Pushline preferences.mandatory: "${type}" is not a message type (1 to 128 characters, no comma)`,
+      );
+    }
+  }
+  return types;
+}
+
 /** The conversation settings with their defaults, checked. */
 function conversationSettings(
   conversations: PushlineConversations | undefined,
@@ -769,7 +818,15 @@ function conversationSettings(
     toUsers: conversations?.toUsers ?? true,
     ratePerSecond: conversations?.ratePerSecond ?? DEFAULT_SEND_RATE.perSecond,
     burst: conversations?.burst ?? DEFAULT_SEND_RATE.burst,
+    services: conversations?.services ?? [],
   };
+  for (const service of settings.services) {
+    if (!SERVICE_NAME_PATTERN.test(service)) {
+      throw new Error(
+        `Pushline conversations.services: "${service}" is not 1 to 64 letters, digits and . _ -`,
+      );
+    }
+  }
   for (const prop of ['ratePerSecond', 'burst'] as const) {
     const value = settings[prop];
     if (!Number.isInteger(value) || value < 1)

@@ -5,6 +5,8 @@ import { dirname } from 'node:path';
 export interface LocalOutputs {
   readonly WebSocketUrl: string;
   readonly TopicArn: string;
+  /** The inbound topic (what clients send to backend services), when services are named. */
+  readonly InboundTopicArn?: string;
   readonly TableName: string;
   readonly Region: string;
   /** Give this to every AWS SDK client as `endpoint` (or set AWS_ENDPOINT_URL). */

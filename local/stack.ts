@@ -172,6 +172,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const outputs: LocalOutputs = {
       WebSocketUrl: gateway.url,
       TopicArn: required(templateOutputs, 'TopicArn'),
+      ...(templateOutputs.InboundTopicArn ? { InboundTopicArn: templateOutputs.InboundTopicArn } : {}),
       TableName: required(templateOutputs, 'TableName'),
       Region: LOCAL_REGION,
       AwsEndpointUrl: awsUrl,

@@ -14,6 +14,7 @@ import {
   MAX_USERS_PER_ENVELOPE,
 } from '../functions/shared/envelope.ts';
 import { InvalidEnvelopeError, PushlineError } from '../functions/shared/errors.ts';
+import type { PreferencesChange } from '../functions/shared/preferences.ts';
 
 /** SNS's limit for one message, and for a whole PublishBatch request (body plus attributes). */
 export const SNS_MAX_BYTES = 256 * 1024;
@@ -123,29 +124,45 @@ export class Publisher {
     users: readonly string[],
     options: { readonly reason?: string } = {},
   ): Promise<PublishResult> {
+    return this.control(users, 'disconnect', options.reason !== undefined ? { reason: options.reason } : {});
+  }
+
+  /**
+   * Changes what these users mute (`{ mute: { types: ['promo'] }, unmute: { sources: ['shop'] } }`):
+   * applied at once, and every device of each user is sent its new preferences. Needs only the
+   * publish grant. A mandatory type cannot be muted: the envelope is then rejected with the reason
+   * (in the rejected queue), since only the stack knows its mandatory types.
+   */
+  async setPreferences(users: readonly string[], change: PreferencesChange): Promise<PublishResult> {
+    return this.control(users, 'prefs', {
+      ...(change.mute !== undefined ? { mute: change.mute } : {}),
+      ...(change.unmute !== undefined ? { unmute: change.unmute } : {}),
+    });
+  }
+
+  /** Sends a control order for users, in envelopes of at most 100 users sharing one id. */
+  private async control(
+    users: readonly string[],
+    control: ControlEnvelope['control'],
+    fields: Record<string, unknown>,
+  ): Promise<PublishResult> {
     const id = randomUUID();
     const unique = [...new Set(users)];
-    if (unique.length === 0) throw new InvalidMessageError('disconnect needs at least one user');
+    if (unique.length === 0) throw new InvalidMessageError(`${control} needs at least one user`);
     const pending = chunk(unique, MAX_USERS_PER_ENVELOPE).map((part, chunkIndex): PendingEntry => {
       let envelope: ControlEnvelope;
       try {
-        envelope = checkControlEnvelope({
-          v: 1,
-          id,
-          to: { users: part },
-          control: 'disconnect',
-          ...(options.reason !== undefined ? { reason: options.reason } : {}),
-        });
+        envelope = checkControlEnvelope({ v: 1, id, to: { users: part }, control, ...fields });
       } catch (error) {
         if (error instanceof InvalidEnvelopeError) throw new InvalidMessageError(error.reason);
         throw error;
       }
       const body = JSON.stringify(envelope);
-      const attributes = { control: { DataType: 'String', StringValue: 'disconnect' } };
+      const attributes = { control: { DataType: 'String', StringValue: control } };
       return {
         messageIndex: 0,
         bytes: Buffer.byteLength(body) + attributeBytes(attributes),
-        entry: { Id: `d${chunkIndex}`, Message: body, MessageAttributes: attributes },
+        entry: { Id: `c${chunkIndex}`, Message: body, MessageAttributes: attributes },
       };
     });
     const [result] = await this.send(pending, [id]);

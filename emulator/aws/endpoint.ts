@@ -167,6 +167,13 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     topics: options.topics,
     hasQueue: (name) => sqs.hasQueue(name),
     deliver: (delivery) => invoker.submit(delivery),
+    sendToQueue: (queueName, body, attributes) => {
+      try {
+        sqs.sendMessage(queueName, body, attributes);
+      } catch {
+        // The queue is gone or refused the message: SNS drops it too (no redrive policy here).
+      }
+    },
   });
 
   const dynamoRequests: Record<string, number> = {};

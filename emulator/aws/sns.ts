@@ -18,6 +18,12 @@ import {
   SnsError,
   SnsMobilePush,
 } from './sns-mobile.ts';
+import {
+  type QueueSubscription,
+  queueMessage,
+  readQueueSubscription,
+  type SqsMessageAttribute,
+} from './sns-queues.ts';
 
 export type { MobileDelivery, MobileDeliveryFilter } from './sns-mobile.ts';
 export { SnsError } from './sns-mobile.ts';
@@ -29,9 +35,11 @@ const TOPIC_NAME = /^[A-Za-z0-9_-]{1,256}$/;
 const BATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
 const MAX_BATCH_ENTRIES = 10;
 
+/** A subscription: a Lambda function from the template, or an SQS queue subscribed at run time. */
 interface Subscription {
   readonly arn: string;
-  readonly functionName: string;
+  readonly functionName?: string;
+  readonly queue?: QueueSubscription['queue'];
   readonly filterPolicy?: Readonly<Record<string, unknown>>;
   readonly deadLetterQueue?: string;
 }
@@ -40,7 +48,7 @@ interface Topic {
   readonly name: string;
   readonly arn: string;
   readonly attributes: Record<string, string>;
-  readonly subscriptions: readonly Subscription[];
+  subscriptions: Subscription[];
 }
 
 interface PublishInput {
@@ -66,6 +74,12 @@ export interface SnsEmulatorOptions {
   readonly hasQueue: (name: string) => boolean;
   /** Hands one event for one function to the asynchronous invoker. */
   readonly deliver: (delivery: AsyncDelivery) => void;
+  /** Puts one message on a queue (an SQS subscription's delivery). */
+  readonly sendToQueue: (
+    queueName: string,
+    body: string,
+    attributes: Record<string, SqsMessageAttribute>,
+  ) => void;
 }
 
 /** Result of one awsQuery request. */
@@ -192,6 +206,15 @@ export class SnsEmulator implements SnsLocalControls {
         );
         return `<Subscriptions>${all.join('')}</Subscriptions>`;
       }
+      case 'Subscribe':
+        return xmlText('SubscriptionArn', this.subscribe(params));
+      case 'Unsubscribe': {
+        const arn = this.requiredParam(params, 'SubscriptionArn');
+        for (const topic of this.topics.values()) {
+          topic.subscriptions = topic.subscriptions.filter((sub) => sub.arn !== arn);
+        }
+        return undefined;
+      }
       case 'Publish':
         return xmlText('MessageId', this.publish(params));
       case 'PublishBatch':
@@ -278,11 +301,24 @@ export class SnsEmulator implements SnsLocalControls {
   }
 
   private subscriptionXml(topic: Topic, sub: Subscription): string {
-    const endpoint = `arn:aws:lambda:${this.options.region}:${this.options.accountId}:function:${sub.functionName}`;
+    const endpoint =
+      sub.queue?.arn ??
+      `arn:aws:lambda:${this.options.region}:${this.options.accountId}:function:${sub.functionName}`;
     return (
       `<member>${xmlText('SubscriptionArn', sub.arn)}${xmlText('Owner', this.options.accountId)}` +
-      `${xmlText('Protocol', 'lambda')}${xmlText('Endpoint', endpoint)}${xmlText('TopicArn', topic.arn)}</member>`
+      `${xmlText('Protocol', sub.queue ? 'sqs' : 'lambda')}${xmlText('Endpoint', endpoint)}${xmlText('TopicArn', topic.arn)}</member>`
     );
+  }
+
+  /** Subscribe (SQS queues only, see sns-queues.ts); the same queue again is the same subscription. */
+  private subscribe(params: QueryParams): string {
+    const topic = this.topic(this.requiredParam(params, 'TopicArn'));
+    const request = readQueueSubscription(params, this.options.hasQueue);
+    const existing = topic.subscriptions.find((sub) => sub.queue?.arn === request.queue.arn);
+    if (existing) return existing.arn;
+    const arn = `${topic.arn}:${randomUUID()}`;
+    topic.subscriptions.push({ arn, ...request });
+    return arn;
   }
 
   /** Reads and checks one message (Publish's parameters, or one PublishBatch entry's). */
@@ -497,6 +533,20 @@ export class SnsEmulator implements SnsLocalControls {
     }
     for (const sub of topic.subscriptions) {
       if (!matchesFilterPolicy(sub.filterPolicy, input.attributes)) continue;
+      if (sub.queue !== undefined) {
+        const { body, attributes } = queueMessage(sub.queue.raw, {
+          topicArn: topic.arn,
+          subscriptionArn: sub.arn,
+          messageId,
+          timestamp,
+          baseUrl: base,
+          message: input.delivered,
+          subject: input.subject,
+          attributes: input.attributes,
+        });
+        this.options.sendToQueue(sub.queue.name, body, attributes);
+        continue;
+      }
       const event = {
         Records: [
           {
@@ -521,7 +571,7 @@ export class SnsEmulator implements SnsLocalControls {
         ],
       };
       this.options.deliver({
-        functionName: sub.functionName,
+        functionName: sub.functionName as string,
         event,
         source: `SNS topic ${topic.name}`,
         ...(sub.deadLetterQueue === undefined ? {} : { deadLetterQueue: sub.deadLetterQueue }),

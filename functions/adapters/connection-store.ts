@@ -1,8 +1,10 @@
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ConnectionDirectory } from '../domain/delivery.ts';
+import type { Preferences } from '../shared/preferences.ts';
 import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
 import { shardOf } from '../shared/topics.ts';
 import { dynamo } from './dynamo-client.ts';
+import { preferencesOf } from './preferences-store.ts';
 
 /** One open WebSocket connection of a user. */
 export interface ConnectionRecord {
@@ -120,10 +122,49 @@ export async function listUserConnections(
   return connections;
 }
 
+/**
+ * A user's live connections and preferences, in one strongly consistent Query: the preferences row
+ * sorts right after the connection rows (see table-schema.ts), so it costs no request of its own.
+ */
+export async function listRecipient(
+  tableName: string,
+  userId: string,
+  nowSeconds: number = Math.floor(Date.now() / 1000),
+): Promise<{ connections: ConnectionRecord[]; preferences?: Preferences }> {
+  const connections: ConnectionRecord[] = [];
+  let preferences: Preferences | undefined;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo.send(
+      new QueryCommand({
+        TableName: tableName,
+        ConsistentRead: true,
+        // A filter cannot name the sort key, so expired connection rows are skipped below.
+        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :conn AND :prefs',
+        ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey, '#sk': TABLE_SCHEMA.sortKey },
+        ExpressionAttributeValues: {
+          ':pk': KEY.user(userId),
+          ':conn': KEY.connectionPrefix,
+          ':prefs': KEY.preferences,
+        },
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      if (item[TABLE_SCHEMA.sortKey] === KEY.preferences) preferences = preferencesOf(item);
+      else if (Number(item[TABLE_SCHEMA.ttlAttribute]) > nowSeconds)
+        connections.push(item as ConnectionRecord);
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return preferences === undefined ? { connections } : { connections, preferences };
+}
+
 /** The connection table as the delivery sequence sees it. */
 export function createConnectionDirectory(tableName: string): ConnectionDirectory {
   return {
     list: (userId) => listUserConnections(tableName, userId),
+    recipient: (userId) => listRecipient(tableName, userId),
     prune: (userId, connectionId) => deleteConnection(tableName, userId, connectionId),
   };
 }

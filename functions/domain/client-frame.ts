@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { preferencesChangeSchema } from '../shared/envelope.ts';
 import { InvalidFrameError } from '../shared/errors.ts';
 import { MAX_ACK_IDS, MAX_SEND_ID_LENGTH } from '../shared/protocol.ts';
-import { topicNameProblem } from '../shared/topics.ts';
+import { SERVICE_NAME_PATTERN, topicNameProblem } from '../shared/topics.ts';
 import { MAX_RECENT } from './inbox.ts';
 
 const seq = z.string().min(1).max(64);
@@ -9,6 +10,10 @@ const topic = z.string().superRefine((name, context) => {
   const problem = topicNameProblem(name);
   if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
 });
+
+const serviceName = z
+  .string()
+  .regex(SERVICE_NAME_PATTERN, { error: 'a service name is 1 to 64 letters, digits and . _ -' });
 
 const schemas = {
   ping: z.object({ action: z.literal('ping'), id: z.string().max(128).optional() }),
@@ -49,14 +54,20 @@ const schemas = {
       .min(1)
       .max(MAX_SEND_ID_LENGTH)
       .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' }),
-    to: z.union([z.object({ user: z.string().min(1).max(256) }).strict(), z.object({ topic }).strict()], {
-      error: 'to must be { user: id } or { topic: name }',
-    }),
+    to: z.union(
+      [
+        z.object({ user: z.string().min(1).max(256) }).strict(),
+        z.object({ topic }).strict(),
+        z.object({ service: serviceName }).strict(),
+      ],
+      { error: 'to must be { user: id }, { topic: name } or { service: name }' },
+    ),
     type: z.string({ error: 'type is required' }).min(1).max(128),
     data: z.custom<unknown>((value) => value !== undefined, {
       error: 'data is required (use null for no payload)',
     }),
   }),
+  prefs: z.object({ action: z.literal('prefs'), ...preferencesChangeSchema }),
   history: z.object({
     action: z.literal('history'),
     id: z.string().max(128).optional(),
@@ -66,15 +77,12 @@ const schemas = {
   }),
 } as const;
 
-/** Actions the protocol names but this version does not serve yet. */
-const PLANNED_ACTIONS = new Set(['prefs']);
-
 /** A validated client frame of an action this version serves. */
 export type ServedFrame = { [K in keyof typeof schemas]: z.infer<(typeof schemas)[K]> }[keyof typeof schemas];
 
 /**
  * Parses one client frame. Throws InvalidFrameError: BAD_FRAME for non-JSON or no action,
- * UNKNOWN_ACTION, NOT_IMPLEMENTED for planned actions, INVALID_REQUEST for bad fields.
+ * UNKNOWN_ACTION, INVALID_REQUEST for bad fields.
  */
 export function parseClientFrame(body: string | null | undefined): ServedFrame {
   let json: unknown;
@@ -87,9 +95,6 @@ export function parseClientFrame(body: string | null | undefined): ServedFrame {
     typeof json === 'object' && json !== null ? (json as { action?: unknown }).action : undefined;
   if (typeof action !== 'string') {
     throw new InvalidFrameError('BAD_FRAME', 'Frames must be JSON objects with an "action" field.');
-  }
-  if (PLANNED_ACTIONS.has(action)) {
-    throw new InvalidFrameError('NOT_IMPLEMENTED', `The action "${action}" is not available yet.`, action);
   }
   if (!Object.hasOwn(schemas, action)) {
     throw new InvalidFrameError(

@@ -1,7 +1,8 @@
 /**
- * Client `send`: a user's message to another user or to a topic. The server stamps the sender from
- * the verified token and publishes the message as an envelope on the Pushline topic, so it takes
- * the path every published message takes (stored, pushed, acknowledged, idempotent by id).
+ * Client `send`: a user's message to another user, to a topic, or to a backend service. The server
+ * stamps the sender from the verified token. To users and topics it publishes the message as an
+ * envelope on the Pushline topic, so it takes the path every published message takes (stored,
+ * pushed, acknowledged, idempotent by id); to a service, on the inbound topic services subscribe to.
  */
 
 import { createHash } from 'node:crypto';
@@ -16,6 +17,8 @@ export interface SendRules {
   readonly toUsers: boolean;
   /** Topic patterns every user may subscribe (and so send) to, besides the token's grants. */
   readonly openTopics: readonly string[];
+  /** The backend services users may send to (`to: { service }`). */
+  readonly services: readonly string[];
 }
 
 /** Takes one send from a connection's budget: false when it is spent (see the adapter's token bucket). */
@@ -23,7 +26,7 @@ export interface SendLimiter {
   take(userId: string, connectionId: string, nowMs: number): Promise<boolean>;
 }
 
-/** Publishes an envelope (as JSON text) to the Pushline topic. */
+/** Publishes a message (as JSON text) to an SNS topic: the Pushline topic, or the inbound topic. */
 export interface Outbox {
   publish(envelopeText: string, attributes: Record<string, string>): Promise<void>;
 }
@@ -58,7 +61,7 @@ export function sentMessageId(userId: string, id: string): string {
  * as read); to a topic, its subscribers. Resolves with the `sent` answer once SNS has accepted it.
  */
 export async function send(
-  ports: { readonly limiter: SendLimiter; readonly outbox: Outbox },
+  ports: { readonly limiter: SendLimiter; readonly outbox: Outbox; readonly inbound?: Outbox },
   rules: SendRules,
   who: { readonly userId: string; readonly connectionId: string; readonly grants: readonly string[] },
   frame: SendFrame,
@@ -67,6 +70,9 @@ export async function send(
 ): Promise<SentFrame> {
   if ('user' in frame.to && !rules.toUsers) {
     throw new SendRefusedError('FORBIDDEN', 'Sending to users is not enabled on this deployment.');
+  }
+  if ('service' in frame.to && (!rules.services.includes(frame.to.service) || ports.inbound === undefined)) {
+    throw new SendRefusedError('FORBIDDEN', `There is no service "${frame.to.service}" to send to.`);
   }
   if ('topic' in frame.to) {
     const { topic } = frame.to;
@@ -88,6 +94,24 @@ export async function send(
       'RATE_LIMITED',
       'Too many messages from this connection; wait a moment and send again with the same id.',
     );
+  }
+  if ('service' in frame.to) {
+    const { service } = frame.to;
+    const head = JSON.stringify({
+      v: 1,
+      kind: 'service-message',
+      id: messageId,
+      service,
+      from: who.userId,
+      type: frame.type,
+      ts: nowMs,
+    });
+    await ports.inbound?.publish(`${head.slice(0, -1)},"data":${dataJson}}`, {
+      service,
+      from: who.userId,
+      type: frame.type,
+    });
+    return { kind: 'sent', id: frame.id, messageId };
   }
 
   const to =

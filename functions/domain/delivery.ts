@@ -6,6 +6,7 @@
 
 import { PushlineError } from '../shared/errors.ts';
 import { messageFrameText } from '../shared/message-frame.ts';
+import { isMuted, type Preferences } from '../shared/preferences.ts';
 import { fanOut, type PostOutcome, settleBounded } from './fan-out.ts';
 import { DEDUPE_WINDOW_SECONDS, type InboxStore } from './inbox.ts';
 import { newSeq } from './seq.ts';
@@ -21,6 +22,8 @@ export interface ConnectionRef {
 export interface ConnectionDirectory {
   /** The user's live connections. Must be a strongly consistent read (see {@link deliver}). */
   list(userId: string): Promise<ConnectionRef[]>;
+  /** The same, with the user's preferences when they set any (one read: see table-schema.ts). */
+  recipient(userId: string): Promise<{ connections: ConnectionRef[]; preferences?: Preferences }>;
   /** Deletes exactly this connection's row. */
   prune(userId: string, connectionId: string): Promise<void>;
 }
@@ -70,6 +73,8 @@ export interface DeliveryOptions {
   readonly tableConcurrency: number;
   /** Epoch ms after which no further user is started: they are handed to the retry instead. */
   readonly deadlineMs?: number;
+  /** Types no preference mutes (the deployer's mandatory types). @default [] */
+  readonly mandatoryTypes?: readonly string[];
 }
 
 /** What one attempt did. */
@@ -78,6 +83,8 @@ export interface DeliveryReport {
   readonly users: number;
   /** Users another attempt has or had (a duplicate or a replay): nothing done for them. */
   readonly duplicates: number;
+  /** Users who mute the message's type or source: stored as read, not pushed. */
+  readonly muted: number;
   readonly delivered: number;
   /** Connections pruned after a 410. */
   readonly gone: number;
@@ -147,6 +154,7 @@ export async function deliver(
     Math.floor(nowMs / 1000) + (message.persist ? message.retentionSeconds : DEDUPE_WINDOW_SECONDS);
   const retry = new Set<string>();
   let duplicates = 0;
+  let muted = 0;
 
   const claimed = await settleBounded(
     users,
@@ -188,7 +196,14 @@ export async function deliver(
         read: ownCopy,
         dataJson: message.dataJson,
       });
-      return { userId, text, connections: await ports.connections.list(userId) };
+      const { connections, preferences } = await ports.connections.recipient(userId);
+      if (isMuted(preferences, message, options.mandatoryTypes ?? [])) {
+        // Kept (history shows it), never pushed, never counted: the user chose not to be told.
+        if (storedSeq !== undefined && !ownCopy) await ports.inbox.markRead(userId, message.id, message.ts);
+        muted++;
+        return undefined;
+      }
+      return { userId, text, connections };
     },
     options.tableConcurrency,
   );
@@ -265,6 +280,7 @@ export async function deliver(
   return {
     users: recipients.filter((recipient) => !retry.has(recipient.userId)).length,
     duplicates,
+    muted,
     delivered,
     gone,
     connecting: stillConnecting.length,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { InvalidEnvelopeError } from './errors.ts';
 import { memberText } from './json-text.ts';
 import { frameSizeProblem } from './message-frame.ts';
+import { MAX_PREFERENCE_NAMES } from './preferences.ts';
 import { topicNameProblem } from './topics.ts';
 
 /** Most user ids one envelope may address; publishers split longer lists (the publisher library does). */
@@ -56,21 +57,42 @@ export const envelopeSchema = z
   })
   .strict();
 
-/**
- * A control envelope: instead of a message, an order for the connections of some users. Today one
- * order: `disconnect` (logout, ban), which sends them a `disconnect` frame and closes them.
- */
-export const controlEnvelopeSchema = z
+const preferenceNames = z
   .object({
-    v: z.literal(1, { error: 'v must be 1 (the only envelope version)' }),
-    id: name('id', 128)
-      .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' })
-      .optional(),
-    to: z.object({ users: z.array(userId).min(1).max(MAX_USERS_PER_ENVELOPE) }).strict(),
-    control: z.literal('disconnect', { error: 'control must be "disconnect" (the only order)' }),
-    reason: name('reason', 256).optional(),
+    types: z.array(name('a type', 128)).max(MAX_PREFERENCE_NAMES).optional(),
+    sources: z.array(name('a source', 128)).max(MAX_PREFERENCE_NAMES).optional(),
   })
   .strict();
+
+/** The `mute` and `unmute` of a preferences change, as client frames and control envelopes carry them. */
+export const preferencesChangeSchema = {
+  mute: preferenceNames.optional(),
+  unmute: preferenceNames.optional(),
+};
+
+const controlFields = {
+  v: z.literal(1, { error: 'v must be 1 (the only envelope version)' }),
+  id: name('id', 128)
+    .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' })
+    .optional(),
+  to: z.object({ users: z.array(userId).min(1).max(MAX_USERS_PER_ENVELOPE) }).strict(),
+};
+
+/**
+ * A control envelope: instead of a message, an order for some users. `disconnect` (logout, ban)
+ * sends their connections a `disconnect` frame and closes them; `prefs` changes their preferences
+ * (what they mute) and tells their devices.
+ */
+export const controlEnvelopeSchema = z.discriminatedUnion(
+  'control',
+  [
+    z
+      .object({ ...controlFields, control: z.literal('disconnect'), reason: name('reason', 256).optional() })
+      .strict(),
+    z.object({ ...controlFields, control: z.literal('prefs'), ...preferencesChangeSchema }).strict(),
+  ],
+  { error: 'control must be "disconnect" or "prefs"' },
+);
 
 /** A validated control envelope. */
 export type ControlEnvelope = z.infer<typeof controlEnvelopeSchema>;

@@ -37,6 +37,12 @@ export const ENV = {
   fanoutPostsPerSecond: 'PUSHLINE_FANOUT_POSTS_PER_SECOND',
   /** ARN of the Pushline topic, where the message function publishes what clients `send`. */
   topicArn: 'PUSHLINE_TOPIC_ARN',
+  /** ARN of the inbound topic, where what clients `send` to a backend service is published. */
+  inboundTopicArn: 'PUSHLINE_INBOUND_TOPIC_ARN',
+  /** Names of the backend services clients may `send` to, comma-separated. */
+  services: 'PUSHLINE_SERVICES',
+  /** Message types no preference can mute (security alerts, say), comma-separated. */
+  mandatoryTypes: 'PUSHLINE_MANDATORY_TYPES',
   /** `true` (the default) lets users `send` to other users; `false` refuses it. */
   sendToUsers: 'PUSHLINE_SEND_TO_USERS',
   /** A connection's average `send` rate, per second. */

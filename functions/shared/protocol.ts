@@ -25,7 +25,12 @@ export type ClientFrame =
   | { action: 'subscribe'; topic: string; after?: string; from?: string }
   | { action: 'unsubscribe'; topic: string }
   | SendFrame
-  | { action: 'prefs'; mute?: string[]; unmute?: string[] };
+  | {
+      action: 'prefs';
+      /** What to start muting; without `mute` and `unmute` the frame only asks for the preferences. */
+      mute?: { types?: string[]; sources?: string[] };
+      unmute?: { types?: string[]; sources?: string[] };
+    };
 
 /**
  * A message from this user to another user or to a topic. `id` is the sender's idempotency key:
@@ -33,15 +38,48 @@ export type ClientFrame =
  */
 export interface SendFrame {
   action: 'send';
-  to: { user: string } | { topic: string };
+  /** A user, a topic, or a backend service the deployer names (`{ service: 'robot' }`). */
+  to: { user: string } | { topic: string } | { service: string };
   type: string;
   data: unknown;
   /** 1 to MAX_SEND_ID_LENGTH letters, digits and `. _ : -`. */
   id: string;
 }
 
+/**
+ * What a backend service receives from its subscription to the inbound topic when a client sends
+ * to it (`to: { service }`); SNS message attributes `service`, `from` and `type` carry the same, for
+ * filter policies. Answer by publishing an envelope to `{ users: [from] }`.
+ */
+export interface ServiceMessage {
+  v: 1;
+  kind: 'service-message';
+  /** The message id (the sender's id keyed by sender, as for user messages): repeats share it. */
+  id: string;
+  service: string;
+  /** The sending user, from the verified token. */
+  from: string;
+  type: string;
+  data: unknown;
+  /** When the server accepted it, epoch milliseconds. */
+  ts: number;
+}
+
 /** Longest id a `send` frame may carry (the message id adds the sender's key to it). */
 export const MAX_SEND_ID_LENGTH = 64;
+
+/**
+ * The user's preferences: the answer to `prefs`, and sent to every device of the user when they
+ * change (from any device, or by a service).
+ */
+export interface PrefsFrame {
+  kind: 'prefs';
+  muted: { types: string[]; sources: string[] };
+  /** Types the deployment never mutes (security alerts, say). */
+  mandatory: string[];
+  /** When they last changed, epoch ms (0: never set): keep the frame with the higher one. */
+  version: number;
+}
 
 /** Answer to `send`: the message was accepted and will be delivered. */
 export interface SentFrame {
@@ -210,4 +248,5 @@ export type ServerFrame =
   | PresenceFrame
   | DisconnectFrame
   | SentFrame
+  | PrefsFrame
   | ErrorFrame;

@@ -6,6 +6,12 @@
  * `expiresAt` (epoch seconds, the TTL attribute) and `topicCount` (its subscriptions, against
  * MAX_TOPICS_PER_CONNECTION).
  *
+ * Preferences row, in the same partition: sk = `CONN$PREFS` (PREFERENCES_SK), attributes
+ * `mutedTypes`, `mutedSources` (lists) and `version`. `$` sorts right after `#`, so the row comes
+ * right after the connection rows and the Query that delivery makes for them (sk BETWEEN `CONN#`
+ * and `CONN$PREFS`) reads it too: applying preferences costs no request of its own. It has no
+ * `connectionId`, so no index lists it, and no `expiresAt`: it is kept.
+ *
  * Message row, in the same partition `USER#{userId}`: sk = `MSG#{messageId}`. One row is at once the
  * idempotency marker (a conditional put on the id) and, for stored messages, the message itself:
  * - `seq` (store order, a ULID): the sort key of the `bySeq` local index, which serves resume and
@@ -48,6 +54,8 @@ export const KEY = {
   user: (userId: string) => `USER#${userId}`,
   connection: (connectionId: string) => `CONN#${connectionId}`,
   connectionPrefix: 'CONN#',
+  /** The sort key of a user's preferences row (see above). */
+  preferences: 'CONN$PREFS',
   message: (messageId: string) => `MSG#${messageId}`,
   messagePrefix: 'MSG#',
   broadcastShard: (shard: number) => `ALL#${shard}`,

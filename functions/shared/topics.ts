@@ -61,3 +61,6 @@ export function shardOf(connectionId: string): number {
   }
   return hash % AUDIENCE_SHARDS;
 }
+
+/** A backend service's name, as a client's `send` addresses it (`to: { service }`). */
+export const SERVICE_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

@@ -490,6 +490,29 @@ describe('the Pushline construct configured by context', () => {
     assert.throws(() => synth({ sendBurst: '0' }), /sendBurst/);
   });
 
+  it('makes an inbound topic for the services clients may send to, and none without them', () => {
+    assert.equal(resourcesOf(synth({}).json, 'AWS::SNS::Topic').length, 2, 'the Pushline and fan-out topics');
+    const s = synth({ services: 'robot, billing' });
+    const inbound = logicalIdOf(s.stack, 'Pushline/InboundTopic');
+    assert.equal(resourcesOf(s.json, 'AWS::SNS::Topic').length, 3);
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Pushline message',
+      Environment: {
+        Variables: Match.objectLike({
+          [ENV.inboundTopicArn]: { Ref: inbound },
+          [ENV.services]: 'robot,billing',
+        }),
+      },
+    });
+    const messagePolicy = JSON.stringify(
+      resourcesOf(s.json, 'AWS::IAM::Policy').filter(([id]) => id.startsWith('PushlineMessage')),
+    );
+    assert.ok(messagePolicy.includes(`{"Ref":"${inbound}"}`), 'the message function publishes to it');
+    const outputs = s.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    assert.deepEqual(outputs.InboundTopicArn?.Value, { Ref: inbound });
+    assert.throws(() => synth({ services: 'robot,no way' }), /conversations\.services: "no way"/);
+  });
+
   it('refuses a topic pattern that is not one, and a fan-out cap above the account quota, naming them', () => {
     assert.throws(() => synth({ presenceTopics: 'room#1' }), /topics\.presence: topic "room#1"/);
     assert.throws(() => synth({ fanoutMaxPostsPerSecond: '20000' }), /maxPostsPerSecond is above/);

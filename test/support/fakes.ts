@@ -1,3 +1,4 @@
+import type { Preferences } from '../../functions/shared/preferences.ts';
 /**
  * In-memory ports of the delivery sequence (functions/domain/delivery.ts), with the semantics of the
  * DynamoDB adapters, so that races and failure paths run in milliseconds. `test/support/inbox-contract.ts`
@@ -212,9 +213,18 @@ export class MemoryConnections implements ConnectionDirectory {
     this.byUser.set(userId, [...(this.byUser.get(userId) ?? []), { connectionId, connectedAt }]);
   }
 
+  /** Preferences by user, as the preferences row holds them. */
+  readonly preferences = new Map<string, Preferences>();
+
   async list(userId: string): Promise<ConnectionRef[]> {
     if (this.failingUsers.has(userId)) throw new Error(`injected lookup failure for ${userId}`);
     return [...(this.byUser.get(userId) ?? [])];
+  }
+
+  async recipient(userId: string): Promise<{ connections: ConnectionRef[]; preferences?: Preferences }> {
+    const connections = await this.list(userId);
+    const preferences = this.preferences.get(userId);
+    return preferences === undefined ? { connections } : { connections, preferences };
   }
 
   async prune(userId: string, connectionId: string): Promise<void> {

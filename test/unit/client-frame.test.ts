@@ -36,8 +36,22 @@ describe('parseClientFrame', () => {
     assert.equal(codeOf('{"action":"toString"}'), 'UNKNOWN_ACTION');
   });
 
-  it('answers NOT_IMPLEMENTED to the actions planned for later versions', () => {
-    assert.equal(codeOf('{"action":"prefs","mute":["chat"]}'), 'NOT_IMPLEMENTED');
+  it('reads prefs: a question without fields, a change with mute and unmute lists', () => {
+    assert.deepEqual(parseClientFrame('{"action":"prefs"}'), { action: 'prefs' });
+    assert.deepEqual(
+      parseClientFrame('{"action":"prefs","mute":{"types":["promo"]},"unmute":{"sources":["shop"]}}'),
+      {
+        action: 'prefs',
+        mute: { types: ['promo'] },
+        unmute: { sources: ['shop'] },
+      },
+    );
+    assert.equal(
+      codeOf('{"action":"prefs","mute":["promo"]}'),
+      'INVALID_REQUEST',
+      'lists go under types or sources',
+    );
+    assert.equal(codeOf('{"action":"prefs","mute":{"kinds":["x"]}}'), 'INVALID_REQUEST');
   });
 
   it('reads subscribe and unsubscribe, with a replay cursor or without', () => {

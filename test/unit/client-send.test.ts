@@ -159,6 +159,7 @@ describe('PushlineClient.send', () => {
       { to: { user: 'bo' }, type: 't', data: undefined },
       { to: { topic: 'bad topic' }, type: 't', data: 1 },
       { to: { user: 'bo', topic: 'x' }, type: 't', data: 1 },
+      { to: { service: 'no way' }, type: 't', data: 1 },
     ]) {
       await assert.rejects(
         client.send(bad as Parameters<PushlineClient['send']>[0]),

@@ -31,7 +31,7 @@ function ports(allow = true) {
     },
   };
 }
-const rules = { toUsers: true, openTopics: ['lobby'] };
+const rules = { toUsers: true, openTopics: ['lobby'], services: ['robot'] };
 const ann = { userId: 'ann', connectionId: 'c1', grants: ['room.*'] };
 const frame = (overrides: Partial<SendFrame> = {}): SendFrame => ({
   action: 'send',
@@ -126,5 +126,48 @@ describe('client send', () => {
         body,
       );
     }
+  });
+
+  it('hands a message to a named service on the inbound topic, with the verified sender, never to users', async () => {
+    const p = ports();
+    const inbound: { text: string; attributes: Record<string, string> }[] = [];
+    const withInbound = {
+      ...p.ports,
+      inbound: {
+        publish: async (text: string, attributes: Record<string, string>) =>
+          void inbound.push({ text, attributes }),
+      },
+    };
+    const sent = await send(
+      withInbound,
+      rules,
+      ann,
+      frame({ to: { service: 'robot' }, type: 'question' }),
+      '{"q":"when?"}',
+      1234,
+    );
+    assert.equal(p.published.length, 0, 'nothing on the Pushline topic');
+    const [only] = inbound;
+    assert.deepEqual(JSON.parse(only?.text ?? '{}'), {
+      v: 1,
+      kind: 'service-message',
+      id: sent.messageId,
+      service: 'robot',
+      from: 'ann',
+      type: 'question',
+      ts: 1234,
+      data: { q: 'when?' },
+    });
+    assert.deepEqual(only?.attributes, { service: 'robot', from: 'ann', type: 'question' });
+    await assert.rejects(
+      send(withInbound, rules, ann, frame({ to: { service: 'billing' } }), 'null', 0),
+      (error: unknown) =>
+        error instanceof SendRefusedError && error.refusal === 'FORBIDDEN' && /billing/.test(error.message),
+    );
+    await assert.rejects(
+      send(p.ports, rules, ann, frame({ to: { service: 'robot' } }), 'null', 0),
+      (error: unknown) => error instanceof SendRefusedError && error.refusal === 'FORBIDDEN',
+      'no inbound topic: no service',
+    );
   });
 });

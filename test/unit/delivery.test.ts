@@ -63,6 +63,38 @@ describe('the delivery sequence', () => {
     assert.equal(stored.read, true, 'read in the replay too');
   });
 
+  it('keeps a message its user mutes (by type or source) as read, pushes it to no device, and never mutes a mandatory type', async () => {
+    const ports = memoryPorts();
+    ports.connections.add('alice', 'a1');
+    ports.connections.add('bob', 'b1');
+    ports.connections.preferences.set('alice', { mutedTypes: ['promo'], mutedSources: ['ads'], version: 1 });
+    const byType = await deliver(
+      ports,
+      message({ users: ['alice', 'bob'], type: 'promo', source: undefined }),
+      options(),
+    );
+    assert.equal(byType.muted, 1);
+    assert.deepEqual(ports.poster.deliveredTo('a1'), [], 'not pushed');
+    assert.equal(ports.poster.deliveredTo('b1').length, 1, 'another user is not affected');
+    assert.equal((await ports.inbox.unread('alice', Date.now())).total, 0, 'not counted');
+    await deliver(ports, message({ users: ['alice'], type: 'note', source: 'ads' }), options());
+    assert.deepEqual(ports.poster.deliveredTo('a1'), [], 'muted by its source');
+    const replay: string[] = [];
+    for await (const page of backlogFrames(ports.inbox, 'alice', { nowMs: Date.now() })) replay.push(page);
+    const kept = JSON.parse(replay[0] ?? '{}').messages as { read?: boolean }[];
+    assert.deepEqual(
+      kept.map((m) => m.read),
+      [true, true],
+      'kept, as read',
+    );
+
+    await deliver(ports, message({ users: ['alice'], type: 'promo' }), {
+      ...options(),
+      mandatoryTypes: ['promo'],
+    });
+    assert.equal(ports.poster.deliveredTo('a1').length, 1, 'a mandatory type reaches the user anyway');
+  });
+
   it('costs one table write and one lookup per user for a stored message', async () => {
     const ports = memoryPorts();
     ports.connections.add('alice', 'a1');

@@ -178,7 +178,12 @@ describe('Publisher.disconnect', () => {
       [100, 50],
       'split, the repeated user once',
     );
-    assert.ok(controls.every((control) => control.id === result.id && control.reason === 'banned'));
+    assert.ok(
+      controls.every(
+        (control) =>
+          control.id === result.id && control.control === 'disconnect' && control.reason === 'banned',
+      ),
+    );
     assert.equal(result.snsMessageIds.length, 2);
   });
 
