@@ -23,6 +23,25 @@ const CHROMIUM = {
   ],
 };
 
+/**
+ * Starts a local stack on free ports. The stack picks a free port, lets it go and binds it later,
+ * so with a second stack up (and its sockets taking ephemeral ports) the port is now and then taken
+ * in between: that one failure is tried again, a bounded number of times.
+ */
+async function startStack(context?: Record<string, string>): Promise<LocalStack> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startLocalStack({
+        quiet: true,
+        ports: { gateway: 0, aws: 0, console: 0 },
+        ...(context !== undefined && { context }),
+      });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'PORT_IN_USE' || attempt === 3) throw error;
+    }
+  }
+}
+
 /** Where the screenshot of the page goes, for a person to look at. */
 const SCREENSHOT = '/tmp/pushline-conversations.png';
 
@@ -84,7 +103,7 @@ describe('conversations on the message-center page in headless Chromium', () => 
 
   before(async () => {
     if (setup.skip) return;
-    stack = await startLocalStack({ quiet: true, ports: { gateway: 0, aws: 0, console: 0 } });
+    stack = await startStack();
     browser = await chromium.launch(CHROMIUM);
   });
 
@@ -194,11 +213,7 @@ describe('conversations on the message-center page in headless Chromium', () => 
     assert.deepEqual(await threadShows(page, 1), [`Short now ${run}`]);
 
     // The server's own refusal: a deployment where users may not write to users.
-    closedStack = await startLocalStack({
-      quiet: true,
-      ports: { gateway: 0, aws: 0, console: 0 },
-      context: { sendToUsers: 'false' },
-    });
+    closedStack = await startStack({ sendToUsers: 'false' });
     const refused = await deviceOf(carol, closedStack);
     await openWith(refused, `dave-${run}`);
     const refusedBox = refused.getByLabel(`Message to dave-${run}`, { exact: true });
