@@ -1,6 +1,7 @@
 import { putConnection } from './adapters/connection-store.ts';
+import { createEventSink } from './adapters/event-sink.ts';
 import { offeredProtocols } from './auth/token-verifier.ts';
-import { positiveIntEnv, requireEnv } from './lib/config.ts';
+import { optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { logger } from './lib/observability.ts';
 import { userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
@@ -10,7 +11,9 @@ import { DEFAULT_CONNECTION_TTL_SECONDS } from './shared/table-schema.ts';
 const config = Object.freeze({
   tableName: requireEnv(ENV.tableName),
   ttlSeconds: positiveIntEnv(ENV.connectionTtlSeconds, DEFAULT_CONNECTION_TTL_SECONDS),
+  eventsTopicArn: optionalEnv(ENV.eventsTopicArn),
 });
+const events = createEventSink(config.eventsTopicArn, (message, details) => logger.warn(message, details));
 
 /**
  * `$connect`: records the connection under the user id the authorizer verified, and echoes the
@@ -33,6 +36,7 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     expiresAt: Math.floor(now / 1000) + config.ttlSeconds,
   });
   logger.info('Connected', { connectionId });
+  await events.emit([{ event: 'connected', user: userId, connectionId, ts: now }]);
   const offered = offeredProtocols(event.headers);
   if (offered.includes(SUBPROTOCOL))
     return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': SUBPROTOCOL } };

@@ -1,5 +1,6 @@
 import type { Context, SNSEvent, SNSEventRecord } from 'aws-lambda';
 import { createConnectionDirectory } from './adapters/connection-store.ts';
+import { createEventSink } from './adapters/event-sink.ts';
 import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { createPartQueue } from './adapters/part-queue.ts';
@@ -13,7 +14,7 @@ import {
   type UserDelivery,
 } from './domain/delivery.ts';
 import { changePreferences } from './domain/preferences.ts';
-import { listEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { count, logger, metrics } from './lib/observability.ts';
 import {
   type ControlEnvelope,
@@ -34,6 +35,7 @@ const config = Object.freeze({
   concurrency: positiveIntEnv(ENV.deliveryConcurrency, 32),
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
   mandatoryTypes: listEnv(ENV.mandatoryTypes),
+  eventsTopicArn: optionalEnv(ENV.eventsTopicArn),
 });
 const poster = createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency });
 const ports: DeliveryPorts = {
@@ -43,6 +45,7 @@ const ports: DeliveryPorts = {
   warn: (message, details) => logger.warn(message, details),
 };
 const preferencePorts = { ...ports, preferences: createPreferencesStore(config.tableName) };
+const events = createEventSink(config.eventsTopicArn, ports.warn);
 /** Topic and broadcast messages: stored once in their topic's log, handed to the fan-out in parts. */
 const audiencePorts = {
   log: createInboxStore(config.tableName, { partition: KEY.topicLog, countsUnread: false }),
@@ -91,6 +94,16 @@ async function deliverRecord(
     });
     logger.warn('Envelope rejected', { snsMessageId: sns.MessageId, reason: error.reason });
     count('rejected', 1);
+    const messageId = envelopeIdOf(sns.Message);
+    await events.emit([
+      {
+        event: 'rejected',
+        snsMessageId: sns.MessageId,
+        ...(messageId !== undefined ? { messageId } : {}),
+        reason: error.reason,
+        ts: Date.now(),
+      },
+    ]);
     return;
   }
   if (message.kind === 'control') {
@@ -129,6 +142,32 @@ async function deliverToUsers(
   count('duplicates', report.duplicates);
   count('retried', report.retryUsers.length);
   logger.info('Delivered', { messageId: message.id, addressed: message.users.length, ...report });
+  const ts = Date.now();
+  await events.emit([
+    ...(report.reached.length > 0
+      ? [
+          {
+            event: 'delivered' as const,
+            messageId: message.id,
+            type: message.type,
+            users: report.reached.map(({ userId, connections }) => ({ user: userId, connections })),
+            ts,
+          },
+        ]
+      : []),
+    ...(report.retryUsers.length > 0
+      ? [
+          {
+            event: 'failed' as const,
+            messageId: message.id,
+            users: report.retryUsers,
+            reason:
+              'not delivered in this attempt (storing, looking up or posting failed, or time ran out); Lambda retries',
+            ts,
+          },
+        ]
+      : []),
+  ]);
   if (report.retryUsers.length > 0) throw new DeliveryIncompleteError(message.id, report.retryUsers);
 }
 
@@ -146,6 +185,16 @@ async function setPreferences(control: PrefsOrder): Promise<void> {
   }
   count('preferencesChanged', control.to.users.length);
   logger.info('Preferences changed on request', { users: control.to.users.length });
+}
+
+/** An envelope's `id` when the body is JSON holding a string one (for a rejection's event). */
+function envelopeIdOf(body: string): string | undefined {
+  try {
+    const id = (JSON.parse(body) as { id?: unknown }).id;
+    return typeof id === 'string' ? id.slice(0, 128) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** When to stop starting users: the margin before the timeout, or half the time left if that is less. */

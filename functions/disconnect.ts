@@ -1,8 +1,9 @@
 import { createAudienceStore } from './adapters/audience-store.ts';
 import { deleteConnection, findConnectionOwner } from './adapters/connection-store.ts';
+import { createEventSink } from './adapters/event-sink.ts';
 import { createPartQueue } from './adapters/part-queue.ts';
 import { endConnection, type TopicPorts } from './domain/audience.ts';
-import { listEnv, requireEnv } from './lib/config.ts';
+import { listEnv, optionalEnv, requireEnv } from './lib/config.ts';
 import { logger } from './lib/observability.ts';
 import { userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
@@ -11,7 +12,9 @@ const config = Object.freeze({
   tableName: requireEnv(ENV.tableName),
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
   presenceTopics: listEnv(ENV.presenceTopics),
+  eventsTopicArn: optionalEnv(ENV.eventsTopicArn),
 });
+const events = createEventSink(config.eventsTopicArn, (message, details) => logger.warn(message, details));
 const topicPorts: TopicPorts = {
   audience: createAudienceStore(config.tableName),
   queue: createPartQueue(config.fanoutTopicArn),
@@ -32,5 +35,17 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     await endConnection(topicPorts, { userId, connectionId });
   }
   logger.info('Disconnected', { connectionId, status: disconnectStatusCode, reason: disconnectReason });
+  if (userId !== undefined) {
+    await events.emit([
+      {
+        event: 'disconnected',
+        user: userId,
+        connectionId,
+        ...(typeof disconnectStatusCode === 'number' ? { closeCode: disconnectStatusCode } : {}),
+        ...(disconnectReason ? { reason: disconnectReason } : {}),
+        ts: Date.now(),
+      },
+    ]);
+  }
   return { statusCode: 200 };
 }

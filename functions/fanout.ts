@@ -1,9 +1,10 @@
 import type { Context, SNSEvent } from 'aws-lambda';
 import { createAudienceStore } from './adapters/audience-store.ts';
+import { createEventSink } from './adapters/event-sink.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { createPartQueue, parsePartText } from './adapters/part-queue.ts';
-import { type FanoutPorts, runPart } from './domain/audience.ts';
-import { positiveIntEnv, requireEnv } from './lib/config.ts';
+import { type FanoutPart, type FanoutPorts, type PartReport, runPart } from './domain/audience.ts';
+import { optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { count, logger, metrics } from './lib/observability.ts';
 import { ENV } from './shared/environment.ts';
 import { FANOUT_TIMEOUT_SECONDS } from './shared/limits.ts';
@@ -15,6 +16,7 @@ const config = Object.freeze({
   concurrency: positiveIntEnv(ENV.deliveryConcurrency, 32),
   maxConnections: positiveIntEnv(ENV.fanoutConnectionsPerInvocation, 5_000),
   postsPerSecond: positiveIntEnv(ENV.fanoutPostsPerSecond, 500),
+  eventsTopicArn: optionalEnv(ENV.eventsTopicArn),
 });
 const ports: FanoutPorts = {
   audience: createAudienceStore(config.tableName),
@@ -22,6 +24,7 @@ const ports: FanoutPorts = {
   poster: createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency }),
   warn: (message, details) => logger.warn(message, details),
 };
+const events = createEventSink(config.eventsTopicArn, ports.warn);
 
 /** Time kept back from the timeout: no page is started after it, the rest of the shard is handed on. */
 const DEADLINE_MARGIN_MS = 15_000;
@@ -60,8 +63,26 @@ export async function handler(event: SNSEvent, context?: Pick<Context, 'getRemai
         after: part.after,
         ...report,
       });
+      await emitDelivered(part, report);
     }
   } finally {
     metrics.publishStoredMetrics();
   }
+}
+
+/** A `delivered` event for a part of a topic or broadcast message that posted to connections. */
+async function emitDelivered(part: FanoutPart, report: PartReport): Promise<void> {
+  if (report.duplicate || report.delivered === 0) return;
+  const frame = JSON.parse(part.frame) as { kind?: unknown; type?: unknown };
+  if (frame.kind !== 'message' || typeof frame.type !== 'string') return; // presence frames: no receipts
+  await events.emit([
+    {
+      event: 'delivered',
+      messageId: part.messageId,
+      type: frame.type,
+      connections: report.delivered,
+      ...('topic' in part.audience ? { topic: part.audience.topic } : { broadcast: true as const }),
+      ts: Date.now(),
+    },
+  ]);
 }

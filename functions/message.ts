@@ -1,5 +1,6 @@
 import { createAudienceStore } from './adapters/audience-store.ts';
 import { createConnectionDirectory } from './adapters/connection-store.ts';
+import { createEventSink } from './adapters/event-sink.ts';
 import { createInboxStore } from './adapters/inbox-store.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { createOutbox } from './adapters/outbox.ts';
@@ -38,6 +39,7 @@ const config = Object.freeze({
   inboundTopicArn: optionalEnv(ENV.inboundTopicArn),
   services: listEnv(ENV.services),
   mandatoryTypes: listEnv(ENV.mandatoryTypes),
+  eventsTopicArn: optionalEnv(ENV.eventsTopicArn),
   sendToUsers: booleanEnv(ENV.sendToUsers, true),
   sendRate: {
     perSecond: positiveIntEnv(ENV.sendRatePerSecond, DEFAULT_SEND_RATE.perSecond),
@@ -68,6 +70,7 @@ const sendRules: SendRules = {
   services: config.services,
 };
 const warn = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
+const events = createEventSink(config.eventsTopicArn, warn);
 const preferencePorts = { preferences: createPreferencesStore(config.tableName), connections, poster, warn };
 
 /** What an action handler gets: the frame, who sent it, and on which connection. */
@@ -171,7 +174,7 @@ const actions: Handlers = {
     return listFrameText(head, page.messages, { more: page.more });
   },
 
-  async ack({ frame, userId }) {
+  async ack({ frame, userId, connectionId }) {
     const { newlyRead, unread, more } =
       frame.all === true
         ? await acknowledgeAll(inbox, userId, { source: frame.source, nowMs: Date.now() })
@@ -180,6 +183,9 @@ const actions: Handlers = {
     if (newlyRead.length === 0) return read;
     // Every device of the user learns the new read state, this one included.
     await postToUser({ connections, poster, warn }, userId, JSON.stringify(read), 8);
+    await events.emit([
+      { event: 'read', user: userId, device: connectionId, messageIds: newlyRead, ts: Date.now() },
+    ]);
     return undefined;
   },
 };

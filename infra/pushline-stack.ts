@@ -69,6 +69,8 @@ export interface PushlineSettings {
   readonly services?: readonly string[];
   /** Message types no user can mute (comma-separated in context). @default none */
   readonly mandatoryTypes?: readonly string[];
+  /** Publish receipts and lifecycle events to an events topic. @default false */
+  readonly events?: boolean;
 }
 
 /** Properties of {@link PushlineStack}. */
@@ -145,6 +147,7 @@ export class PushlineStack extends Stack {
         services: settings.services,
       },
       preferences: { mandatory: settings.mandatoryTypes },
+      events: settings.events,
     });
 
     // Same keys as the local runtime's outputs, so the test suite targets either with no change.
@@ -157,6 +160,12 @@ export class PushlineStack extends Stack {
       description: 'Services publish here.',
     });
     new CfnOutput(this, 'TableName', { value: this.pushline.table.tableName });
+    if (this.pushline.eventsTopic) {
+      new CfnOutput(this, 'EventsTopicArn', {
+        value: this.pushline.eventsTopic.topicArn,
+        description: 'Receipts and lifecycle events; subscribe with a filter on the event attribute.',
+      });
+    }
     if (this.pushline.inboundTopic) {
       new CfnOutput(this, 'InboundTopicArn', {
         value: this.pushline.inboundTopic.topicArn,
@@ -269,6 +278,7 @@ export function settingsFromContext(node: Node): PushlineSettings {
     sendBurst: int('sendBurst'),
     services: list('services'),
     mandatoryTypes: list('mandatoryTypes'),
+    events: flag('events'),
   };
 }
 

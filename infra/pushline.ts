@@ -164,6 +164,12 @@ export interface PushlineProps {
   readonly conversations?: PushlineConversations;
   /** Users' preferences (what they mute). @default - every type may be muted */
   readonly preferences?: PushlinePreferences;
+  /**
+   * Publish receipts and lifecycle events (`delivered`, `read`, `failed`, `rejected`, `connected`,
+   * `disconnected`) to `eventsTopic`, for publishers to subscribe to with a filter policy on the
+   * `event` attribute. @default false (no events topic, no cost)
+   */
+  readonly events?: boolean;
 }
 
 /** The deployer's rule for users' preferences. */
@@ -292,6 +298,8 @@ export class Pushline extends Construct {
    * filter policy on the `service` attribute. Absent when no service is named.
    */
   readonly inboundTopic?: sns.Topic;
+  /** Receipts and lifecycle events (`events: true`); absent otherwise. */
+  readonly eventsTopic?: sns.Topic;
   /** Connections, inboxes and unread counters. */
   readonly table: dynamodb.Table;
   /** The WebSocket API clients connect to. */
@@ -359,6 +367,7 @@ export class Pushline extends Construct {
     const conversations = conversationSettings(props.conversations);
     const mandatoryEnv = { [ENV.mandatoryTypes]: checkedMandatoryTypes(props.preferences).join(',') };
     if (conversations.services.length > 0) this.inboundTopic = this.newTopic('InboundTopic', encryption);
+    if (props.events === true) this.eventsTopic = this.newTopic('EventsTopic', encryption);
 
     this.deadLetterQueue = this.newQueue('DeadLetterQueue', removalPolicy);
     this.rejectedQueue = this.newQueue('RejectedQueue', removalPolicy);
@@ -501,6 +510,12 @@ export class Pushline extends Construct {
       this.stage.grantManagementApiAccess(fn);
     }
     for (const fn of [message, disconnect, deliver, fanoutFn]) this.fanoutTopic.grantPublish(fn);
+    if (this.eventsTopic) {
+      for (const fn of [connect, message, disconnect, deliver, fanoutFn]) {
+        fn.addEnvironment(ENV.eventsTopicArn, this.eventsTopic.topicArn);
+        this.eventsTopic.grantPublish(fn);
+      }
+    }
 
     // Least privilege per function: exactly the DynamoDB operations its code issues
     // (test/infra/grants.test.ts checks these lists against the bundled handlers).

@@ -7,6 +7,8 @@ export interface LocalOutputs {
   readonly TopicArn: string;
   /** The inbound topic (what clients send to backend services), when services are named. */
   readonly InboundTopicArn?: string;
+  /** The events topic (receipts and lifecycle events), when events are on. */
+  readonly EventsTopicArn?: string;
   readonly TableName: string;
   readonly Region: string;
   /** Give this to every AWS SDK client as `endpoint` (or set AWS_ENDPOINT_URL). */

@@ -173,6 +173,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       WebSocketUrl: gateway.url,
       TopicArn: required(templateOutputs, 'TopicArn'),
       ...(templateOutputs.InboundTopicArn ? { InboundTopicArn: templateOutputs.InboundTopicArn } : {}),
+      ...(templateOutputs.EventsTopicArn ? { EventsTopicArn: templateOutputs.EventsTopicArn } : {}),
       TableName: required(templateOutputs, 'TableName'),
       Region: LOCAL_REGION,
       AwsEndpointUrl: awsUrl,

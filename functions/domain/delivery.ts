@@ -92,6 +92,11 @@ export interface DeliveryReport {
   readonly connecting: number;
   /** Users handed back (storing, looking up or a post failed, or the deadline came): retry the event. */
   readonly retryUsers: readonly string[];
+  /**
+   * Users this attempt delivered to, each with the connections its message was posted to (0: stored
+   * for later, no device online). Muted users are not among them.
+   */
+  readonly reached: readonly { readonly userId: string; readonly connections: number }[];
 }
 
 /**
@@ -277,8 +282,18 @@ export async function deliver(
     options.tableConcurrency,
   );
 
+  const posted = new Map<string, number>();
+  const countPost = (userId: string) => posted.set(userId, (posted.get(userId) ?? 0) + 1);
+  for (const { target, outcome } of summary.outcomes)
+    if (outcome === 'delivered') countPost(target.recipient.userId);
+  for (const target of connecting) if (!stillConnecting.includes(target)) countPost(target.recipient.userId);
+  const reached = recipients
+    .filter((recipient) => !retry.has(recipient.userId))
+    .map((recipient) => ({ userId: recipient.userId, connections: posted.get(recipient.userId) ?? 0 }));
+
   return {
-    users: recipients.filter((recipient) => !retry.has(recipient.userId)).length,
+    reached,
+    users: reached.length,
     duplicates,
     muted,
     delivered,

@@ -41,6 +41,8 @@ export const ENV = {
   inboundTopicArn: 'PUSHLINE_INBOUND_TOPIC_ARN',
   /** Names of the backend services clients may `send` to, comma-separated. */
   services: 'PUSHLINE_SERVICES',
+  /** ARN of the events topic (receipts and lifecycle events); unset: no events. */
+  eventsTopicArn: 'PUSHLINE_EVENTS_TOPIC_ARN',
   /** Message types no preference can mute (security alerts, say), comma-separated. */
   mandatoryTypes: 'PUSHLINE_MANDATORY_TYPES',
   /** `true` (the default) lets users `send` to other users; `false` refuses it. */

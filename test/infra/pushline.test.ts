@@ -490,6 +490,24 @@ describe('the Pushline construct configured by context', () => {
     assert.throws(() => synth({ sendBurst: '0' }), /sendBurst/);
   });
 
+  it('makes an events topic when events are on, for every function that reports them, and none by default', () => {
+    assert.equal(
+      resourcesOf(synth({}).json, 'AWS::SNS::Topic').length,
+      2,
+      'off by default: no topic, no cost',
+    );
+    const s = synth({ events: 'true' });
+    const topic = logicalIdOf(s.stack, 'Pushline/EventsTopic');
+    for (const name of ['connect', 'disconnect', 'message', 'deliver', 'fanout']) {
+      s.template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: `Pushline ${name}`,
+        Environment: { Variables: Match.objectLike({ [ENV.eventsTopicArn]: { Ref: topic } }) },
+      });
+    }
+    const outputs = s.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    assert.deepEqual(outputs.EventsTopicArn?.Value, { Ref: topic });
+  });
+
   it('makes an inbound topic for the services clients may send to, and none without them', () => {
     assert.equal(resourcesOf(synth({}).json, 'AWS::SNS::Topic').length, 2, 'the Pushline and fan-out topics');
     const s = synth({ services: 'robot, billing' });

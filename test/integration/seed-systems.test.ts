@@ -5,8 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SNSClient } from '@aws-sdk/client-sns';
-import type { PushlineClient } from '../../client/index.ts';
+import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { type PushlineClient, PushlineServerError } from '../../client/index.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { mintLocalToken } from '../../local/tokens.ts';
 import { Presence, Publisher } from '../../publisher/index.ts';
@@ -20,6 +26,7 @@ import {
   waitFor,
 } from '../support/client-harness.ts';
 import { WEBSOCKET_SKIP } from '../support/target.ts';
+import { HandshakeRefused, TestSocket } from '../support/ws-client.ts';
 
 describe('the systems this project replaces, rebuilt', { skip: WEBSOCKET_SKIP }, () => {
   let stack: LocalStack;
@@ -276,6 +283,114 @@ describe('the systems this project replaces, rebuilt', { skip: WEBSOCKET_SKIP },
       );
       assert.equal(atSender.messages[0]?.replayed, false);
       assert.equal(sender.state, 'open');
+    },
+  );
+});
+
+describe("seed 003's robot push, rebuilt", { skip: WEBSOCKET_SKIP }, () => {
+  let stack: LocalStack;
+  let publisher: Publisher;
+  let sns: SNSClient;
+  let sqs: SQSClient;
+  const clients: PushlineClient[] = [];
+
+  before(async () => {
+    stack = await startLocalStack({ quiet: true, console: false, context: { services: 'robot' } });
+    const aws = {
+      endpoint: stack.outputs.AwsEndpointUrl,
+      region: stack.outputs.Region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    };
+    sns = new SNSClient(aws);
+    sqs = new SQSClient(aws);
+    publisher = new Publisher({ topicArn: stack.outputs.TopicArn, client: sns });
+  });
+  after(async () => {
+    for (const made of clients) made.close();
+    sns.destroy();
+    sqs.destroy();
+    await stack.stop();
+  });
+
+  it(
+    'per-user type switches honoured, a refusal as a typed error, the auth hook refusing a bad token, a question answered by the robot',
+    LIMIT,
+    async () => {
+      // The authorization hook on connect: a bad token never opens a socket.
+      await assert.rejects(
+        TestSocket.open(`${stack.outputs.WebSocketUrl}?token=not-a-token`),
+        (error: unknown) => error instanceof HandshakeRefused && error.status === 403,
+      );
+
+      // The robot's queue, subscribed to what users send it.
+      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: newUser('robot') }));
+      const { Attributes } = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+      );
+      await sns.send(
+        new SubscribeCommand({
+          TopicArn: stack.outputs.InboundTopicArn,
+          Protocol: 'sqs',
+          Endpoint: Attributes?.QueueArn,
+          Attributes: { RawMessageDelivery: 'true', FilterPolicy: JSON.stringify({ service: ['robot'] }) },
+        }),
+      );
+
+      const user = newUser('h5');
+      const app = stackClient(stack.outputs, user, { heartbeatMs: 25_000 }); // the seed's ping interval
+      clients.push(app);
+      const received = new Received(app);
+      await connectWithin(app);
+
+      // The user switches promotions off; the robot's pushes honour it.
+      await app.setPrefs({ mute: { types: ['robot.promo'] } });
+      const promo = await publisher.publish({
+        to: { users: [user] },
+        from: 'robot',
+        type: 'robot.promo',
+        data: 'sale',
+      });
+      const tip = await publisher.publish({
+        to: { users: [user] },
+        from: 'robot',
+        type: 'robot.tip',
+        data: 'hint',
+      });
+      await waitFor(
+        () => received.missing([tip.id]).length === 0,
+        () => 'the tip',
+      );
+      await stack.idle();
+      await app.ping();
+      assert.deepEqual(received.missing([promo.id]), [promo.id], 'the muted type is not pushed');
+
+      // An error reaches the client as a typed error, and the connection stays.
+      await assert.rejects(
+        app.send({ to: { service: 'payroll' }, type: 'question', data: null }),
+        (error: unknown) => error instanceof PushlineServerError && error.serverCode === 'FORBIDDEN',
+      );
+
+      // The user asks; the robot reads its queue and answers that user.
+      await app.send({ to: { service: 'robot' }, type: 'question', data: { text: 'where is my order?' } });
+      let question: { from: string; id: string } | undefined;
+      for (let round = 0; round < 20 && question === undefined; round++) {
+        const answer = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
+        const body = answer.Messages?.[0]?.Body;
+        if (body !== undefined) question = JSON.parse(body) as { from: string; id: string };
+      }
+      assert.equal(question?.from, user, 'the verified user, not a client field');
+      const reply = await publisher.publish({
+        to: { users: [question?.from as string] },
+        from: 'robot',
+        type: 'robot.answer',
+        data: { inReplyTo: question?.id, text: 'on its way' },
+      });
+      await waitFor(
+        () => received.missing([reply.id]).length === 0,
+        () => 'the answer',
+      );
+      assert.equal(received.messages.find((m) => m.id === reply.id)?.from, 'robot');
+      assert.equal(app.state, 'open');
     },
   );
 });

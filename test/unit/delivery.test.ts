@@ -95,6 +95,21 @@ describe('the delivery sequence', () => {
     assert.equal(ports.poster.deliveredTo('a1').length, 1, 'a mandatory type reaches the user anyway');
   });
 
+  it('reports each user reached with the connections its message was posted to', async () => {
+    const ports = memoryPorts();
+    ports.connections.add('alice', 'a1');
+    ports.connections.add('alice', 'a2');
+    ports.poster.answers.set('a2', ['gone']);
+    const report = await deliver(ports, message({ users: ['alice', 'bob'] }), options());
+    assert.deepEqual(
+      [...report.reached].sort((a, b) => a.userId.localeCompare(b.userId)),
+      [
+        { userId: 'alice', connections: 1 },
+        { userId: 'bob', connections: 0 },
+      ],
+    );
+  });
+
   it('costs one table write and one lookup per user for a stored message', async () => {
     const ports = memoryPorts();
     ports.connections.add('alice', 'a1');
