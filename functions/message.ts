@@ -17,8 +17,16 @@ import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
 import { SendRefusedError, type SendRules, send } from './domain/conversation.ts';
 import { postToUser } from './domain/delivery.ts';
 import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
+import {
+  InvalidPushTokenError,
+  mobilePushEnabled,
+  PushPlatformNotConfiguredError,
+  registerDevice,
+  unregisterDevice,
+} from './domain/mobile-push.ts';
 import { changePreferences, prefsFrame, TooManyMutedError } from './domain/preferences.ts';
 import { booleanEnv, listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { createMobilePushPorts, mobilePushSettingsFromEnv } from './lib/mobile-push-config.ts';
 import { logger } from './lib/observability.ts';
 import { topicGrantsOf, userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
@@ -46,6 +54,7 @@ const config = Object.freeze({
   connectionTtlSeconds: positiveIntEnv(ENV.connectionTtlSeconds, DEFAULT_CONNECTION_TTL_SECONDS),
   openTopics: listEnv(ENV.openTopics),
   presenceTopics: listEnv(ENV.presenceTopics),
+  mobilePush: mobilePushSettingsFromEnv(),
 });
 const poster = createConnectionPoster(config.callbackUrl, { maxSockets: 8 });
 const inbox = createInboxStore(config.tableName);
@@ -69,6 +78,7 @@ const sendRules: SendRules = {
 };
 const warn = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
 const preferencePorts = { preferences: createPreferencesStore(config.tableName), connections, poster, warn };
+const pushPorts = createMobilePushPorts(config.tableName, warn);
 
 /** What an action handler gets: the frame, who sent it, and on which connection. */
 interface ActionContext<F> {
@@ -155,6 +165,26 @@ const actions: Handlers = {
     return undefined;
   },
 
+  async register({ frame, userId }) {
+    const device = await registerDevice(
+      pushPorts,
+      config.mobilePush,
+      userId,
+      frame.platform,
+      frame.token,
+      Date.now(),
+    );
+    return { kind: 'registered', platform: device.platform, endpoint: device.endpointArn };
+  },
+
+  async unregister({ frame, userId }) {
+    // Without mobile push no token can have been registered: nothing to look up.
+    if (mobilePushEnabled(config.mobilePush)) {
+      await unregisterDevice(pushPorts, userId, frame.token, Date.now());
+    }
+    return { kind: 'unregistered' };
+  },
+
   async unsubscribe({ frame, userId, connectionId }) {
     await unsubscribe(topicPorts, { userId, connectionId }, frame.topic);
     return { kind: 'unsubscribed', topic: frame.topic };
@@ -215,6 +245,10 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     }
     if (error instanceof TooManyMutedError)
       return respond(errorFrame('INVALID_REQUEST', error.message, 'prefs'));
+    if (error instanceof PushPlatformNotConfiguredError || error instanceof InvalidPushTokenError) {
+      const code = error instanceof PushPlatformNotConfiguredError ? 'FORBIDDEN' : 'INVALID_REQUEST';
+      return respond(errorFrame(code, error.message, 'register'));
+    }
     if (error instanceof SendRefusedError) {
       return respond({
         ...errorFrame(error.refusal, error.message, 'send'),

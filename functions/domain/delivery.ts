@@ -92,6 +92,12 @@ export interface DeliveryReport {
   readonly connecting: number;
   /** Users handed back (storing, looking up or a post failed, or the deadline came): retry the event. */
   readonly retryUsers: readonly string[];
+  /**
+   * Users this attempt delivered to (stored) whom no connection took: none open, or every post
+   * answered 410 (a connection still in its `$connect` included). Mobile push offers them the
+   * message (domain/mobile-push.ts); muted users, duplicates and retried users are never listed.
+   */
+  readonly unreached: readonly string[];
 }
 
 /**
@@ -231,7 +237,9 @@ export async function deliver(
   let gone = 0;
   const connecting: typeof targets = [];
   const pruning: typeof targets = [];
+  const reached = new Set<string>();
   for (const { target, outcome, error } of summary.outcomes) {
+    if (outcome === 'delivered') reached.add(target.recipient.userId);
     if (outcome === 'failed') {
       ports.warn('Post failed after retries; the user is retried', {
         connectionId: target.connection.connectionId,
@@ -247,6 +255,9 @@ export async function deliver(
   // through a post, so it is re-posted until the handshake completes (or the delays run out).
   const stillConnecting = message.persist ? connecting : await repostConnecting(ports, connecting, options);
   delivered += connecting.length - stillConnecting.length;
+  for (const target of connecting) {
+    if (!message.persist && !stillConnecting.includes(target)) reached.add(target.recipient.userId);
+  }
 
   await settleBounded(
     pruning,
@@ -285,6 +296,9 @@ export async function deliver(
     gone,
     connecting: stillConnecting.length,
     retryUsers: [...retry],
+    unreached: recipients
+      .filter((recipient) => !retry.has(recipient.userId) && !reached.has(recipient.userId))
+      .map((recipient) => recipient.userId),
   };
 }
 
