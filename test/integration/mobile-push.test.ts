@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GetEndpointAttributesCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { PushlineServerError } from '../../client/index.ts';
 import { KEY, TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
 import { Publisher } from '../../publisher/index.ts';
+import { connectWithin, newUser, stackClient } from '../support/client-harness.ts';
 import { startTarget, type Target, unique } from '../support/target.ts';
 import { eventually, type Frame, type TestSocket } from '../support/ws-client.ts';
 
@@ -279,5 +281,25 @@ describe('mobile push, end to end', { skip: LOCAL_ONLY }, () => {
       }),
     );
     assert.equal(gone.Item, undefined);
+  });
+
+  it('with the client SDK: registerPush resolves with the endpoint, a refusal is typed, unregisterPush', async () => {
+    const user = newUser('lou');
+    const client = stackClient(target.outputs, user);
+    try {
+      await connectWithin(client);
+      const token = apnsToken();
+      const registration = await client.registerPush('APNS', token);
+      assert.equal(registration.platform, 'APNS');
+      assert.equal((await deviceRows(user))[0]?.endpointArn, registration.endpoint);
+      await assert.rejects(
+        client.registerPush('APNS_SANDBOX', token),
+        (error: unknown) => error instanceof PushlineServerError && error.serverCode === 'FORBIDDEN',
+      );
+      await client.unregisterPush(token);
+      assert.deepEqual(await deviceRows(user), []);
+    } finally {
+      client.close();
+    }
   });
 });
