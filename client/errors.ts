@@ -14,6 +14,8 @@ export type PushlineErrorCode =
   | 'SEND_TIMEOUT'
   /** `getPrefs()` or `setPrefs()` got no answer in time. */
   | 'PREFS_TIMEOUT'
+  /** `registerPush()` or `unregisterPush()` got no answer in time. */
+  | 'PUSH_TIMEOUT'
   /** `unsubscribe()` came before the server answered the `subscribe()` of the same topic. */
   | 'CANCELLED'
   /** The server closed the connection on a service's order (logout, ban); the client stopped. */

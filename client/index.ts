@@ -20,6 +20,8 @@ export {
   type PushlineClientOptions,
   type PushlineEvents,
   type PushlineMessage,
+  type PushPlatformName,
+  type PushRegistration,
   type SentReceipt,
   type TopicSubscription,
   type UnreadCounts,

@@ -402,6 +402,11 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
   #prefs: UserPreferences | undefined;
   /** Callers of `getPrefs()` / `setPrefs()` waiting for the next `prefs` frame (or its refusal). */
   #prefsWaiters: Waiter<UserPreferences>[] = [];
+  /** Callers of `registerPush()` / `unregisterPush()` waiting for their answer, per action, in order. */
+  readonly #pushWaiters = {
+    register: [] as Waiter<PushRegistration>[],
+    unregister: [] as Waiter<undefined>[],
+  };
   #connectWaiters: Waiter<void>[] = [];
   #removeOnlineListener: (() => void) | undefined;
 
@@ -588,6 +593,13 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     }
     this.#sends.clear();
     for (const waiter of this.#prefsWaiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(reason());
+    }
+    for (const waiter of [
+      ...this.#pushWaiters.register.splice(0),
+      ...this.#pushWaiters.unregister.splice(0),
+    ]) {
       clearTimeout(waiter.timer);
       waiter.reject(reason());
     }
@@ -795,6 +807,67 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       waiter.resolve(prefs);
     }
     this.emit('prefs', prefs);
+  }
+
+  /**
+   * Registers this device's push token (from APNs or FCM) for mobile push: messages of the types
+   * the deployment opts in reach the device when no connection of the user took them. Call it at
+   * each app launch. Rejects with a `PushlineServerError`: `FORBIDDEN` for a platform the
+   * deployment has no application for, `INVALID_REQUEST` for a bad token.
+   */
+  registerPush(platform: PushPlatformName, token: string): Promise<PushRegistration> {
+    return this.#pushRequest('register', { action: 'register', platform, token });
+  }
+
+  /** Stops mobile push to this token (logout); resolves also when it was not registered. */
+  async unregisterPush(token: string): Promise<void> {
+    await this.#pushRequest('unregister', { action: 'unregister', token });
+  }
+
+  #pushRequest<A extends 'register' | 'unregister'>(
+    action: A,
+    frame: ClientFrame,
+  ): Promise<A extends 'register' ? PushRegistration : undefined> {
+    type Answer = A extends 'register' ? PushRegistration : undefined;
+    const link = this.#current;
+    if (link?.phase !== 'ready') {
+      return Promise.reject(
+        new PushlineError('NOT_CONNECTED', 'Push registration needs an open connection.'),
+      );
+    }
+    const queue = this.#pushWaiters[action] as unknown as Waiter<Answer>[];
+    return new Promise<Answer>((resolve, reject) => {
+      const waiter: Waiter<Answer> = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const index = queue.indexOf(waiter);
+          if (index >= 0) queue.splice(index, 1);
+          reject(
+            new PushlineError('PUSH_TIMEOUT', `No ${action} answer within ${this.#connectTimeoutMs} ms.`),
+          );
+        }, this.#connectTimeoutMs),
+      };
+      queue.push(waiter);
+      this.#send(link, frame);
+    });
+  }
+
+  #onPushAnswer(frame: { kind?: unknown; platform?: unknown; endpoint?: unknown }): void {
+    if (frame.kind === 'registered') {
+      const waiter = this.#pushWaiters.register.shift();
+      if (!waiter) return;
+      clearTimeout(waiter.timer);
+      waiter.resolve({
+        platform: String(frame.platform) as PushPlatformName,
+        endpoint: String(frame.endpoint),
+      });
+      return;
+    }
+    const waiter = this.#pushWaiters.unregister.shift();
+    if (!waiter) return;
+    clearTimeout(waiter.timer);
+    waiter.resolve(undefined);
   }
 
   /** Round trip to the server; resolves with the time it took in milliseconds. */
@@ -1070,6 +1143,10 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       case 'prefs':
         this.#onPrefs(frame as { muted?: { types?: unknown; sources?: unknown } });
         break;
+      case 'registered':
+      case 'unregistered':
+        this.#onPushAnswer(frame as { kind?: unknown; platform?: unknown; endpoint?: unknown });
+        break;
       default:
         break; // Kinds added in later minor versions are ignored.
     }
@@ -1097,6 +1174,14 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
       return;
     }
     if (frame.action === 'send' && this.#onSendRefused(link, frame, error)) return;
+    if (frame.action === 'register' || frame.action === 'unregister') {
+      const waiter = this.#pushWaiters[frame.action].shift();
+      if (waiter) {
+        clearTimeout(waiter.timer);
+        waiter.reject(error);
+        return;
+      }
+    }
     if (frame.action === 'prefs' && this.#prefsWaiters.length > 0) {
       const waiter = this.#prefsWaiters.shift() as Waiter<UserPreferences>;
       clearTimeout(waiter.timer);
@@ -1523,4 +1608,14 @@ function bySeq(a: MessageFrame, b: MessageFrame): number {
   if (a.seq === undefined || b.seq === undefined)
     return (a.seq === undefined ? 1 : 0) - (b.seq === undefined ? 1 : 0);
   return a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0;
+}
+
+/** A push platform a device registers with: `APNS`, `APNS_SANDBOX` (development builds) or `GCM` (FCM). */
+export type PushPlatformName = 'APNS' | 'APNS_SANDBOX' | 'GCM';
+
+/** The answer to {@link PushlineClient.registerPush}. */
+export interface PushRegistration {
+  readonly platform: PushPlatformName;
+  /** The SNS platform endpoint of the token. */
+  readonly endpoint: string;
 }

@@ -13,8 +13,16 @@ import {
   deliver,
   type UserDelivery,
 } from './domain/delivery.ts';
+import {
+  InvalidPushTokenError,
+  pushToDevices,
+  registerDevice,
+  registrationProblem,
+  unregisterDevice,
+} from './domain/mobile-push.ts';
 import { changePreferences } from './domain/preferences.ts';
 import { listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { createMobilePushPorts, mobilePushSettingsFromEnv } from './lib/mobile-push-config.ts';
 import { count, logger, metrics } from './lib/observability.ts';
 import {
   type ControlEnvelope,
@@ -36,6 +44,7 @@ const config = Object.freeze({
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
   mandatoryTypes: listEnv(ENV.mandatoryTypes),
   eventsTopicArn: optionalEnv(ENV.eventsTopicArn),
+  mobilePush: mobilePushSettingsFromEnv(),
 });
 const poster = createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency });
 const ports: DeliveryPorts = {
@@ -46,6 +55,8 @@ const ports: DeliveryPorts = {
 };
 const preferencePorts = { ...ports, preferences: createPreferencesStore(config.tableName) };
 const events = createEventSink(config.eventsTopicArn, ports.warn);
+/** Mobile push: device rows and SNS platform endpoints (see domain/mobile-push.ts). */
+const pushPorts = createMobilePushPorts(config.tableName, ports.warn);
 /** Topic and broadcast messages: stored once in their topic's log, handed to the fan-out in parts. */
 const audiencePorts = {
   log: createInboxStore(config.tableName, { partition: KEY.topicLog, countsUnread: false }),
@@ -108,6 +119,9 @@ async function deliverRecord(
   }
   if (message.kind === 'control') {
     const { control } = message;
+    if (control.control === 'register-device' || control.control === 'unregister-device') {
+      return changeDevice(control);
+    }
     return control.control === 'disconnect' ? disconnectUsers(control) : setPreferences(control);
   }
   if (message.kind === 'audience') {
@@ -168,7 +182,48 @@ async function deliverToUsers(
         ]
       : []),
   ]);
+  await offerMobilePush(message, report.unreached, context);
   if (report.retryUsers.length > 0) throw new DeliveryIncompleteError(message.id, report.retryUsers);
+}
+
+/**
+ * Mobile push (domain/mobile-push.ts) for the users no connection took the message, when its type
+ * is opted in: nothing is read for users a connection took. Never throws (failures are counted).
+ */
+async function offerMobilePush(
+  message: UserDelivery,
+  unreached: readonly string[],
+  context?: Pick<Context, 'getRemainingTimeInMillis'>,
+): Promise<void> {
+  if (unreached.length === 0 || !config.mobilePush.types.includes(message.type)) return;
+  // The sender's own copy is read already: it never rings the sender's phone.
+  const users = unreached.filter((userId) => userId !== message.from);
+  const push = await pushToDevices(pushPorts, message, users, {
+    concurrency: TABLE_CONCURRENCY,
+    deadlineMs: context === undefined ? undefined : deadlineOf(context.getRemainingTimeInMillis()),
+    nowMs: Date.now(),
+  });
+  count('mobilePushSent', push.sent);
+  count('mobilePushRemoved', push.removed);
+  count('mobilePushFailed', push.failed + push.skipped);
+  logger.info('Mobile push', { messageId: message.id, ...push });
+}
+
+/** A service's registration (or removal) of a user's push token; a refused token is logged, not retried. */
+async function changeDevice(control: DeviceOrder): Promise<void> {
+  const userId = control.to.users[0] as string;
+  try {
+    if (control.control === 'register-device') {
+      await registerDevice(pushPorts, config.mobilePush, userId, control.platform, control.token, Date.now());
+    } else {
+      await unregisterDevice(pushPorts, userId, control.token, Date.now());
+    }
+    count('devicesChanged', 1);
+  } catch (error) {
+    if (!(error instanceof InvalidPushTokenError)) throw error;
+    logger.warn('Device token refused by SNS', { userId, control: control.control, error });
+    count('devicesRefused', 1);
+  }
 }
 
 /**
@@ -226,6 +281,8 @@ async function disconnectUsers(control: DisconnectOrder): Promise<void> {
 /** The two control orders. */
 type DisconnectOrder = Extract<ControlEnvelope, { control: 'disconnect' }>;
 type PrefsOrder = Extract<ControlEnvelope, { control: 'prefs' }>;
+/** A service's device registration or removal (mobile push). */
+type DeviceOrder = Extract<ControlEnvelope, { control: 'register-device' | 'unregister-device' }>;
 
 /** A valid SNS message: a delivery to users, a delivery to a topic or to everyone, or a control order. */
 type Validated =
@@ -239,7 +296,11 @@ function validate(sns: SNSEventRecord['Sns']): Validated {
   if (published.kind === 'control') {
     const { control } = published;
     const problem =
-      control.control === 'prefs' ? preferencesChangeProblem(control, config.mandatoryTypes) : undefined;
+      control.control === 'prefs'
+        ? preferencesChangeProblem(control, config.mandatoryTypes)
+        : control.control === 'register-device'
+          ? registrationProblem(config.mobilePush, control.platform)
+          : undefined;
     if (problem !== undefined) throw new InvalidEnvelopeError(problem);
     return published;
   }

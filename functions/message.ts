@@ -18,8 +18,16 @@ import { parseClientFrame, type ServedFrame } from './domain/client-frame.ts';
 import { SendRefusedError, type SendRules, send } from './domain/conversation.ts';
 import { postToUser } from './domain/delivery.ts';
 import { acknowledge, acknowledgeAll, backlogFrames, historyPage } from './domain/inbox.ts';
+import {
+  InvalidPushTokenError,
+  mobilePushEnabled,
+  PushPlatformNotConfiguredError,
+  registerDevice,
+  unregisterDevice,
+} from './domain/mobile-push.ts';
 import { changePreferences, prefsFrame, TooManyMutedError } from './domain/preferences.ts';
 import { booleanEnv, listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { createMobilePushPorts, mobilePushSettingsFromEnv } from './lib/mobile-push-config.ts';
 import { logger } from './lib/observability.ts';
 import { topicGrantsOf, userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
@@ -48,6 +56,7 @@ const config = Object.freeze({
   connectionTtlSeconds: positiveIntEnv(ENV.connectionTtlSeconds, DEFAULT_CONNECTION_TTL_SECONDS),
   openTopics: listEnv(ENV.openTopics),
   presenceTopics: listEnv(ENV.presenceTopics),
+  mobilePush: mobilePushSettingsFromEnv(),
 });
 const poster = createConnectionPoster(config.callbackUrl, { maxSockets: 8 });
 const inbox = createInboxStore(config.tableName);
@@ -72,6 +81,7 @@ const sendRules: SendRules = {
 const warn = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
 const events = createEventSink(config.eventsTopicArn, warn);
 const preferencePorts = { preferences: createPreferencesStore(config.tableName), connections, poster, warn };
+const pushPorts = createMobilePushPorts(config.tableName, warn);
 
 /** What an action handler gets: the frame, who sent it, and on which connection. */
 interface ActionContext<F> {
@@ -158,6 +168,26 @@ const actions: Handlers = {
     return undefined;
   },
 
+  async register({ frame, userId }) {
+    const device = await registerDevice(
+      pushPorts,
+      config.mobilePush,
+      userId,
+      frame.platform,
+      frame.token,
+      Date.now(),
+    );
+    return { kind: 'registered', platform: device.platform, endpoint: device.endpointArn };
+  },
+
+  async unregister({ frame, userId }) {
+    // Without mobile push no token can have been registered: nothing to look up.
+    if (mobilePushEnabled(config.mobilePush)) {
+      await unregisterDevice(pushPorts, userId, frame.token, Date.now());
+    }
+    return { kind: 'unregistered' };
+  },
+
   async unsubscribe({ frame, userId, connectionId }) {
     await unsubscribe(topicPorts, { userId, connectionId }, frame.topic);
     return { kind: 'unsubscribed', topic: frame.topic };
@@ -221,6 +251,10 @@ export async function handler(event: WebSocketEvent): Promise<WebSocketResult> {
     }
     if (error instanceof TooManyMutedError)
       return respond(errorFrame('INVALID_REQUEST', error.message, 'prefs'));
+    if (error instanceof PushPlatformNotConfiguredError || error instanceof InvalidPushTokenError) {
+      const code = error instanceof PushPlatformNotConfiguredError ? 'FORBIDDEN' : 'INVALID_REQUEST';
+      return respond(errorFrame(code, error.message, 'register'));
+    }
     if (error instanceof SendRefusedError) {
       return respond({
         ...errorFrame(error.refusal, error.message, 'send'),

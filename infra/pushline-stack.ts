@@ -10,7 +10,14 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct, Node } from 'constructs';
-import { Pushline, type PushlineAuth, TokenSource, TopicEncryption } from './pushline.ts';
+import { type PushApplications, parseApplications } from '../functions/shared/mobile-push.ts';
+import {
+  Pushline,
+  type PushlineAuth,
+  type PushlineMobilePush,
+  TokenSource,
+  TopicEncryption,
+} from './pushline.ts';
 
 /** Name of the project's stack (and of its construct id). */
 export const DEFAULT_STACK_NAME = 'PushlineStack';
@@ -71,6 +78,13 @@ export interface PushlineSettings {
   readonly mandatoryTypes?: readonly string[];
   /** Publish receipts and lifecycle events to an events topic. @default false */
   readonly events?: boolean;
+  /** Message types sent by mobile push to users no connection took (comma-separated in context). @default none */
+  readonly mobilePushTypes?: readonly string[];
+  /**
+   * The SNS platform applications devices may register with, as `PLATFORM=arn` pairs
+   * (comma-separated in context: `APNS=arn:aws:sns:…:app/APNS/my-app,GCM=…`). @default none (no mobile push)
+   */
+  readonly mobilePushApplications?: PushApplications;
 }
 
 /** Properties of {@link PushlineStack}. */
@@ -148,6 +162,7 @@ export class PushlineStack extends Stack {
       },
       preferences: { mandatory: settings.mandatoryTypes },
       events: settings.events,
+      mobilePush: mobilePushOf(settings),
     });
 
     // Same keys as the local runtime's outputs, so the test suite targets either with no change.
@@ -279,7 +294,33 @@ export function settingsFromContext(node: Node): PushlineSettings {
     services: list('services'),
     mandatoryTypes: list('mandatoryTypes'),
     events: flag('events'),
+    mobilePushTypes: list('mobilePushTypes'),
+    mobilePushApplications: applications('mobilePushApplications'),
   };
+
+  function applications(key: string): PushApplications | undefined {
+    const raw = text(key);
+    if (raw === undefined) return undefined;
+    const parsed = parseApplications(raw);
+    if (typeof parsed === 'string') throw new SettingsError(key, `is not PLATFORM=arn pairs: ${parsed}`);
+    return parsed;
+  }
+}
+
+/** The construct's mobile push props from the settings: both keys, or neither. */
+function mobilePushOf(settings: PushlineSettings): PushlineMobilePush | undefined {
+  const applications = settings.mobilePushApplications;
+  const hasApplications = applications !== undefined && Object.keys(applications).length > 0;
+  if (!hasApplications) {
+    if ((settings.mobilePushTypes ?? []).length > 0) {
+      throw new SettingsError(
+        'mobilePushTypes',
+        'needs mobilePushApplications (the SNS platform applications to send through)',
+      );
+    }
+    return undefined;
+  }
+  return { types: settings.mobilePushTypes ?? [], applications };
 }
 
 /** Options of {@link createApp}. */

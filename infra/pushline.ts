@@ -1,6 +1,6 @@
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import {
   type CfnApi,
@@ -31,6 +31,12 @@ import {
   DELIVER_TIMEOUT_SECONDS,
   FANOUT_TIMEOUT_SECONDS,
 } from '../functions/shared/limits.ts';
+import {
+  applicationsText,
+  PUSH_PLATFORMS,
+  type PushPlatform,
+  parseApplications,
+} from '../functions/shared/mobile-push.ts';
 import { DEFAULT_CONNECTION_TTL_SECONDS, TABLE_SCHEMA } from '../functions/shared/table-schema.ts';
 import {
   DEFAULT_TOPIC_CLAIM,
@@ -170,6 +176,29 @@ export interface PushlineProps {
    * `event` attribute. @default false (no events topic, no cost)
    */
   readonly events?: boolean;
+  /**
+   * Mobile push, the offline fallback: messages of the opted-in types reach the registered phones
+   * of users no open connection took them (through SNS platform endpoints, APNs and FCM).
+   * @default - no mobile push (`register` frames are answered FORBIDDEN)
+   */
+  readonly mobilePush?: PushlineMobilePush;
+}
+
+/**
+ * Mobile push settings. CloudFormation has no resource for SNS platform applications, and their
+ * credentials (an APNs key or certificate, an FCM service account) must never be in a template:
+ * the deployer creates the applications once (docs/deploy.md: the credentials kept in Secrets
+ * Manager, handed to SNS by the CLI) and names them here. The construct only grants the functions
+ * what they do on them: create, read, update and delete endpoints, and publish to endpoints.
+ */
+export interface PushlineMobilePush {
+  /** Message types sent to devices when no connection took them, e.g. `['chat.text']`. */
+  readonly types: readonly string[];
+  /**
+   * The SNS platform application ARN of each platform devices may register with
+   * (`arn:aws:sns:{region}:{account}:app/{APNS|APNS_SANDBOX|GCM}/{name}`); at least one.
+   */
+  readonly applications: { readonly [P in PushPlatform]?: string };
 }
 
 /** The deployer's rule for users' preferences. */
@@ -366,6 +395,10 @@ export class Pushline extends Construct {
     const fanout = fanoutSettings(props.fanout);
     const conversations = conversationSettings(props.conversations);
     const mandatoryEnv = { [ENV.mandatoryTypes]: checkedMandatoryTypes(props.preferences).join(',') };
+    const mobilePush = checkedMobilePush(props.mobilePush);
+    const pushApplicationsEnv: Record<string, string> = mobilePush
+      ? { [ENV.pushApplications]: applicationsText(mobilePush.applications) }
+      : {};
     if (conversations.services.length > 0) this.inboundTopic = this.newTopic('InboundTopic', encryption);
     if (props.events === true) this.eventsTopic = this.newTopic('EventsTopic', encryption);
 
@@ -414,6 +447,7 @@ export class Pushline extends Construct {
         [ENV.sendRatePerSecond]: String(conversations.ratePerSecond),
         [ENV.sendBurst]: String(conversations.burst),
         ...mandatoryEnv,
+        ...pushApplicationsEnv,
         ...(this.inboundTopic
           ? {
               [ENV.inboundTopicArn]: this.inboundTopic.topicArn,
@@ -436,6 +470,8 @@ export class Pushline extends Construct {
         [ENV.deliveryConcurrency]: String(props.deliveryConcurrency ?? 32),
         ...fanoutEnv,
         ...mandatoryEnv,
+        ...pushApplicationsEnv,
+        ...(mobilePush ? { [ENV.pushTypes]: mobilePush.types.join(',') } : {}),
       },
     });
     const fanoutFn = this.newFunction('Fanout', 'fanout', {
@@ -524,6 +560,11 @@ export class Pushline extends Construct {
       if (actions.length > 0) this.table.grant(fn, ...actions);
     }
     this.rejectedQueue.grantSendMessages(deliver);
+    if (mobilePush) {
+      // Devices register from a socket (message) or through a service's control envelope (deliver).
+      this.grantMobilePush(message, mobilePush.applications, { publish: false });
+      this.grantMobilePush(deliver, mobilePush.applications, { publish: true });
+    }
 
     this.topic.addSubscription(new LambdaSubscription(deliver, { deadLetterQueue: this.deadLetterQueue }));
     deliver.configureAsyncInvoke({ onFailure: new SqsDestination(this.deadLetterQueue) });
@@ -547,6 +588,52 @@ export class Pushline extends Construct {
    */
   grantPresenceRead(grantee: iam.IGrantable): iam.Grant {
     return this.table.grant(grantee, 'dynamodb:Query');
+  }
+
+  /**
+   * SNS mobile push on the deployer's platform applications only: CreatePlatformEndpoint on each
+   * application, the endpoint calls on that application's endpoints (`endpoint/{platform}/{name}/*`:
+   * endpoint ids exist only at run time), and Publish to them for the deliver function.
+   */
+  private grantMobilePush(
+    fn: NodejsFunction,
+    applications: PushlineMobilePush['applications'],
+    options: { publish: boolean },
+  ): void {
+    const stack = Stack.of(this);
+    const applicationArns = PUSH_PLATFORMS.flatMap((platform) => applications[platform] ?? []);
+    const endpointArns = applicationArns.map((arn) => {
+      const parts = Arn.split(arn, ArnFormat.SLASH_RESOURCE_NAME);
+      return stack.formatArn({
+        ...parts,
+        resource: 'endpoint',
+        resourceName: `${parts.resourceName}/*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
+    });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['sns:CreatePlatformEndpoint'], resources: applicationArns }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'sns:GetEndpointAttributes',
+          'sns:SetEndpointAttributes',
+          'sns:DeleteEndpoint',
+          ...(options.publish ? ['sns:Publish'] : []),
+        ],
+        resources: endpointArns,
+      }),
+    );
+    const policy = fn.role?.node.tryFindChild('DefaultPolicy');
+    if (!policy) return;
+    for (const arn of endpointArns) {
+      Validations.of(policy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagText(stack.resolve(arn))}]`,
+        reason:
+          "Platform endpoints (one per device token) are created at run time, so their ids are unknown at deploy time; the grant is limited to the endpoints of the deployer's own platform application.",
+      });
+    }
   }
 
   private newTopic(id: string, encryption: TopicEncryption): sns.Topic {
@@ -823,6 +910,42 @@ function checkedMandatoryTypes(preferences: PushlinePreferences | undefined): re
     }
   }
   return types;
+}
+
+/** The mobile push settings, checked: at least one application, valid types. */
+function checkedMobilePush(mobilePush: PushlineMobilePush | undefined): PushlineMobilePush | undefined {
+  if (mobilePush === undefined) return undefined;
+  const platforms = PUSH_PLATFORMS.filter((platform) => mobilePush.applications[platform] !== undefined);
+  if (platforms.length === 0) {
+    throw new Error('Pushline mobilePush.applications must name at least one platform application');
+  }
+  for (const platform of platforms) {
+    const arn = mobilePush.applications[platform] as string;
+    if (Token.isUnresolved(arn)) continue;
+    const problem = parseApplications(`${platform}=${arn}`);
+    if (typeof problem === 'string')
+      throw new Error(`Pushline mobilePush.applications.${platform}: ${problem}`);
+  }
+  for (const type of mobilePush.types) {
+    if (type.length < 1 || type.length > 128 || type.includes(',')) {
+      throw new Error(
+        `Pushline mobilePush.types: "${type}" is not a message type (1 to 128 characters, no comma)`,
+      );
+    }
+  }
+  return mobilePush;
+}
+
+/** A resolved value as cdk-nag names it in a finding (intrinsics as `<…>`). */
+function nagText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null) {
+    const record = value as Record<string, unknown>;
+    if (typeof record.Ref === 'string') return `<${record.Ref}>`;
+    const join = record['Fn::Join'] as [string, unknown[]] | undefined;
+    if (join) return join[1].map(nagText).join(join[0]);
+  }
+  return JSON.stringify(value);
 }
 
 /** The conversation settings with their defaults, checked. */

@@ -9,6 +9,7 @@ import {
   topologyFromTemplate,
 } from '../emulator/template-topology.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Topology } from '../emulator/topology.ts';
+import { createLocalPlatformApplications, localMobilePushContext } from './mobile-push.ts';
 import type { LocalOutputs } from './outputs.ts';
 import { localizeTopology, PUSHLINE_TEMPLATE_OPTIONS, pushlineTemplate } from './pushline-template.ts';
 import { mintLocalToken } from './tokens.ts';
@@ -28,7 +29,9 @@ export interface LocalStackOptions {
   readonly deliveryConcurrency?: number;
   /**
    * CDK context of the synthesized stack, as `cdk deploy -c key=value` gives it (e.g.
-   * `{ presenceTopics: 'room.*' }`): see PushlineSettings in infra/pushline-stack.ts.
+   * `{ presenceTopics: 'room.*' }`): see PushlineSettings in infra/pushline-stack.ts. With
+   * `mobilePushTypes` and no `mobilePushApplications`, local platform applications are named and
+   * created (local/mobile-push.ts).
    */
   readonly context?: Record<string, string>;
   /** Holds each `$connect` open this long before the handshake completes (see GatewayFaults). @default 0 */
@@ -94,7 +97,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     // The infrastructure code is the single source of truth: routes, functions and their
     // environment, tables, topics and queues all come from the synthesized template.
-    const template = await pushlineTemplate(quietLog, options.context);
+    const context = localMobilePushContext(options.context, LOCAL_REGION, LOCAL_ACCOUNT);
+    const template = await pushlineTemplate(quietLog, context);
     const topology = localizeTopology(topologyFromTemplate(template, addresses, PUSHLINE_TEMPLATE_OPTIONS), {
       deliveryConcurrency: options.deliveryConcurrency,
     });
@@ -136,6 +140,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log: quietLog,
     });
     stops.push(() => aws.close());
+    // Mobile push: the platform applications the template names exist on the local SNS.
+    await createLocalPlatformApplications(topology, awsUrl, LOCAL_REGION);
 
     const api = topology.webSocketApis[0];
     if (!api) throw new Error('The topology has no WebSocket API.');

@@ -14,6 +14,7 @@ import {
   MAX_USERS_PER_ENVELOPE,
 } from '../functions/shared/envelope.ts';
 import { InvalidEnvelopeError, PushlineError } from '../functions/shared/errors.ts';
+import type { PushPlatform } from '../functions/shared/mobile-push.ts';
 import type { PreferencesChange } from '../functions/shared/preferences.ts';
 
 /** SNS's limit for one message, and for a whole PublishBatch request (body plus attributes). */
@@ -138,6 +139,22 @@ export class Publisher {
       ...(change.mute !== undefined ? { mute: change.mute } : {}),
       ...(change.unmute !== undefined ? { unmute: change.unmute } : {}),
     });
+  }
+
+  /**
+   * Registers a device token of a user for mobile push, as the device's own `register` frame does
+   * (for apps that hand their push token to their backend rather than to the socket). Needs only
+   * the publish grant; applied asynchronously by the stack, so no endpoint ARN comes back. A
+   * platform the deployment has no application for is rejected with the reason (in the rejected
+   * queue); a token SNS refuses is logged by the stack (`devicesRefused` metric).
+   */
+  async registerDevice(user: string, platform: PushPlatform, token: string): Promise<PublishResult> {
+    return this.control([user], 'register-device', { platform, token });
+  }
+
+  /** Stops mobile push to a device token of a user (its endpoint and row are deleted). */
+  async unregisterDevice(user: string, token: string): Promise<PublishResult> {
+    return this.control([user], 'unregister-device', { token });
   }
 
   /** Sends a control order for users, in envelopes of at most 100 users sharing one id. */

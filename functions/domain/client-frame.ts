@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { preferencesChangeSchema } from '../shared/envelope.ts';
 import { InvalidFrameError } from '../shared/errors.ts';
+import { APPLE_TOKEN_PATTERN, MAX_PUSH_TOKEN_LENGTH, PUSH_PLATFORMS } from '../shared/mobile-push.ts';
 import { MAX_ACK_IDS, MAX_SEND_ID_LENGTH } from '../shared/protocol.ts';
 import { SERVICE_NAME_PATTERN, topicNameProblem } from '../shared/topics.ts';
 import { MAX_RECENT } from './inbox.ts';
@@ -68,6 +69,23 @@ const schemas = {
     }),
   }),
   prefs: z.object({ action: z.literal('prefs'), ...preferencesChangeSchema }),
+  register: z
+    .object({
+      action: z.literal('register'),
+      platform: z.enum(PUSH_PLATFORMS, { error: `platform must be one of ${PUSH_PLATFORMS.join(', ')}` }),
+      token: z
+        .string({ error: 'token is required (the device token the platform gave)' })
+        .min(1)
+        .max(MAX_PUSH_TOKEN_LENGTH),
+    })
+    .refine((frame) => frame.platform === 'GCM' || APPLE_TOKEN_PATTERN.test(frame.token), {
+      error: 'an APNs token is at most 400 hexadecimal characters',
+      path: ['token'],
+    }),
+  unregister: z.object({
+    action: z.literal('unregister'),
+    token: z.string({ error: 'token is required' }).min(1).max(MAX_PUSH_TOKEN_LENGTH),
+  }),
   history: z.object({
     action: z.literal('history'),
     id: z.string().max(128).optional(),

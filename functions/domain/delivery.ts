@@ -97,6 +97,12 @@ export interface DeliveryReport {
    * for later, no device online). Muted users are not among them.
    */
   readonly reached: readonly { readonly userId: string; readonly connections: number }[];
+  /**
+   * Users this attempt delivered to (stored) whom no connection took: none open, or every post
+   * answered 410 (a connection still in its `$connect` included). Mobile push offers them the
+   * message (domain/mobile-push.ts); muted users, duplicates and retried users are never listed.
+   */
+  readonly unreached: readonly string[];
 }
 
 /**
@@ -300,6 +306,9 @@ export async function deliver(
     gone,
     connecting: stillConnecting.length,
     retryUsers: [...retry],
+    unreached: recipients
+      .filter((recipient) => !retry.has(recipient.userId) && (posted.get(recipient.userId) ?? 0) === 0)
+      .map((recipient) => recipient.userId),
   };
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { InvalidEnvelopeError } from './errors.ts';
 import { memberText } from './json-text.ts';
 import { frameSizeProblem } from './message-frame.ts';
+import { APPLE_TOKEN_PATTERN, MAX_PUSH_TOKEN_LENGTH, PUSH_PLATFORMS } from './mobile-push.ts';
 import { MAX_PREFERENCE_NAMES } from './preferences.ts';
 import { topicNameProblem } from './topics.ts';
 
@@ -78,10 +79,17 @@ const controlFields = {
   to: z.object({ users: z.array(userId).min(1).max(MAX_USERS_PER_ENVELOPE) }).strict(),
 };
 
+/** The one user a device registration is for. */
+const oneUser = z
+  .object({ users: z.array(userId).length(1, { error: 'a device is registered for exactly one user' }) })
+  .strict();
+const pushToken = name('token', MAX_PUSH_TOKEN_LENGTH);
+
 /**
  * A control envelope: instead of a message, an order for some users. `disconnect` (logout, ban)
  * sends their connections a `disconnect` frame and closes them; `prefs` changes their preferences
- * (what they mute) and tells their devices.
+ * (what they mute) and tells their devices; `register-device` and `unregister-device` add or remove
+ * a mobile push token of one user (domain/mobile-push.ts), as the client's `register` frame does.
  */
 export const controlEnvelopeSchema = z.discriminatedUnion(
   'control',
@@ -90,8 +98,24 @@ export const controlEnvelopeSchema = z.discriminatedUnion(
       .object({ ...controlFields, control: z.literal('disconnect'), reason: name('reason', 256).optional() })
       .strict(),
     z.object({ ...controlFields, control: z.literal('prefs'), ...preferencesChangeSchema }).strict(),
+    z
+      .object({
+        ...controlFields,
+        to: oneUser,
+        control: z.literal('register-device'),
+        platform: z.enum(PUSH_PLATFORMS, { error: `platform must be one of ${PUSH_PLATFORMS.join(', ')}` }),
+        token: pushToken,
+      })
+      .strict()
+      .refine((order) => order.platform === 'GCM' || APPLE_TOKEN_PATTERN.test(order.token), {
+        error: 'an APNs token is at most 400 hexadecimal characters',
+        path: ['token'],
+      }),
+    z
+      .object({ ...controlFields, to: oneUser, control: z.literal('unregister-device'), token: pushToken })
+      .strict(),
   ],
-  { error: 'control must be "disconnect" or "prefs"' },
+  { error: 'control must be "disconnect", "prefs", "register-device" or "unregister-device"' },
 );
 
 /** A validated control envelope. */

@@ -51,6 +51,13 @@ export const ENV = {
   sendRatePerSecond: 'PUSHLINE_SEND_RATE_PER_SECOND',
   /** How many `send`s a connection may make at once before the rate applies. */
   sendBurst: 'PUSHLINE_SEND_BURST',
+  /**
+   * Mobile push: the SNS platform applications, as `PLATFORM=arn` pairs, comma-separated (e.g.
+   * `APNS=arn:aws:sns:…:app/APNS/my-app,GCM=arn:aws:sns:…:app/GCM/my-app`). Absent: no mobile push.
+   */
+  pushApplications: 'PUSHLINE_PUSH_APPLICATIONS',
+  /** Message types sent by mobile push to users no connection took, comma-separated. */
+  pushTypes: 'PUSHLINE_PUSH_TYPES',
 } as const;
 
 /** One of the environment variable names above. */

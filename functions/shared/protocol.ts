@@ -25,6 +25,8 @@ export type ClientFrame =
   | { action: 'subscribe'; topic: string; after?: string; from?: string }
   | { action: 'unsubscribe'; topic: string }
   | SendFrame
+  | RegisterFrame
+  | UnregisterFrame
   | {
       action: 'prefs';
       /** What to start muting; without `mute` and `unmute` the frame only asks for the preferences. */
@@ -63,6 +65,39 @@ export interface ServiceMessage {
   data: unknown;
   /** When the server accepted it, epoch milliseconds. */
   ts: number;
+}
+
+/**
+ * Registers this device for mobile push (offline fallback): messages of the types the deployment
+ * opts in reach the device through APNs or FCM when no connection of the user took them. Send it
+ * at each app launch, with the token the platform gave. `platform` must be one the deployment has
+ * an application for (else FORBIDDEN).
+ */
+export interface RegisterFrame {
+  action: 'register';
+  /** `APNS` (App Store and TestFlight builds), `APNS_SANDBOX` (development builds) or `GCM` (FCM). */
+  platform: 'APNS' | 'APNS_SANDBOX' | 'GCM';
+  /** The device token: hexadecimal for APNs, the registration token for FCM. */
+  token: string;
+}
+
+/** Stops mobile push to this device token (logout). Answered `unregistered` even when it was not registered. */
+export interface UnregisterFrame {
+  action: 'unregister';
+  token: string;
+}
+
+/** Answer to `register`. */
+export interface RegisteredFrame {
+  kind: 'registered';
+  platform: RegisterFrame['platform'];
+  /** The SNS platform endpoint of the token (the same on every registration of the same token). */
+  endpoint: string;
+}
+
+/** Answer to `unregister`. */
+export interface UnregisteredFrame {
+  kind: 'unregistered';
 }
 
 /** Longest id a `send` frame may carry (the message id adds the sender's key to it). */
@@ -249,4 +284,6 @@ export type ServerFrame =
   | DisconnectFrame
   | SentFrame
   | PrefsFrame
+  | RegisteredFrame
+  | UnregisteredFrame
   | ErrorFrame;

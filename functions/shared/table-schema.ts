@@ -34,6 +34,14 @@
  * `conns` (the string set of that user's subscribed connection ids; join when it gains its first,
  * leave when it loses its last).
  * Fan-out part marker: pk = `FANOUT#{messageId}`, sk = `PART#{shard}#{after}`, `state` claimed|done.
+ * Push device row (mobile push, domain/mobile-push.ts), in the user's partition `USER#{userId}`:
+ * sk = `PUSH#{endpointArn}` (one row per SNS platform endpoint, i.e. per device token), attributes
+ * `endpointArn`, `platform` (`APNS`, `APNS_SANDBOX`, `GCM`), `token`, `registeredAt` (epoch ms) and
+ * `expiresAt` (DEVICE_TTL_SECONDS after the last registration: apps register again at each launch).
+ * `PUSH#` sorts after `MSG#`, so neither the delivery Query (CONN# to CONN$PREFS) nor the message
+ * queries read these rows, and a user's devices are one Query (begins_with `PUSH#`), made only for
+ * users no connection took a message. The endpoint's `CustomUserData` names the owner, so a token
+ * registered again by another user leaves the former owner's partition. No `connectionId`: in no index.
  * Every row carries `expiresAt`.
  */
 export const TABLE_SCHEMA = {
@@ -65,6 +73,9 @@ export const KEY = {
   presence: (topic: string) => `PRESENCE#${topic}`,
   fanout: (messageId: string) => `FANOUT#${messageId}`,
   fanoutPart: (shard: number, after: string) => `PART#${shard}#${after}`,
+  /** A push device row of a user (see above). */
+  pushDevice: (endpointArn: string) => `PUSH#${endpointArn}`,
+  pushDevicePrefix: 'PUSH#',
 } as const;
 
 /** The name broadcasts are logged under (`*` is in no topic name). */

@@ -7,6 +7,7 @@ import {
   HANDLERS,
   type HandlerCode,
   type HandlerName,
+  MOBILE_PUSH_ACTIONS,
 } from './handler-code.ts';
 import { logicalIdOf, resourcesOf, type Synthesized, synth } from './synth.ts';
 
@@ -35,13 +36,62 @@ function neededActions(code: HandlerCode, name: HandlerName): string[] {
   });
 }
 
+/** Mobile push on two platform applications of the deployer. */
+const MOBILE_PUSH_CONTEXT = {
+  mobilePushTypes: 'chat.text',
+  mobilePushApplications:
+    'APNS=arn:aws:sns:eu-west-1:123456789012:app/APNS/shop,GCM=arn:aws:sns:eu-west-1:123456789012:app/GCM/shop',
+};
+
 describe('least-privilege grants', () => {
   let s: Synthesized;
+  let plain: Synthesized;
   const code = new Map<HandlerName, HandlerCode>();
   before(async () => {
     // Every optional feature on, so that every call the code can make must have its grant.
-    s = synth({ events: 'true', services: 'robot' });
+    s = synth({ ...MOBILE_PUSH_CONTEXT, events: 'true', services: 'robot' });
+    plain = synth();
     for (const name of HANDLERS) code.set(name, await analyzeHandler(name));
+  });
+
+  it('grant no SNS platform endpoint action to any function without mobile push', () => {
+    for (const name of HANDLERS) {
+      const granted = [...grantedActions(plain, name)].filter((action) => MOBILE_PUSH_ACTIONS.has(action));
+      assert.deepEqual(granted, [], name);
+    }
+  });
+
+  it('grant mobile push on the deployer’s applications and their endpoints only', () => {
+    const statements = resourcesOf(s.json, 'AWS::IAM::Policy').flatMap(
+      ([, policy]) =>
+        (
+          policy.Properties.PolicyDocument as {
+            Statement: { Action: string | string[]; Resource: unknown }[];
+          }
+        ).Statement,
+    );
+    for (const statement of statements) {
+      const actions = ([] as string[]).concat(statement.Action);
+      if (!actions.some((action) => MOBILE_PUSH_ACTIONS.has(action))) continue;
+      const resources = ([] as unknown[]).concat(statement.Resource);
+      if (actions.includes('sns:CreatePlatformEndpoint')) {
+        assert.deepEqual(actions, ['sns:CreatePlatformEndpoint']);
+        assert.deepEqual(resources, [
+          'arn:aws:sns:eu-west-1:123456789012:app/APNS/shop',
+          'arn:aws:sns:eu-west-1:123456789012:app/GCM/shop',
+        ]);
+      } else {
+        assert.deepEqual(resources, [
+          'arn:aws:sns:eu-west-1:123456789012:endpoint/APNS/shop/*',
+          'arn:aws:sns:eu-west-1:123456789012:endpoint/GCM/shop/*',
+        ]);
+      }
+    }
+    assert.ok(grantedActions(s, 'deliver').has('sns:Publish'));
+    for (const name of ['authorizer', 'connect', 'disconnect', 'fanout'] as const) {
+      const granted = [...grantedActions(s, name)].filter((action) => MOBILE_PUSH_ACTIONS.has(action));
+      assert.deepEqual(granted, [], name);
+    }
   });
 
   for (const name of HANDLERS) {

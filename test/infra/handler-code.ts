@@ -95,4 +95,16 @@ export const COMMAND_ACTIONS: Readonly<Record<string, string>> = {
   // @aws-sdk/client-sns
   PublishCommand: 'sns:Publish',
   PublishBatchCommand: 'sns:Publish',
+  CreatePlatformEndpointCommand: 'sns:CreatePlatformEndpoint',
+  GetEndpointAttributesCommand: 'sns:GetEndpointAttributes',
+  SetEndpointAttributesCommand: 'sns:SetEndpointAttributes',
+  DeleteEndpointCommand: 'sns:DeleteEndpoint',
 };
+
+/** SNS actions on platform applications and endpoints: granted only with mobile push configured. */
+export const MOBILE_PUSH_ACTIONS: ReadonlySet<string> = new Set([
+  'sns:CreatePlatformEndpoint',
+  'sns:GetEndpointAttributes',
+  'sns:SetEndpointAttributes',
+  'sns:DeleteEndpoint',
+]);

@@ -34,6 +34,15 @@ describe('cdk-nag AwsSolutions checks', () => {
     assert.deepEqual(findings(app), []);
   });
 
+  it('find nothing unacknowledged with mobile push on the deployer’s platform applications', () => {
+    const { app } = synth({
+      mobilePushTypes: 'chat.text',
+      mobilePushApplications:
+        'APNS=arn:aws:sns:eu-west-1:123456789012:app/APNS/shop,GCM=arn:aws:sns:eu-west-1:123456789012:app/GCM/shop',
+    });
+    assert.deepEqual(findings(app), []);
+  });
+
   it('accept an unencrypted topic only as an acknowledged, explicit choice', () => {
     const { app, stack } = synth({ topicEncryption: 'none' });
     assert.deepEqual(findings(app), []);

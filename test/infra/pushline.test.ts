@@ -4,7 +4,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ENV } from '../../functions/shared/environment.ts';
 import { TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
-import { MESSAGE_ROUTE_KEYS, TABLE_ACTIONS } from '../../infra/pushline.ts';
+import { MESSAGE_ROUTE_KEYS, Pushline, TABLE_ACTIONS } from '../../infra/pushline.ts';
 import { logicalIdOf, resourcesOf, type Synthesized, synth } from './synth.ts';
 
 const FUNCTIONS = ['Authorizer', 'Connect', 'Disconnect', 'Message', 'Deliver', 'Fanout'] as const;
@@ -668,5 +668,66 @@ describe('grantPresenceRead', () => {
     const resources = JSON.stringify(statements[0]?.Resource);
     assert.match(resources, new RegExp(`"${table}","Arn"`), 'the table');
     assert.match(resources, /\/index\/\*/, 'its indexes');
+  });
+});
+
+describe('mobile push', () => {
+  const applications =
+    'APNS=arn:aws:sns:eu-west-1:123456789012:app/APNS/shop,GCM=arn:aws:sns:eu-west-1:123456789012:app/GCM/shop';
+
+  function environmentOf(s: Synthesized, fn: 'Message' | 'Deliver' | 'Fanout'): Record<string, unknown> {
+    const resource = s.json.Resources[logicalIdOf(s.stack, `Pushline/${fn}`)];
+    if (!resource) throw new Error(`No function ${fn} in the template`);
+    return (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+  }
+
+  it('gives the message and deliver functions the applications, and deliver the opted-in types', () => {
+    const s = synth({ mobilePushTypes: 'chat.text, chat.image', mobilePushApplications: applications });
+    assert.equal(environmentOf(s, 'Message')[ENV.pushApplications], applications);
+    assert.equal(environmentOf(s, 'Message')[ENV.pushTypes], undefined);
+    assert.equal(environmentOf(s, 'Deliver')[ENV.pushApplications], applications);
+    assert.equal(environmentOf(s, 'Deliver')[ENV.pushTypes], 'chat.text,chat.image');
+    assert.equal(environmentOf(s, 'Fanout')[ENV.pushApplications], undefined, 'topics get no mobile push');
+  });
+
+  it('creates no platform application and puts no credential in the template', () => {
+    const s = synth({ mobilePushTypes: 'chat.text', mobilePushApplications: applications });
+    const text = JSON.stringify(s.json);
+    assert.doesNotMatch(text, /PlatformCredential|PlatformPrincipal|CreatePlatformApplication/);
+    assert.equal(resourcesOf(s.json, 'Custom::SnsPlatformApplication').length, 0);
+  });
+
+  it('sets nothing for mobile push by default', () => {
+    const s = synth();
+    for (const fn of ['Message', 'Deliver'] as const) {
+      assert.equal(environmentOf(s, fn)[ENV.pushApplications], undefined);
+      assert.equal(environmentOf(s, fn)[ENV.pushTypes], undefined);
+    }
+  });
+
+  it('refuses types without applications, and applications that are not SNS platform applications', () => {
+    assert.throws(() => synth({ mobilePushTypes: 'chat.text' }), /needs mobilePushApplications/);
+    assert.throws(
+      () => synth({ mobilePushApplications: 'APNS=arn:aws:sns:eu-west-1:123456789012:shop' }),
+      /not an SNS platform application ARN/,
+    );
+    assert.throws(
+      () => synth({ mobilePushApplications: 'APNS=arn:aws:sns:eu-west-1:123456789012:app/GCM/shop' }),
+      /another platform than APNS/,
+    );
+    assert.throws(
+      () => synth({ mobilePushApplications: 'WNS=arn:aws:sns:eu-west-1:123456789012:app/WNS/shop' }),
+      { name: 'SettingsError' },
+    );
+    assert.throws(
+      () =>
+        synth({}, (stack) => {
+          new Pushline(stack, 'Empty', {
+            auth: { jwksUrl: 'https://issuer.example/jwks.json', issuer: 'https://issuer.example/' },
+            mobilePush: { types: ['chat.text'], applications: {} },
+          });
+        }),
+      /at least one platform application/,
+    );
   });
 });

@@ -100,4 +100,20 @@ describe('parseClientFrame', () => {
     assert.equal(codeOf('{"action":"ack","ids":[]}'), 'INVALID_REQUEST');
     assert.equal(codeOf('{"action":"resume","limit":0}'), 'INVALID_REQUEST');
   });
+
+  it('reads register and unregister, refusing an unknown platform and an APNs token that is not hex', () => {
+    assert.deepEqual(parseClientFrame('{"action":"register","platform":"GCM","token":"fcm:1"}'), {
+      action: 'register',
+      platform: 'GCM',
+      token: 'fcm:1',
+    });
+    assert.deepEqual(parseClientFrame('{"action":"unregister","token":"ab12"}'), {
+      action: 'unregister',
+      token: 'ab12',
+    });
+    assert.equal(codeOf('{"action":"register","platform":"WNS","token":"t"}'), 'INVALID_REQUEST');
+    assert.equal(codeOf('{"action":"register","platform":"APNS","token":"zz"}'), 'INVALID_REQUEST');
+    assert.equal(codeOf('{"action":"register","platform":"APNS"}'), 'INVALID_REQUEST');
+    assert.equal(codeOf('{"action":"unregister","token":""}'), 'INVALID_REQUEST');
+  });
 });
