@@ -3,6 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import WebSocket from 'ws';
+import type { PreferencesChange } from '../functions/shared/preferences.ts';
 import { DEFAULT_TOPIC_CLAIM, topicNameProblem, topicPatternProblem } from '../functions/shared/topics.ts';
 import { type LocalOutputs, OUTPUTS_FILE, readOutputs } from '../local/outputs.ts';
 import { mintLocalToken } from '../local/tokens.ts';
@@ -14,6 +15,7 @@ import {
   Publisher,
   PublishFailedError,
   type PushMessage,
+  type UserPreferences,
 } from '../publisher/index.ts';
 import { parseNdjson } from '../publisher/ndjson.ts';
 
@@ -47,6 +49,15 @@ Commands:
       users (at most --max-users, default 1000). Reads every row of the audience.
       Without --table (or PUSHLINE_TABLE_NAME), online and audience read the local stack's table;
       with one, that table with the standard AWS configuration (the stack's TableName output).
+
+  prefs <userId>… [--json] [--table <name>]
+      Print what each user mutes: message types and sources (read from the table, as online does).
+  prefs <userId>… [--mute-type <t>] [--unmute-type <t>] [--mute-source <s>] [--unmute-source <s>]
+        [--wait <seconds>] [--topic-arn <arn>] [--table <name>]
+      Change what these users mute (each option repeated or a comma list), as the user's own devices
+      can; their devices get the new preferences. Sent through the topic (--topic-arn as for
+      publish), then read back for up to --wait seconds (default 10; 0 does not wait) to show the
+      result. A mandatory type cannot be muted: such a change is rejected by the stack (see rejected).
 
   disconnect <userId>… [--reason <text>] [--topic-arn <arn>]
       End every open connection of these users: each gets a disconnect frame with the reason, then
@@ -366,6 +377,69 @@ async function audience(parsed: Parsed): Promise<void> {
     console.error(`(the first ${answer.users.length} of ${answer.userCount} users; --max-users shows more)`);
 }
 
+/** The options of `prefs` that change preferences, by what they change. */
+const PREFERENCE_OPTIONS = {
+  'mute-type': ['mute', 'types'],
+  'unmute-type': ['unmute', 'types'],
+  'mute-source': ['mute', 'sources'],
+  'unmute-source': ['unmute', 'sources'],
+} as const;
+
+async function prefs(parsed: Parsed): Promise<void> {
+  const users = list(parsed.positionals, 'prefs');
+  if (users.length === 0) throw new UsageError('prefs needs user ids: npx pushline prefs alice');
+  const change: { mute?: Record<string, string[]>; unmute?: Record<string, string[]> } = {};
+  for (const [option, [verb, kind]] of Object.entries(PREFERENCE_OPTIONS)) {
+    const values = parsed.options.get(option);
+    if (values === undefined) continue;
+    change[verb] = { ...change[verb], [kind]: list(values, `--${option}`) };
+  }
+  const presence = await presenceFor(parsed);
+  if (change.mute === undefined && change.unmute === undefined) {
+    printPreferences(await presence.preferences(users), parsed.flags.has('json'));
+    return;
+  }
+  if (parsed.flags.has('json')) throw new UsageError('--json only goes with reading preferences.');
+  const waitSeconds = whole(parsed, 'wait', 10, 0, 600);
+  const before = await presence.preferences(users);
+  const { publisher } = await publisherFor(parsed);
+  const result = await publisher.setPreferences(users, change as PreferencesChange);
+  console.error(`sent prefs change ${result.id} for ${users.join(', ')}`);
+  if (waitSeconds === 0) return;
+  console.error('reading it back…');
+  // The stack applies the change asynchronously: read until every user's version moved, bounded.
+  const deadline = Date.now() + waitSeconds * 1000;
+  let after = before;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    after = await presence.preferences(users);
+    if (after.every((answer, index) => answer.version !== before[index]?.version)) break;
+  }
+  printPreferences(after, false);
+  const unchanged = users.filter((_, index) => after[index]?.version === before[index]?.version);
+  if (unchanged.length > 0) {
+    throw new Error(
+      `the change for ${unchanged.join(', ')} was not applied within ${waitSeconds} s; ` +
+        'it may be rejected (a mandatory type?): see npx pushline rejected',
+    );
+  }
+}
+
+function printPreferences(answers: readonly UserPreferences[], json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(answers, null, 2));
+    return;
+  }
+  const width = Math.max(...answers.map((answer) => answer.user.length));
+  const names = (items: readonly string[]) => (items.length === 0 ? '-' : items.join(', '));
+  for (const answer of answers) {
+    console.log(
+      `${answer.user.padEnd(width)}  muted types: ${names(answer.mutedTypes)}; ` +
+        `muted sources: ${names(answer.mutedSources)}`,
+    );
+  }
+}
+
 async function disconnect(parsed: Parsed): Promise<void> {
   const users = list(parsed.positionals, 'disconnect');
   if (users.length === 0) throw new UsageError('disconnect needs user ids: npx pushline disconnect alice');
@@ -465,6 +539,7 @@ const commands: Record<string, { run: (parsed: Parsed) => Promise<void>; options
   },
   online: { run: online, options: ['json', 'table'] },
   audience: { run: audience, options: ['all', 'json', 'table', 'max-users'] },
+  prefs: { run: prefs, options: [...Object.keys(PREFERENCE_OPTIONS), 'wait', 'json', 'table', 'topic-arn'] },
   disconnect: { run: disconnect, options: ['reason', 'topic-arn'] },
   listen: { run: listen, options: ['url', 'token', 'after'] },
   rejected: { run: rejected, options: ['queue-url', 'max', 'delete'] },

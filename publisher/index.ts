@@ -319,5 +319,6 @@ export {
   InvalidPresenceQueryError,
   Presence,
   type PresenceOptions,
+  type UserPreferences,
   type UserPresence,
 } from './presence.ts';

@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { PushlineError } from '../functions/shared/errors.ts';
+import { type Preferences, preferencesOf } from '../functions/shared/preferences.ts';
 import { KEY, TABLE_SCHEMA } from '../functions/shared/table-schema.ts';
 import { AUDIENCE_SHARDS, topicNameProblem } from '../functions/shared/topics.ts';
 
@@ -32,6 +33,11 @@ export interface AudiencePresence {
   readonly users: readonly string[];
   /** True when there were more than `maxUsers` users and `users` holds only the first ones. */
   readonly truncated: boolean;
+}
+
+/** What one user mutes, as the table holds it now. */
+export interface UserPreferences extends Preferences {
+  readonly user: string;
 }
 
 /** A presence question the library cannot ask (bad topic name, empty user id). */
@@ -67,10 +73,7 @@ export class Presence {
 
   /** For each user, in the order given, whether they are online and on how many connections. */
   async online(users: readonly string[]): Promise<UserPresence[]> {
-    for (const user of users) {
-      if (typeof user !== 'string' || user === '')
-        throw new InvalidPresenceQueryError('user ids must be non-empty strings');
-    }
+    checkUsers(users);
     const nowSeconds = Math.floor(Date.now() / 1000);
     return inBatches(users, this.concurrency, async (user) => {
       const connections = await this.count({
@@ -136,6 +139,26 @@ export class Presence {
     };
   }
 
+  /**
+   * For each user, in the order given, the message types and sources they mute (`version` 0: never
+   * set). One strongly consistent Query per user, on the user's preferences row only.
+   */
+  async preferences(users: readonly string[]): Promise<UserPreferences[]> {
+    checkUsers(users);
+    return inBatches(users, this.concurrency, async (user) => {
+      const page = await this.dynamo.send(
+        new QueryCommand({
+          TableName: this.options.tableName,
+          ConsistentRead: true,
+          KeyConditionExpression: '#pk = :pk AND #sk = :prefs',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: { ':pk': KEY.user(user), ':prefs': KEY.preferences },
+        }),
+      );
+      return { user, ...preferencesOf(page.Items?.[0]) };
+    });
+  }
+
   /** Counts the live rows a Query finds, over every page. */
   private async count(query: Omit<QueryCommandInput, 'TableName'>): Promise<number> {
     let total = 0;
@@ -155,6 +178,14 @@ export class Presence {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return total;
+  }
+}
+
+/** Refuses a user id that is not a non-empty string. */
+function checkUsers(users: readonly string[]): void {
+  for (const user of users) {
+    if (typeof user !== 'string' || user === '')
+      throw new InvalidPresenceQueryError('user ids must be non-empty strings');
   }
 }
 

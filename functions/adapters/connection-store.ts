@@ -1,10 +1,9 @@
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ConnectionDirectory } from '../domain/delivery.ts';
-import type { Preferences } from '../shared/preferences.ts';
+import { type Preferences, preferencesOf } from '../shared/preferences.ts';
 import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
 import { shardOf } from '../shared/topics.ts';
 import { dynamo } from './dynamo-client.ts';
-import { preferencesOf } from './preferences-store.ts';
 
 /** One open WebSocket connection of a user. */
 export interface ConnectionRecord {

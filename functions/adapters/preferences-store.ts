@@ -1,23 +1,11 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { type PreferencesStore, TooManyMutedError } from '../domain/preferences.ts';
-import { MAX_MUTED, NO_PREFERENCES, type Preferences } from '../shared/preferences.ts';
+import { MAX_MUTED, type Preferences, preferencesOf } from '../shared/preferences.ts';
 import { KEY, TABLE_SCHEMA } from '../shared/table-schema.ts';
 import { dynamo, isConditionFailed } from './dynamo-client.ts';
 
 const PK = TABLE_SCHEMA.partitionKey;
 const SK = TABLE_SCHEMA.sortKey;
-
-/** A user's preferences as the table holds them (see table-schema.ts). */
-export function preferencesOf(item: Record<string, unknown> | undefined): Preferences {
-  if (item === undefined) return NO_PREFERENCES;
-  const names = (value: unknown) =>
-    Array.isArray(value) ? value.filter((name): name is string => typeof name === 'string') : [];
-  return {
-    mutedTypes: names(item.mutedTypes),
-    mutedSources: names(item.mutedSources),
-    version: typeof item.version === 'number' ? item.version : 0,
-  };
-}
 
 /** Attempts of a change that meets another change of the same user. */
 const CHANGE_ATTEMPTS = 5;

@@ -55,3 +55,15 @@ export function preferencesChangeProblem(
   }
   return undefined;
 }
+
+/** A user's preferences as the table holds them (see table-schema.ts). */
+export function preferencesOf(item: Record<string, unknown> | undefined): Preferences {
+  if (item === undefined) return NO_PREFERENCES;
+  const names = (value: unknown) =>
+    Array.isArray(value) ? value.filter((name): name is string => typeof name === 'string') : [];
+  return {
+    mutedTypes: names(item.mutedTypes),
+    mutedSources: names(item.mutedSources),
+    version: typeof item.version === 'number' ? item.version : 0,
+  };
+}

@@ -409,12 +409,73 @@ describe('the pushline command line, tried as a new user would', () => {
     await closedWithin(socket);
     assert.equal((await request(other, { action: 'ping', id: 'still' }, 'pong')).id, 'still');
   });
+
+  it('shows and changes what users mute, and a device of the user gets the change', {
+    skip: WEBSOCKET_SKIP,
+  }, async () => {
+    const [muting, quiet] = [unique('muting'), unique('quiet')];
+    const device = await connect(muting);
+    const shown = await pushline(target, ['prefs', muting, quiet, ...table()]);
+    assert.deepEqual(shown.stdout.trimEnd().split('\n'), [
+      `${muting.padEnd(quiet.length)}  muted types: -; muted sources: -`,
+      `${quiet.padEnd(muting.length)}  muted types: -; muted sources: -`,
+    ]);
+
+    const from = device.frames.length;
+    const changed = await pushline(target, [
+      'prefs',
+      muting,
+      '--mute-type',
+      'promo,digest',
+      '--mute-source',
+      'ads',
+      '--wait',
+      '120',
+      ...arn(),
+      ...table(),
+    ]);
+    assert.match(
+      changed.stdout,
+      new RegExp(`^${muting}  muted types: digest, promo; muted sources: ads$`, 'm'),
+    );
+    const frame = await device.next((f) => f.kind === 'prefs', 30_000, from);
+    assert.deepEqual(frame.muted, { types: ['digest', 'promo'], sources: ['ads'] });
+
+    await pushline(target, [
+      'prefs',
+      muting,
+      '--unmute-type',
+      'digest',
+      '--wait',
+      '120',
+      ...arn(),
+      ...table(),
+    ]);
+    const json = JSON.parse((await pushline(target, ['prefs', muting, '--json', ...table()])).stdout);
+    assert.equal(json.length, 1);
+    assert.deepEqual(
+      { user: json[0].user, mutedTypes: json[0].mutedTypes, mutedSources: json[0].mutedSources },
+      { user: muting, mutedTypes: ['promo'], mutedSources: ['ads'] },
+    );
+    assert.ok(json[0].version > 0, 'a version once set');
+  });
+
+  it('refuses prefs without users, and --json with a change, with exit code 2', async () => {
+    const noUsers = await failure(pushline(target, ['prefs', '--mute-type', 'promo']));
+    assert.equal(noUsers.code, 2);
+    assert.match(noUsers.stderr, /prefs needs user ids/);
+    const both = await failure(
+      pushline(target, ['prefs', 'alice', '--mute-type', 'promo', '--json', ...table()]),
+    );
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--json only goes with reading preferences/);
+  });
 });
 
 describe('the pushline command line against a stack that names its own topic claim', () => {
   let target: Target;
   before(async () => {
-    target = await startTarget({ context: { topicClaim: 'channels' } });
+    target = await startTarget({ context: { topicClaim: 'channels', mandatoryTypes: 'security' } });
   });
   after(async () => {
     await target.stop();
@@ -438,5 +499,21 @@ describe('the pushline command line against a stack that names its own topic cla
     } finally {
       await Promise.all([granted.close(), ungranted.close()]);
     }
+  });
+
+  it('says a change that mutes a mandatory type was not applied, with exit code 1', async () => {
+    const user = unique('secure');
+    const env = {
+      PUSHLINE_TABLE_NAME: target.outputs.TableName,
+      PUSHLINE_TOPIC_ARN: target.outputs.TopicArn,
+    };
+    const refused = await failure(
+      pushline(target, ['prefs', user, '--mute-type', 'security', '--wait', '3'], { env }),
+    );
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`the change for ${user} was not applied within 3 s`));
+    assert.match(refused.stderr, /npx pushline rejected/);
+    const shown = await pushline(target, ['prefs', user, '--json'], { env });
+    assert.deepEqual(JSON.parse(shown.stdout)[0].mutedTypes, []);
   });
 });
