@@ -10,7 +10,7 @@ import type {
   UnreadFrame,
   UnsubscribedFrame,
 } from '../functions/shared/protocol.ts';
-import { DEFAULT_SOURCE, MAX_ACK_IDS } from '../functions/shared/protocol.ts';
+import { DEFAULT_SOURCE, MAX_ACK_IDS, MAX_CLIENT_FRAME_BYTES } from '../functions/shared/protocol.ts';
 import { SERVICE_NAME_PATTERN, topicNameProblem } from '../functions/shared/topics.ts';
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.ts';
 import { TypedEmitter } from './emitter.ts';
@@ -105,7 +105,10 @@ export interface OutgoingMessage {
   readonly to: { readonly user: string } | { readonly topic: string } | { readonly service: string };
   /** Your message type, e.g. `chat.text` (1 to 128 characters). */
   readonly type: string;
-  /** Any JSON value (`null` for none); the posted message must fit 128 KB. */
+  /**
+   * Any JSON value (`null` for none). The `send` frame must fit API Gateway's 32 KB client frame
+   * (checked before sending: `INVALID_SEND`), and the posted message 128 KB.
+   */
   readonly data: unknown;
   /**
    * Your id for it, the idempotency key: 1 to 64 letters, digits and `. _ : -`. Generated when
@@ -150,6 +153,22 @@ function sendProblem(message: OutgoingMessage, id: string): string | undefined {
     if (problem !== undefined) return problem;
   }
   return undefined;
+}
+
+/**
+ * The reason API Gateway would not take this frame from a client, or undefined: data that is not
+ * JSON, or a frame over 32 KB (AWS closes the socket with 1009, and a reconnect would send it again).
+ */
+function frameSizeProblem(frame: ClientFrame): string | undefined {
+  let text: string;
+  try {
+    text = JSON.stringify(frame);
+  } catch (error) {
+    return `data must be JSON: ${(error as Error).message}`;
+  }
+  const bytes = new TextEncoder().encode(text).length;
+  if (bytes <= MAX_CLIENT_FRAME_BYTES) return undefined;
+  return `the send frame is ${bytes} bytes; API Gateway takes at most ${MAX_CLIENT_FRAME_BYTES} bytes (32 KB) in one client frame: send less data, or publish large messages from a service`;
 }
 
 function copyNames(names: { readonly types?: readonly string[]; readonly sources?: readonly string[] }) {
@@ -681,8 +700,8 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
    *
    * Rejects with a `PushlineServerError` whose `serverCode` is `FORBIDDEN` (the deployment or the
    * token does not allow it), `RATE_LIMITED` (too many at once: send again later, same id) or
-   * `TOO_LARGE`; with `SEND_TIMEOUT` or `CLOSED`; throws `INVALID_SEND` for fields the server would
-   * refuse, sending nothing.
+   * `TOO_LARGE`; with `SEND_TIMEOUT` or `CLOSED`; with `INVALID_SEND` for fields the server would
+   * refuse and for a frame over API Gateway's 32 KB, sending nothing.
    */
   send(message: OutgoingMessage): Promise<SentReceipt> {
     const id = message.id ?? randomId();
@@ -691,6 +710,8 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     const existing = this.#sends.get(id);
     if (existing) return existing.answer;
     const frame: ClientFrame = { action: 'send', id, to: message.to, type: message.type, data: message.data };
+    const tooBig = frameSizeProblem(frame);
+    if (tooBig !== undefined) return Promise.reject(new PushlineError('INVALID_SEND', tooBig));
     let waiter!: Waiter<SentReceipt>;
     const answer = new Promise<SentReceipt>((resolve, reject) => {
       waiter = {

@@ -12,6 +12,12 @@ export const DEFAULT_SOURCE = 'default';
 /** Most ids one `ack` frame may carry. */
 export const MAX_ACK_IDS = 100;
 
+/**
+ * Largest client frame API Gateway takes, in UTF-8 bytes: a bigger single frame closes the socket
+ * with 1009 even when the message would fit 128 KB, and browsers send each message as one frame.
+ */
+export const MAX_CLIENT_FRAME_BYTES = 32 * 1024;
+
 /** Subprotocol name a client may offer (after its token) in `Sec-WebSocket-Protocol`. */
 export const SUBPROTOCOL = 'pushline.v1';
 

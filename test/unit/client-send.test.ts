@@ -170,6 +170,29 @@ describe('PushlineClient.send', () => {
     assert.deepEqual(server.sends(0), []);
   });
 
+  it("refuses a frame over API Gateway's 32 KB client frame and data that is not JSON, sending nothing", async () => {
+    const client = makeClient();
+    await client.connect();
+    const big = client.send({ id: 'big', to: { user: 'bo' }, type: 't', data: 'é'.repeat(16 * 1024) });
+    await assert.rejects(big, (error: PushlineError) => {
+      assert.equal(error.code, 'INVALID_SEND');
+      assert.match(error.message, /the send frame is \d+ bytes; API Gateway takes at most 32768 bytes/);
+      return true;
+    });
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await assert.rejects(
+      client.send({ id: 'loop', to: { user: 'bo' }, type: 't', data: circular }),
+      (error: PushlineError) => error.code === 'INVALID_SEND' && /data must be JSON/.test(error.message),
+    );
+    const fits = await client.send({ id: 'fits', to: { user: 'bo' }, type: 't', data: 'a'.repeat(32_000) });
+    assert.equal(fits.id, 'fits', 'a frame just under 32 KB is sent');
+    assert.deepEqual(
+      server.sends(0).map((frame) => frame.id),
+      ['fits'],
+    );
+  });
+
   it('rejects what is waiting with CLOSED on close, and with SEND_TIMEOUT when never answered', async () => {
     server.onSend = () => undefined;
     const client = makeClient({ sendTimeoutMs: 300 });
