@@ -2,7 +2,7 @@ import { putConnection } from './adapters/connection-store.ts';
 import { createEventSink } from './adapters/event-sink.ts';
 import { offeredProtocols } from './auth/token-verifier.ts';
 import { optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
-import { logger } from './lib/observability.ts';
+import { eventSinkReports, logger } from './lib/observability.ts';
 import { userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
 import { SUBPROTOCOL } from './shared/protocol.ts';
@@ -13,7 +13,7 @@ const config = Object.freeze({
   ttlSeconds: positiveIntEnv(ENV.connectionTtlSeconds, DEFAULT_CONNECTION_TTL_SECONDS),
   eventsTopicArn: optionalEnv(ENV.eventsTopicArn),
 });
-const events = createEventSink(config.eventsTopicArn, (message, details) => logger.warn(message, details));
+const events = createEventSink(config.eventsTopicArn, eventSinkReports);
 
 /**
  * `$connect`: records the connection under the user id the authorizer verified, and echoes the

@@ -23,7 +23,7 @@ import {
 import { changePreferences } from './domain/preferences.ts';
 import { listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { createMobilePushPorts, mobilePushSettingsFromEnv } from './lib/mobile-push-config.ts';
-import { count, logger, metrics } from './lib/observability.ts';
+import { count, eventSinkReports, logger, publishCounts } from './lib/observability.ts';
 import {
   type ControlEnvelope,
   DEFAULT_RETENTION_SECONDS,
@@ -54,7 +54,7 @@ const ports: DeliveryPorts = {
   warn: (message, details) => logger.warn(message, details),
 };
 const preferencePorts = { ...ports, preferences: createPreferencesStore(config.tableName) };
-const events = createEventSink(config.eventsTopicArn, ports.warn);
+const events = createEventSink(config.eventsTopicArn, eventSinkReports);
 /** Mobile push: device rows and SNS platform endpoints (see domain/mobile-push.ts). */
 const pushPorts = createMobilePushPorts(config.tableName, ports.warn);
 /** Topic and broadcast messages: stored once in their topic's log, handed to the fan-out in parts. */
@@ -83,7 +83,7 @@ export async function handler(event: SNSEvent, context?: Pick<Context, 'getRemai
   try {
     for (const record of event.Records) await deliverRecord(record, context);
   } finally {
-    metrics.publishStoredMetrics();
+    publishCounts();
   }
 }
 

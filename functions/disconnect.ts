@@ -4,7 +4,7 @@ import { createEventSink } from './adapters/event-sink.ts';
 import { createPartQueue } from './adapters/part-queue.ts';
 import { endConnection, type TopicPorts } from './domain/audience.ts';
 import { listEnv, optionalEnv, requireEnv } from './lib/config.ts';
-import { logger } from './lib/observability.ts';
+import { eventSinkReports, logger } from './lib/observability.ts';
 import { userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
 
@@ -14,7 +14,7 @@ const config = Object.freeze({
   presenceTopics: listEnv(ENV.presenceTopics),
   eventsTopicArn: optionalEnv(ENV.eventsTopicArn),
 });
-const events = createEventSink(config.eventsTopicArn, (message, details) => logger.warn(message, details));
+const events = createEventSink(config.eventsTopicArn, eventSinkReports);
 const topicPorts: TopicPorts = {
   audience: createAudienceStore(config.tableName),
   queue: createPartQueue(config.fanoutTopicArn),

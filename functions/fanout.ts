@@ -5,7 +5,7 @@ import { createConnectionPoster } from './adapters/management-api.ts';
 import { createPartQueue, parsePartText } from './adapters/part-queue.ts';
 import { type FanoutPart, type FanoutPorts, type PartReport, runPart } from './domain/audience.ts';
 import { optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
-import { count, logger, metrics } from './lib/observability.ts';
+import { count, eventSinkReports, logger, publishCounts } from './lib/observability.ts';
 import { ENV } from './shared/environment.ts';
 import { FANOUT_TIMEOUT_SECONDS } from './shared/limits.ts';
 
@@ -24,7 +24,7 @@ const ports: FanoutPorts = {
   poster: createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency }),
   warn: (message, details) => logger.warn(message, details),
 };
-const events = createEventSink(config.eventsTopicArn, ports.warn);
+const events = createEventSink(config.eventsTopicArn, eventSinkReports);
 
 /** Time kept back from the timeout: no page is started after it, the rest of the shard is handed on. */
 const DEADLINE_MARGIN_MS = 15_000;
@@ -66,7 +66,7 @@ export async function handler(event: SNSEvent, context?: Pick<Context, 'getRemai
       await emitDelivered(part, report);
     }
   } finally {
-    metrics.publishStoredMetrics();
+    publishCounts();
   }
 }
 

@@ -28,7 +28,7 @@ import {
 import { changePreferences, prefsFrame, TooManyMutedError } from './domain/preferences.ts';
 import { booleanEnv, listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { createMobilePushPorts, mobilePushSettingsFromEnv } from './lib/mobile-push-config.ts';
-import { logger } from './lib/observability.ts';
+import { eventSinkReports, logger } from './lib/observability.ts';
 import { topicGrantsOf, userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
 import { ENV } from './shared/environment.ts';
 import { InvalidFrameError } from './shared/errors.ts';
@@ -79,7 +79,7 @@ const sendRules: SendRules = {
   services: config.services,
 };
 const warn = (message: string, details: Record<string, unknown>) => logger.warn(message, details);
-const events = createEventSink(config.eventsTopicArn, warn);
+const events = createEventSink(config.eventsTopicArn, eventSinkReports);
 const preferencePorts = { preferences: createPreferencesStore(config.tableName), connections, poster, warn };
 const pushPorts = createMobilePushPorts(config.tableName, warn);
 

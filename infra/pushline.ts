@@ -285,6 +285,20 @@ export interface PushlineAlarms {
    * the part again). Its throttles are not alarmed: its reserved concurrency paces big fan-outs.
    */
   readonly fanoutErrors: cloudwatch.Alarm;
+  /** The message function (client frames: send, prefs, subscribe…) threw; the client got `INTERNAL`. */
+  readonly messageErrors: cloudwatch.Alarm;
+  /** With `events`: receipts or lifecycle events could not be published and were dropped. */
+  readonly eventsDropped?: cloudwatch.Alarm;
+  /**
+   * With `mobilePush`: at least ten mobile pushes in five minutes failed or were left undone at the
+   * deliver function's deadline (a platform application's credentials expired, SNS throttling).
+   */
+  readonly mobilePushFailures?: cloudwatch.Alarm;
+  /**
+   * With `conversations.services`: SNS could not hand users' messages on the inbound topic to a
+   * service's subscription (a queue policy or a subscribed function failing).
+   */
+  readonly inboundDeliveryFailures?: cloudwatch.Alarm;
 }
 
 /** Metadata keys on each CfnFunction that let the local runtime run the TypeScript source. */
@@ -573,7 +587,11 @@ export class Pushline extends Construct {
     );
     fanoutFn.configureAsyncInvoke({ onFailure: new SqsDestination(this.deadLetterQueue) });
 
-    this.alarms = this.newAlarms(deliver, fanoutFn, props.alarmActions ?? []);
+    this.alarms = this.newAlarms(
+      { deliver, fanout: fanoutFn, message },
+      { mobilePush: mobilePush !== undefined },
+      props.alarmActions ?? [],
+    );
     this.acknowledgeDesignFindings();
   }
 
@@ -766,11 +784,21 @@ export class Pushline extends Construct {
   }
 
   private newAlarms(
-    deliver: NodejsFunction,
-    fanout: NodejsFunction,
+    { deliver, fanout, message }: Pick<PushlineFunctions, 'deliver' | 'fanout' | 'message'>,
+    features: { readonly mobilePush: boolean },
     actions: readonly cloudwatch.IAlarmAction[],
   ): PushlineAlarms {
     const oneMinute = Duration.minutes(1);
+    const fiveMinutes = Duration.minutes(5);
+    /** A count the functions publish (functions/lib/observability.ts), summed over `period`. */
+    const pushlineCount = (metricName: string, period: Duration) =>
+      new cloudwatch.Metric({
+        namespace: 'Pushline',
+        metricName,
+        dimensionsMap: { service: 'pushline' },
+        statistic: 'Sum',
+        period,
+      });
     const atLeastOne = {
       threshold: 1,
       evaluationPeriods: 1,
@@ -811,8 +839,42 @@ export class Pushline extends Construct {
           'The Pushline fan-out function failed on a part of a topic or broadcast message; Lambda retries, then dead-letters it.',
         metric: fanout.metricErrors({ period: oneMinute, statistic: 'Sum' }),
       }),
+      messageErrors: new cloudwatch.Alarm(this, 'MessageErrorsAlarm', {
+        ...atLeastOne,
+        alarmDescription:
+          'The Pushline message function failed on client frames (send, prefs, subscribe); clients got INTERNAL.',
+        metric: message.metricErrors({ period: oneMinute, statistic: 'Sum' }),
+      }),
+      ...(this.eventsTopic && {
+        eventsDropped: new cloudwatch.Alarm(this, 'EventsDroppedAlarm', {
+          ...atLeastOne,
+          alarmDescription:
+            'Pushline receipts or lifecycle events could not be published to the events topic and were dropped.',
+          metric: pushlineCount('eventsDropped', fiveMinutes),
+        }),
+      }),
+      ...(features.mobilePush && {
+        mobilePushFailures: new cloudwatch.Alarm(this, 'MobilePushFailuresAlarm', {
+          ...atLeastOne,
+          threshold: 10,
+          alarmDescription:
+            'Pushline mobile pushes failed or were left undone (platform credentials, SNS throttling); see the deliver logs.',
+          metric: pushlineCount('mobilePushFailed', fiveMinutes),
+        }),
+      }),
+      ...(this.inboundTopic && {
+        inboundDeliveryFailures: new cloudwatch.Alarm(this, 'InboundDeliveryFailuresAlarm', {
+          ...atLeastOne,
+          alarmDescription:
+            "SNS could not hand users' messages on the Pushline inbound topic to a service's subscription.",
+          metric: this.inboundTopic.metricNumberOfNotificationsFailed({
+            period: fiveMinutes,
+            statistic: 'Sum',
+          }),
+        }),
+      }),
     };
-    for (const alarm of Object.values(alarms)) alarm.addAlarmAction(...actions);
+    for (const alarm of Object.values(alarms)) alarm?.addAlarmAction(...actions);
     return alarms;
   }
 

@@ -15,23 +15,29 @@ export interface EventSink {
 /** A sink that drops everything: events are off. */
 export const NO_EVENTS: EventSink = { emit: async () => {} };
 
+/** Where a sink reports what it could not publish. */
+export interface EventSinkReports {
+  readonly warn: (message: string, details: Record<string, unknown>) => void;
+  /** How many events were dropped (the construct alarms on this count). */
+  readonly dropped: (events: number) => void;
+}
+
 /**
  * Publishes events to the events topic, ten to a PublishBatch request, each with the message
  * attributes `event` (and `user`, `type` where the event has one) for filter policies. An event
- * that cannot be published is logged through `warn` and dropped: events never hold up or fail a
- * delivery.
+ * that cannot be published is logged through `warn`, counted through `dropped`, and dropped: events
+ * never hold up or fail a delivery.
  */
-export function createEventSink(
-  topicArn: string | undefined,
-  warn: (message: string, details: Record<string, unknown>) => void,
-): EventSink {
+export function createEventSink(topicArn: string | undefined, reports: EventSinkReports): EventSink {
   if (topicArn === undefined) return NO_EVENTS;
+  const { warn, dropped } = reports;
   return {
     async emit(events) {
       const entries = events.flatMap((event, index) => {
         const text = JSON.stringify(event);
         if (Buffer.byteLength(text) > MAX_EVENT_BYTES) {
           warn('Event too large for SNS; dropped', { event: event.event });
+          dropped(1);
           return [];
         }
         const attributes: Record<string, { DataType: string; StringValue: string }> = {
@@ -49,9 +55,11 @@ export function createEventSink(
           );
           if ((answer.Failed ?? []).length > 0) {
             warn('SNS refused events; dropped', { failed: answer.Failed?.map((f) => f.Code) });
+            dropped(answer.Failed?.length ?? 0);
           }
         } catch (error) {
           warn('Could not publish events; dropped', { error, count: batch.length });
+          dropped(batch.length);
         }
       }
     },

@@ -354,7 +354,7 @@ describe('the Pushline construct with its defaults', () => {
     assert.ok(stage?.DependsOn?.includes(accountId));
   });
 
-  it('alarms on dead letters, rejected envelopes, delivery errors and throttles, fan-out errors', () => {
+  it('alarms on dead letters, rejected envelopes, delivery errors and throttles, fan-out and message errors', () => {
     const alarms = resourcesOf(s.json, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties ?? {});
     const summary = alarms
       .map((alarm) => `${alarm.Namespace}/${alarm.MetricName} ${alarm.ComparisonOperator} ${alarm.Threshold}`)
@@ -362,15 +362,67 @@ describe('the Pushline construct with its defaults', () => {
     assert.deepEqual(summary, [
       'AWS/Lambda/Errors GreaterThanOrEqualToThreshold 1',
       'AWS/Lambda/Errors GreaterThanOrEqualToThreshold 1',
+      'AWS/Lambda/Errors GreaterThanOrEqualToThreshold 1',
       'AWS/Lambda/Throttles GreaterThanOrEqualToThreshold 1',
       'AWS/SQS/ApproximateNumberOfMessagesVisible GreaterThanOrEqualToThreshold 1',
       'AWS/SQS/ApproximateNumberOfMessagesVisible GreaterThanOrEqualToThreshold 1',
     ]);
     const dimensions = JSON.stringify(alarms.map((alarm) => alarm.Dimensions));
-    for (const target of ['Deliver', 'Fanout', 'DeadLetterQueue', 'RejectedQueue']) {
+    for (const target of ['Deliver', 'Fanout', 'Message', 'DeadLetterQueue', 'RejectedQueue']) {
       assert.ok(dimensions.includes(logicalIdOf(s.stack, `Pushline/${target}`)), target);
     }
     for (const alarm of alarms) assert.equal(alarm.AlarmActions, undefined);
+  });
+
+  it('alarms on dropped events, failing mobile pushes and failing inbound subscriptions when they are on', () => {
+    const full = synth({
+      events: 'true',
+      services: 'robot',
+      mobilePushTypes: 'chat.text',
+      mobilePushApplications: 'APNS=arn:aws:sns:eu-west-1:123456789012:app/APNS/shop',
+    });
+    const alarms = resourcesOf(full.json, 'AWS::CloudWatch::Alarm').map(
+      ([, alarm]) => alarm.Properties ?? {},
+    );
+    const extra = alarms
+      .filter((alarm) => alarm.Namespace === 'Pushline' || alarm.Namespace === 'AWS/SNS')
+      .map((alarm) => ({
+        metric: `${alarm.Namespace}/${alarm.MetricName}`,
+        threshold: alarm.Threshold,
+        period: alarm.Period,
+        statistic: alarm.Statistic,
+        dimensions: alarm.Dimensions,
+      }))
+      .sort((a, b) => a.metric.localeCompare(b.metric));
+    const service = [{ Name: 'service', Value: 'pushline' }];
+    assert.deepEqual(extra, [
+      {
+        metric: 'AWS/SNS/NumberOfNotificationsFailed',
+        threshold: 1,
+        period: 300,
+        statistic: 'Sum',
+        dimensions: [
+          {
+            Name: 'TopicName',
+            Value: { 'Fn::GetAtt': [logicalIdOf(full.stack, 'Pushline/InboundTopic'), 'TopicName'] },
+          },
+        ],
+      },
+      { metric: 'Pushline/eventsDropped', threshold: 1, period: 300, statistic: 'Sum', dimensions: service },
+      {
+        metric: 'Pushline/mobilePushFailed',
+        threshold: 10,
+        period: 300,
+        statistic: 'Sum',
+        dimensions: service,
+      },
+    ]);
+    assert.equal(alarms.length, 9);
+    const plain = resourcesOf(s.json, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties ?? {});
+    assert.ok(
+      plain.every((alarm) => alarm.Namespace !== 'Pushline' && alarm.Namespace !== 'AWS/SNS'),
+      'none of them without the features',
+    );
   });
 
   it('outputs WebSocketUrl, TopicArn and TableName', () => {
@@ -614,7 +666,7 @@ describe('the Pushline construct configured by context', () => {
     s.template.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: ['arn:aws:sns:eu-west-1:123456789012:on-call'],
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
   });
 });
 
