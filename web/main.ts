@@ -12,6 +12,7 @@ import {
 } from '../client/index.ts';
 import { ConversationView } from './conversation-view.ts';
 import { isUserMessage, renderMessage, setRead, sourceOf, summary } from './message-view.ts';
+import { PreferencesView } from './preferences-view.ts';
 
 /** Most messages kept on the page; older ones are dropped from view (the server keeps them). */
 const MAX_MESSAGES = 500;
@@ -79,6 +80,26 @@ const conversations = new ConversationView({
   chatSend: $<HTMLButtonElement>('chat-send'),
   chatStatus: $('chat-status'),
   chatError: $('chat-error'),
+});
+
+const preferences = new PreferencesView({
+  panel: $('preferences'),
+  status: $('prefs-status'),
+  error: $('prefs-error'),
+  lists: { types: $('pref-types'), sources: $('pref-sources') },
+  empty: { types: $('no-pref-types'), sources: $('no-pref-sources') },
+  forms: {
+    types: {
+      form: $<HTMLFormElement>('pref-type-form'),
+      input: $<HTMLInputElement>('pref-type-name'),
+      error: $('pref-type-error'),
+    },
+    sources: {
+      form: $<HTMLFormElement>('pref-source-form'),
+      input: $<HTMLInputElement>('pref-source-name'),
+      error: $('pref-source-error'),
+    },
+  },
 });
 
 let client: PushlineClient | undefined;
@@ -187,7 +208,13 @@ async function signIn(userId: string): Promise<void> {
   const signedIn = client;
   conversations.start(userId, (message) => signedIn.send(message));
   conversations.setTopics(client.topics);
-  client.on('state', showState);
+  preferences.start({ get: () => signedIn.getPrefs(), set: (change) => signedIn.setPrefs(change) });
+  client.on('state', (state) => {
+    showState(state);
+    preferences.connection(state);
+  });
+  // Every prefs frame: this device's answers, another device's changes, a service's.
+  client.on('prefs', (prefs) => preferences.accept(prefs));
   client.on('message', (message) => {
     onMessage(message);
     conversations.add(message);
@@ -207,6 +234,8 @@ async function signIn(userId: string): Promise<void> {
   client.on('error', (error) => {
     // A topic joined earlier and refused on a reconnect (the token no longer grants it).
     if (error.code === 'FORBIDDEN') showRefusal(error);
+    // A refused preferences change whose answer no call was waiting for (see PreferencesView).
+    if (error instanceof PushlineServerError && error.action === 'prefs') preferences.refused(error);
     console.warn(`pushline: ${error.code}: ${error.message}`);
   });
   client.on('topics', (topics) => {
@@ -240,6 +269,7 @@ function signOut(): void {
   entries.clear();
   ui.messages.replaceChildren();
   conversations.reset();
+  preferences.reset();
   unread = { total: 0, bySource: {} };
   filter = undefined;
   renderSources();
@@ -296,6 +326,7 @@ function onMessage(message: PushlineMessage): void {
     before = before.nextElementSibling;
   }
   ui.messages.insertBefore(element, before);
+  preferences.see(message);
 
   if (!message.replayed) {
     element.classList.add('fresh');
