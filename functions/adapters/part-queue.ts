@@ -1,7 +1,8 @@
 import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { FanoutPart, PartQueue } from '../domain/audience.ts';
 import { memberText } from '../shared/json-text.ts';
+import '../shared/schema-messages.ts'; // Zod's English messages
 import { AUDIENCE_SHARDS, topicNameProblem } from '../shared/topics.ts';
 
 const sns = new SNSClient({});
@@ -23,18 +24,14 @@ export function partText(part: FanoutPart): string {
 
 const partSchema = z.object({
   pushline: z.literal('fanout'),
-  messageId: z.string().min(1).max(256),
+  messageId: z.string().check(z.minLength(1), z.maxLength(256)),
   audience: z.union([
-    z.object({ topic: z.string().refine((topic) => topicNameProblem(topic) === undefined) }).strict(),
-    z.object({ all: z.literal(true) }).strict(),
+    z.strictObject({ topic: z.string().check(z.refine((topic) => topicNameProblem(topic) === undefined)) }),
+    z.strictObject({ all: z.literal(true) }),
   ]),
-  shard: z
-    .number()
-    .int()
-    .min(0)
-    .max(AUDIENCE_SHARDS - 1),
-  after: z.string().min(1).max(256).optional(),
-  frame: z.object({ kind: z.string() }).passthrough(),
+  shard: z.int().check(z.minimum(0), z.maximum(AUDIENCE_SHARDS - 1)),
+  after: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+  frame: z.looseObject({ kind: z.string() }),
 });
 
 /** Reads a part back; undefined when the text is not one (the caller logs and drops it). */

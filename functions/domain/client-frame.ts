@@ -1,69 +1,81 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { preferencesChangeSchema } from '../shared/envelope.ts';
 import { InvalidFrameError } from '../shared/errors.ts';
 import { APPLE_TOKEN_PATTERN, MAX_PUSH_TOKEN_LENGTH, PUSH_PLATFORMS } from '../shared/mobile-push.ts';
 import { MAX_ACK_IDS, MAX_SEND_ID_LENGTH } from '../shared/protocol.ts';
+import '../shared/schema-messages.ts'; // Zod's English messages
 import { SERVICE_NAME_PATTERN, topicNameProblem } from '../shared/topics.ts';
 import { MAX_RECENT } from './inbox.ts';
 
-const seq = z.string().min(1).max(64);
-const topic = z.string().superRefine((name, context) => {
-  const problem = topicNameProblem(name);
-  if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
-});
+/** A string of `min` to `max` characters. */
+const text = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
+
+const seq = text(1, 64);
+const topic = z.string().check(
+  z.superRefine((name, context) => {
+    const problem = topicNameProblem(name);
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+  }),
+);
 
 const serviceName = z
   .string()
-  .regex(SERVICE_NAME_PATTERN, { error: 'a service name is 1 to 64 letters, digits and . _ -' });
+  .check(z.regex(SERVICE_NAME_PATTERN, { error: 'a service name is 1 to 64 letters, digits and . _ -' }));
+
+/** Refuses a frame that gives both `after` and `from`. */
+const afterOrFrom = <T extends { after?: string | undefined; from?: string | undefined }>() =>
+  z.refine<T>((frame) => frame.after === undefined || frame.from === undefined, {
+    error: 'give after (the last seq seen) or from (the next the server named), not both',
+  });
 
 const schemas = {
-  ping: z.object({ action: z.literal('ping'), id: z.string().max(128).optional() }),
+  ping: z.object({ action: z.literal('ping'), id: z.optional(text(0, 128)) }),
   resume: z
     .object({
       action: z.literal('resume'),
-      after: z.string().min(1).max(64).optional(),
-      from: z.string().min(1).max(64).optional(),
-      limit: z.number().int().min(1).max(MAX_RECENT).optional(),
-      broadcastAfter: seq.optional(),
+      after: z.optional(text(1, 64)),
+      from: z.optional(text(1, 64)),
+      limit: z.optional(z.int().check(z.minimum(1), z.maximum(MAX_RECENT))),
+      broadcastAfter: z.optional(seq),
     })
-    .refine((frame) => frame.after === undefined || frame.from === undefined, {
-      error: 'give after (the last seq seen) or from (the next the server named), not both',
-    }),
+    .check(afterOrFrom()),
   subscribe: z
-    .object({ action: z.literal('subscribe'), topic, after: seq.optional(), from: seq.optional() })
-    .refine((frame) => frame.after === undefined || frame.from === undefined, {
-      error: 'give after (the last seq seen) or from (the next the server named), not both',
-    }),
+    .object({ action: z.literal('subscribe'), topic, after: z.optional(seq), from: z.optional(seq) })
+    .check(afterOrFrom()),
   unsubscribe: z.object({ action: z.literal('unsubscribe'), topic }),
   ack: z
     .object({
       action: z.literal('ack'),
-      ids: z.array(z.string().min(1).max(128)).min(1).max(MAX_ACK_IDS).optional(),
-      all: z.literal(true).optional(),
-      source: z.string().min(1).max(128).optional(),
+      ids: z.optional(z.array(text(1, 128)).check(z.minLength(1), z.maxLength(MAX_ACK_IDS))),
+      all: z.optional(z.literal(true)),
+      source: z.optional(text(1, 128)),
     })
-    .refine((frame) => (frame.ids === undefined) !== (frame.all === undefined), {
-      error: 'give either ids (the messages to mark read) or all: true',
-    })
-    .refine((frame) => frame.source === undefined || frame.all === true, {
-      error: 'source goes with all: true',
-    }),
+    .check(
+      z.refine((frame) => (frame.ids === undefined) !== (frame.all === undefined), {
+        error: 'give either ids (the messages to mark read) or all: true',
+      }),
+      z.refine((frame) => frame.source === undefined || frame.all === true, {
+        error: 'source goes with all: true',
+      }),
+    ),
   send: z.object({
     action: z.literal('send'),
     id: z
       .string({ error: 'id is required: your id for the message (its idempotency key)' })
-      .min(1)
-      .max(MAX_SEND_ID_LENGTH)
-      .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' }),
+      .check(
+        z.minLength(1),
+        z.maxLength(MAX_SEND_ID_LENGTH),
+        z.regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' }),
+      ),
     to: z.union(
       [
-        z.object({ user: z.string().min(1).max(256) }).strict(),
-        z.object({ topic }).strict(),
-        z.object({ service: serviceName }).strict(),
+        z.strictObject({ user: text(1, 256) }),
+        z.strictObject({ topic }),
+        z.strictObject({ service: serviceName }),
       ],
       { error: 'to must be { user: id }, { topic: name } or { service: name }' },
     ),
-    type: z.string({ error: 'type is required' }).min(1).max(128),
+    type: z.string({ error: 'type is required' }).check(z.minLength(1), z.maxLength(128)),
     data: z.custom<unknown>((value) => value !== undefined, {
       error: 'data is required (use null for no payload)',
     }),
@@ -75,23 +87,24 @@ const schemas = {
       platform: z.enum(PUSH_PLATFORMS, { error: `platform must be one of ${PUSH_PLATFORMS.join(', ')}` }),
       token: z
         .string({ error: 'token is required (the device token the platform gave)' })
-        .min(1)
-        .max(MAX_PUSH_TOKEN_LENGTH),
+        .check(z.minLength(1), z.maxLength(MAX_PUSH_TOKEN_LENGTH)),
     })
-    .refine((frame) => frame.platform === 'GCM' || APPLE_TOKEN_PATTERN.test(frame.token), {
-      error: 'an APNs token is at most 400 hexadecimal characters',
-      path: ['token'],
-    }),
+    .check(
+      z.refine((frame) => frame.platform === 'GCM' || APPLE_TOKEN_PATTERN.test(frame.token), {
+        error: 'an APNs token is at most 400 hexadecimal characters',
+        path: ['token'],
+      }),
+    ),
   unregister: z.object({
     action: z.literal('unregister'),
-    token: z.string({ error: 'token is required' }).min(1).max(MAX_PUSH_TOKEN_LENGTH),
+    token: z.string({ error: 'token is required' }).check(z.minLength(1), z.maxLength(MAX_PUSH_TOKEN_LENGTH)),
   }),
   history: z.object({
     action: z.literal('history'),
-    id: z.string().max(128).optional(),
-    before: z.string().min(1).max(64).optional(),
-    source: z.string().min(1).max(128).optional(),
-    limit: z.number().int().min(1).max(MAX_RECENT).optional(),
+    id: z.optional(text(0, 128)),
+    before: z.optional(text(1, 64)),
+    source: z.optional(text(1, 128)),
+    limit: z.optional(z.int().check(z.minimum(1), z.maximum(MAX_RECENT))),
   }),
 } as const;
 

@@ -1,9 +1,10 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidEnvelopeError } from './errors.ts';
 import { memberText } from './json-text.ts';
 import { frameSizeProblem } from './message-frame.ts';
 import { APPLE_TOKEN_PATTERN, MAX_PUSH_TOKEN_LENGTH, PUSH_PLATFORMS } from './mobile-push.ts';
 import { MAX_PREFERENCE_NAMES } from './preferences.ts';
+import './schema-messages.ts'; // Zod's English messages
 import { topicNameProblem } from './topics.ts';
 
 /** Most user ids one envelope may address; publishers split longer lists (the publisher library does). */
@@ -18,71 +19,73 @@ export const MAX_RETENTION_SECONDS = 365 * 24 * 60 * 60;
 const name = (what: string, max: number) =>
   z
     .string({ error: `${what} must be a string` })
-    .min(1, { error: `${what} must not be empty` })
-    .max(max, { error: `${what} must be at most ${max} characters` });
+    .check(
+      z.minLength(1, { error: `${what} must not be empty` }),
+      z.maxLength(max, { error: `${what} must be at most ${max} characters` }),
+    );
 
 const userId = name('a user id', 256);
 
+const userList = z.array(userId).check(z.minLength(1), z.maxLength(MAX_USERS_PER_ENVELOPE));
+
+const envelopeId = z.optional(
+  name('id', 128).check(
+    z.regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' }),
+  ),
+);
+
 const recipients = z.union(
   [
-    z.object({ users: z.array(userId).min(1).max(MAX_USERS_PER_ENVELOPE) }).strict(),
-    z
-      .object({
-        topic: z.string().superRefine((topic, context) => {
+    z.strictObject({ users: userList }),
+    z.strictObject({
+      topic: z.string().check(
+        z.superRefine((topic, context) => {
           const problem = topicNameProblem(topic);
           if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
         }),
-      })
-      .strict(),
-    z.object({ all: z.literal(true) }).strict(),
+      ),
+    }),
+    z.strictObject({ all: z.literal(true) }),
   ],
   { error: 'to must be exactly one of { users: [ids] }, { topic: name } or { all: true }' },
 );
 
 /** Envelope v1 as services publish it to the SNS topic. */
-export const envelopeSchema = z
-  .object({
-    v: z.literal(1, { error: 'v must be 1 (the only envelope version)' }),
-    id: name('id', 128)
-      .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' })
-      .optional(),
-    to: recipients,
-    type: name('type', 128),
-    source: name('source', 128).optional(),
-    from: name('from', 256).optional(),
-    data: z.custom<unknown>((value) => value !== undefined, {
-      error: 'data is required (use null for no payload)',
-    }),
-    persist: z.boolean().optional(),
-    ttl: z.number().int().min(60).max(MAX_RETENTION_SECONDS).optional(),
-  })
-  .strict();
+export const envelopeSchema = z.strictObject({
+  v: z.literal(1, { error: 'v must be 1 (the only envelope version)' }),
+  id: envelopeId,
+  to: recipients,
+  type: name('type', 128),
+  source: z.optional(name('source', 128)),
+  from: z.optional(name('from', 256)),
+  data: z.custom<unknown>((value) => value !== undefined, {
+    error: 'data is required (use null for no payload)',
+  }),
+  persist: z.optional(z.boolean()),
+  ttl: z.optional(z.int().check(z.minimum(60), z.maximum(MAX_RETENTION_SECONDS))),
+});
 
-const preferenceNames = z
-  .object({
-    types: z.array(name('a type', 128)).max(MAX_PREFERENCE_NAMES).optional(),
-    sources: z.array(name('a source', 128)).max(MAX_PREFERENCE_NAMES).optional(),
-  })
-  .strict();
+const preferenceNames = z.strictObject({
+  types: z.optional(z.array(name('a type', 128)).check(z.maxLength(MAX_PREFERENCE_NAMES))),
+  sources: z.optional(z.array(name('a source', 128)).check(z.maxLength(MAX_PREFERENCE_NAMES))),
+});
 
 /** The `mute` and `unmute` of a preferences change, as client frames and control envelopes carry them. */
 export const preferencesChangeSchema = {
-  mute: preferenceNames.optional(),
-  unmute: preferenceNames.optional(),
+  mute: z.optional(preferenceNames),
+  unmute: z.optional(preferenceNames),
 };
 
 const controlFields = {
   v: z.literal(1, { error: 'v must be 1 (the only envelope version)' }),
-  id: name('id', 128)
-    .regex(/^[A-Za-z0-9._:-]+$/, { error: 'id may contain only letters, digits and . _ : -' })
-    .optional(),
-  to: z.object({ users: z.array(userId).min(1).max(MAX_USERS_PER_ENVELOPE) }).strict(),
+  id: envelopeId,
+  to: z.strictObject({ users: userList }),
 };
 
 /** The one user a device registration is for. */
-const oneUser = z
-  .object({ users: z.array(userId).length(1, { error: 'a device is registered for exactly one user' }) })
-  .strict();
+const oneUser = z.strictObject({
+  users: z.array(userId).check(z.length(1, { error: 'a device is registered for exactly one user' })),
+});
 const pushToken = name('token', MAX_PUSH_TOKEN_LENGTH);
 
 /**
@@ -94,26 +97,32 @@ const pushToken = name('token', MAX_PUSH_TOKEN_LENGTH);
 export const controlEnvelopeSchema = z.discriminatedUnion(
   'control',
   [
+    z.strictObject({
+      ...controlFields,
+      control: z.literal('disconnect'),
+      reason: z.optional(name('reason', 256)),
+    }),
+    z.strictObject({ ...controlFields, control: z.literal('prefs'), ...preferencesChangeSchema }),
     z
-      .object({ ...controlFields, control: z.literal('disconnect'), reason: name('reason', 256).optional() })
-      .strict(),
-    z.object({ ...controlFields, control: z.literal('prefs'), ...preferencesChangeSchema }).strict(),
-    z
-      .object({
+      .strictObject({
         ...controlFields,
         to: oneUser,
         control: z.literal('register-device'),
         platform: z.enum(PUSH_PLATFORMS, { error: `platform must be one of ${PUSH_PLATFORMS.join(', ')}` }),
         token: pushToken,
       })
-      .strict()
-      .refine((order) => order.platform === 'GCM' || APPLE_TOKEN_PATTERN.test(order.token), {
-        error: 'an APNs token is at most 400 hexadecimal characters',
-        path: ['token'],
-      }),
-    z
-      .object({ ...controlFields, to: oneUser, control: z.literal('unregister-device'), token: pushToken })
-      .strict(),
+      .check(
+        z.refine((order) => order.platform === 'GCM' || APPLE_TOKEN_PATTERN.test(order.token), {
+          error: 'an APNs token is at most 400 hexadecimal characters',
+          path: ['token'],
+        }),
+      ),
+    z.strictObject({
+      ...controlFields,
+      to: oneUser,
+      control: z.literal('unregister-device'),
+      token: pushToken,
+    }),
   ],
   { error: 'control must be "disconnect", "prefs", "register-device" or "unregister-device"' },
 );
@@ -179,7 +188,7 @@ export function checkEnvelope(value: unknown): Envelope {
   return checked(envelopeSchema, value);
 }
 
-function checked<T>(schema: z.ZodType<T>, value: unknown): T {
+function checked<T>(schema: z.ZodMiniType<T>, value: unknown): T {
   const result = schema.safeParse(value);
   if (!result.success) {
     const reasons = result.error.issues.map((issue) => {
