@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { SignatureV4 } from '@smithy/signature-v4';
 import {
@@ -10,28 +10,7 @@ import {
   deriveSigningKey,
   escapeUri,
 } from '../../functions/adapters/sigv4.ts';
-
-/** The SDK signer's hash interface over node:crypto (the SDK passes its own; any correct one will do). */
-class NodeSha256 {
-  #secret: string | Uint8Array | undefined;
-  #hash: Hash | Hmac;
-  constructor(secret?: string | Uint8Array) {
-    this.#secret = secret;
-    this.#hash = this.#fresh();
-  }
-  #fresh(): Hash | Hmac {
-    return this.#secret === undefined ? createHash('sha256') : createHmac('sha256', this.#secret);
-  }
-  update(data: string | Uint8Array): void {
-    this.#hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.#hash.digest());
-  }
-  reset(): void {
-    this.#hash = this.#fresh();
-  }
-}
+import { NodeSha256 } from '../support/sha256.ts';
 
 /** The Authorization header @smithy/signature-v4 (what the SDK signs with) gives the same request. */
 async function sdkAuthorization(
