@@ -21,7 +21,7 @@ import {
   unregisterDevice,
 } from './domain/mobile-push.ts';
 import { changePreferences } from './domain/preferences.ts';
-import { listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { listEnv, oneOfEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { createMobilePushPorts, mobilePushSettingsFromEnv } from './lib/mobile-push-config.ts';
 import { count, eventSinkReports, logger, publishCounts } from './lib/observability.ts';
 import {
@@ -32,6 +32,7 @@ import {
 } from './shared/envelope.ts';
 import { ENV } from './shared/environment.ts';
 import { InvalidEnvelopeError } from './shared/errors.ts';
+import { DEFAULT_MANAGEMENT_CLIENT, MANAGEMENT_CLIENTS } from './shared/management-client.ts';
 import { preferencesChangeProblem } from './shared/preferences.ts';
 import type { DisconnectFrame } from './shared/protocol.ts';
 import { KEY } from './shared/table-schema.ts';
@@ -39,6 +40,7 @@ import { KEY } from './shared/table-schema.ts';
 const config = Object.freeze({
   tableName: requireEnv(ENV.tableName),
   callbackUrl: requireEnv(ENV.callbackUrl),
+  managementClient: oneOfEnv(ENV.managementClient, MANAGEMENT_CLIENTS, DEFAULT_MANAGEMENT_CLIENT),
   rejectedQueueUrl: requireEnv(ENV.rejectedQueueUrl),
   concurrency: positiveIntEnv(ENV.deliveryConcurrency, 32),
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
@@ -46,7 +48,10 @@ const config = Object.freeze({
   eventsTopicArn: optionalEnv(ENV.eventsTopicArn),
   mobilePush: mobilePushSettingsFromEnv(),
 });
-const poster = createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency });
+const poster = createConnectionPoster(config.callbackUrl, {
+  maxSockets: config.concurrency,
+  client: config.managementClient,
+});
 const ports: DeliveryPorts = {
   inbox: createInboxStore(config.tableName),
   connections: createConnectionDirectory(config.tableName),

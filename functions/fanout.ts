@@ -4,14 +4,16 @@ import { createEventSink } from './adapters/event-sink.ts';
 import { createConnectionPoster } from './adapters/management-api.ts';
 import { createPartQueue, parsePartText } from './adapters/part-queue.ts';
 import { type FanoutPart, type FanoutPorts, type PartReport, runPart } from './domain/audience.ts';
-import { optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { oneOfEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { count, eventSinkReports, logger, publishCounts } from './lib/observability.ts';
 import { ENV } from './shared/environment.ts';
 import { FANOUT_TIMEOUT_SECONDS } from './shared/limits.ts';
+import { DEFAULT_MANAGEMENT_CLIENT, MANAGEMENT_CLIENTS } from './shared/management-client.ts';
 
 const config = Object.freeze({
   tableName: requireEnv(ENV.tableName),
   callbackUrl: requireEnv(ENV.callbackUrl),
+  managementClient: oneOfEnv(ENV.managementClient, MANAGEMENT_CLIENTS, DEFAULT_MANAGEMENT_CLIENT),
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
   concurrency: positiveIntEnv(ENV.deliveryConcurrency, 32),
   maxConnections: positiveIntEnv(ENV.fanoutConnectionsPerInvocation, 5_000),
@@ -21,7 +23,10 @@ const config = Object.freeze({
 const ports: FanoutPorts = {
   audience: createAudienceStore(config.tableName),
   queue: createPartQueue(config.fanoutTopicArn),
-  poster: createConnectionPoster(config.callbackUrl, { maxSockets: config.concurrency }),
+  poster: createConnectionPoster(config.callbackUrl, {
+    maxSockets: config.concurrency,
+    client: config.managementClient,
+  }),
   warn: (message, details) => logger.warn(message, details),
 };
 const events = createEventSink(config.eventsTopicArn, eventSinkReports);

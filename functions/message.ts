@@ -26,7 +26,7 @@ import {
   unregisterDevice,
 } from './domain/mobile-push.ts';
 import { changePreferences, prefsFrame, TooManyMutedError } from './domain/preferences.ts';
-import { booleanEnv, listEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
+import { booleanEnv, listEnv, oneOfEnv, optionalEnv, positiveIntEnv, requireEnv } from './lib/config.ts';
 import { createMobilePushPorts, mobilePushSettingsFromEnv } from './lib/mobile-push-config.ts';
 import { eventSinkReports, logger } from './lib/observability.ts';
 import { topicGrantsOf, userIdOf, type WebSocketEvent, type WebSocketResult } from './lib/websocket-event.ts';
@@ -34,6 +34,7 @@ import { ENV } from './shared/environment.ts';
 import { InvalidFrameError } from './shared/errors.ts';
 import { memberText } from './shared/json-text.ts';
 import { DEFAULT_SEND_RATE } from './shared/limits.ts';
+import { DEFAULT_MANAGEMENT_CLIENT, MANAGEMENT_CLIENTS } from './shared/management-client.ts';
 import { listFrameText } from './shared/message-frame.ts';
 import { preferencesChangeProblem } from './shared/preferences.ts';
 import type { ErrorFrame, ReadFrame, ServerFrame, SubscribedFrame, UnreadFrame } from './shared/protocol.ts';
@@ -42,6 +43,7 @@ import { BROADCAST_LOG, DEFAULT_CONNECTION_TTL_SECONDS, KEY } from './shared/tab
 const config = Object.freeze({
   tableName: requireEnv(ENV.tableName),
   callbackUrl: requireEnv(ENV.callbackUrl),
+  managementClient: oneOfEnv(ENV.managementClient, MANAGEMENT_CLIENTS, DEFAULT_MANAGEMENT_CLIENT),
   fanoutTopicArn: requireEnv(ENV.fanoutTopicArn),
   topicArn: requireEnv(ENV.topicArn),
   inboundTopicArn: optionalEnv(ENV.inboundTopicArn),
@@ -58,7 +60,10 @@ const config = Object.freeze({
   presenceTopics: listEnv(ENV.presenceTopics),
   mobilePush: mobilePushSettingsFromEnv(),
 });
-const poster = createConnectionPoster(config.callbackUrl, { maxSockets: 8 });
+const poster = createConnectionPoster(config.callbackUrl, {
+  maxSockets: 8,
+  client: config.managementClient,
+});
 const inbox = createInboxStore(config.tableName);
 /** Stored topic and broadcast messages, one log per topic. */
 const topicLogs = createInboxStore(config.tableName, { partition: KEY.topicLog, countsUnread: false });

@@ -10,6 +10,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct, Node } from 'constructs';
+import { MANAGEMENT_CLIENTS, type ManagementClient } from '../functions/shared/management-client.ts';
 import { type PushApplications, parseApplications } from '../functions/shared/mobile-push.ts';
 import {
   Pushline,
@@ -44,6 +45,8 @@ export interface PushlineSettings {
   readonly logRetention?: logs.RetentionDays;
   /** @default 32 */
   readonly deliveryConcurrency?: number;
+  /** `http` or `sdk`: see PushlineProps.managementClient. @default 'http' */
+  readonly managementClient?: ManagementClient;
   /** @default 500 */
   readonly throttleRate?: number;
   /** @default 1000 */
@@ -141,6 +144,7 @@ export class PushlineStack extends Stack {
       architecture: settings.architecture,
       logRetention: settings.logRetention,
       deliveryConcurrency: settings.deliveryConcurrency,
+      managementClient: settings.managementClient,
       throttling: { rateLimit: settings.throttleRate, burstLimit: settings.throttleBurst },
       topicEncryption: topicEncryption(this, settings.topicEncryption ?? 'aws-managed'),
       alarmActions:
@@ -277,6 +281,7 @@ export function settingsFromContext(node: Node): PushlineSettings {
           : lambda.Architecture.X86_64,
     logRetention: retentionDays as logs.RetentionDays | undefined,
     deliveryConcurrency: int('deliveryConcurrency'),
+    managementClient: oneOf('managementClient', MANAGEMENT_CLIENTS),
     throttleRate: int('throttleRate'),
     throttleBurst: int('throttleBurst'),
     topicEncryption: oneOf('topicEncryption', ['aws-managed', 'none', 'kms']),

@@ -31,6 +31,7 @@ import {
   DELIVER_TIMEOUT_SECONDS,
   FANOUT_TIMEOUT_SECONDS,
 } from '../functions/shared/limits.ts';
+import { DEFAULT_MANAGEMENT_CLIENT, type ManagementClient } from '../functions/shared/management-client.ts';
 import {
   applicationsText,
   PUSH_PLATFORMS,
@@ -151,6 +152,13 @@ export interface PushlineProps {
   readonly topicEncryption?: TopicEncryption;
   /** PostToConnection calls one delivery keeps in flight. @default 32 */
   readonly deliveryConcurrency?: number;
+  /**
+   * How the functions call the stage's management API: `http` signs each request itself (SigV4)
+   * over a keep-alive agent, `sdk` uses the SDK's ApiGatewayManagementApiClient. Same error
+   * handling either way; `http` costs less CPU per post (bench/deliver-cpu.ts).
+   * @default 'http'
+   */
+  readonly managementClient?: ManagementClient;
   /** Lifetime of a connection row. @default just over API Gateway's 2-hour connection limit */
   readonly connectionTtl?: Duration;
   /** Write a JSON access log for the stage. @default true */
@@ -557,6 +565,7 @@ export class Pushline extends Construct {
 
     for (const fn of [message, deliver, fanoutFn]) {
       fn.addEnvironment(ENV.callbackUrl, this.callbackUrl);
+      fn.addEnvironment(ENV.managementClient, props.managementClient ?? DEFAULT_MANAGEMENT_CLIENT);
       this.stage.grantManagementApiAccess(fn);
     }
     for (const fn of [message, disconnect, deliver, fanoutFn]) this.fanoutTopic.grantPublish(fn);

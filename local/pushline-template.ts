@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { SourceMetadata, TemplateTopologyOptions } from '../emulator/template-topology.ts';
 import type { Topology } from '../emulator/topology.ts';
 import { ENV } from '../functions/shared/environment.ts';
+import type { ManagementClient } from '../functions/shared/management-client.ts';
 import { LOCAL_JWT_SECRET } from './tokens.ts';
 
 /** What the synthesized template depends on: a change to any of these synthesizes it again. */
@@ -93,6 +94,8 @@ export const PUSHLINE_TEMPLATE_OPTIONS: TemplateTopologyOptions = {
 /** Local settings applied on top of what the template says. */
 export interface LocalTuning {
   readonly deliveryConcurrency?: number;
+  /** How the functions that post call the management API. @default the functions' own default */
+  readonly managementClient?: ManagementClient;
 }
 
 /** Applies local tuning on top of the template's topology. */
@@ -103,6 +106,9 @@ export function localizeTopology(topology: Topology, tuning: LocalTuning = {}): 
       const environment = { ...fn.environment };
       if (ENV.deliveryConcurrency in environment && tuning.deliveryConcurrency !== undefined) {
         environment[ENV.deliveryConcurrency] = String(tuning.deliveryConcurrency);
+      }
+      if (ENV.callbackUrl in environment && tuning.managementClient !== undefined) {
+        environment[ENV.managementClient] = tuning.managementClient;
       }
       return { ...fn, environment };
     }),

@@ -9,6 +9,7 @@ import {
   topologyFromTemplate,
 } from '../emulator/template-topology.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Topology } from '../emulator/topology.ts';
+import type { ManagementClient } from '../functions/shared/management-client.ts';
 import { createLocalPlatformApplications, localMobilePushContext } from './mobile-push.ts';
 import type { LocalOutputs } from './outputs.ts';
 import { localizeTopology, PUSHLINE_TEMPLATE_OPTIONS, pushlineTemplate } from './pushline-template.ts';
@@ -27,6 +28,8 @@ export interface LocalStackOptions {
   /** Delays of Lambda's two asynchronous retries (1 and 2 minutes on AWS). */
   readonly retryDelaysMs?: readonly number[];
   readonly deliveryConcurrency?: number;
+  /** How the deliver, fanout and message functions call the management API (PUSHLINE_MANAGEMENT_CLIENT). */
+  readonly managementClient?: ManagementClient;
   /**
    * CDK context of the synthesized stack, as `cdk deploy -c key=value` gives it (e.g.
    * `{ presenceTopics: 'room.*' }`): see PushlineSettings in infra/pushline-stack.ts. With
@@ -101,6 +104,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const template = await pushlineTemplate(quietLog, context);
     const topology = localizeTopology(topologyFromTemplate(template, addresses, PUSHLINE_TEMPLATE_OPTIONS), {
       deliveryConcurrency: options.deliveryConcurrency,
+      managementClient: options.managementClient,
     });
     const templateOutputs = outputsFromTemplate(template, addresses, PUSHLINE_TEMPLATE_OPTIONS);
 

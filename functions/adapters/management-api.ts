@@ -1,12 +1,6 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import {
-  ApiGatewayManagementApiClient,
-  DeleteConnectionCommand,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { PostOutcome } from '../domain/fan-out.ts';
+import type { ManagementClient } from '../shared/management-client.ts';
+import { createHttpTransport } from './management-api-http.ts';
 
 /** Retry settings for throttled (429) and 5xx answers of the management API. */
 export interface RetryPolicy {
@@ -19,6 +13,11 @@ export interface RetryPolicy {
 /** Default: 4 attempts, full-jitter backoff from 50 ms up to 1 s. */
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50, maxDelayMs: 1000 };
 
+/** Connecting may take this long before the attempt fails (and the retry policy decides). */
+export const CONNECTION_TIMEOUT_MS = 3_000;
+/** One attempt, from sending to the end of the answer, may take this long. */
+export const REQUEST_TIMEOUT_MS = 5_000;
+
 const THROTTLING = new Set(['LimitExceededException', 'ThrottlingException', 'TooManyRequestsException']);
 
 /** Posts frames to connections through the stage's management API (`@connections`). */
@@ -27,6 +26,29 @@ export interface ConnectionPoster {
   post(connectionId: string, data: string): Promise<PostOutcome>;
   /** Closes a connection; a connection already gone is not an error. */
   disconnect(connectionId: string): Promise<void>;
+}
+
+/**
+ * One attempt of each management API call, with no retries of its own. Errors are shaped as the
+ * SDK shapes them: `name` is AWS's error name (GoneException, LimitExceededException,
+ * PayloadTooLargeException, ForbiddenException, …), and an answered call carries
+ * `$metadata.httpStatusCode`; a call that got no answer (network error, timeout) carries none.
+ */
+export interface ManagementTransport {
+  postToConnection(connectionId: string, data: string): Promise<void>;
+  deleteConnection(connectionId: string): Promise<void>;
+}
+
+/** How a transport is built. */
+export interface TransportOptions {
+  /** The stage's callback URL: `https://{api}.execute-api.{region}.amazonaws.com/{stage}`. */
+  readonly callbackUrl: string;
+  /** Keep-alive sockets open at most. */
+  readonly maxSockets: number;
+  /** Connecting may take this long before the attempt fails. */
+  readonly connectionTimeoutMs: number;
+  /** One attempt, from sending to the end of the answer, may take this long. */
+  readonly requestTimeoutMs: number;
 }
 
 /** True for answers worth retrying: throttling, 5xx, and network errors with no HTTP answer. */
@@ -41,31 +63,48 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Builds the poster once per cold start from the stage's callback URL, over keep-alive sockets
- * (at most `maxSockets` open), with the SDK's own retries off so this module's policy is the only one.
+ * (at most `maxSockets` open). `client` picks the transport: `http` signs each request itself
+ * (SigV4, the day's key kept) over a plain agent; `sdk` is the SDK's ApiGatewayManagementApiClient,
+ * loaded only when chosen, with its own retries off. Either way this module's retry policy is the
+ * only one, and it sees the same error names.
  */
 export function createConnectionPoster(
   callbackUrl: string,
-  options: { maxSockets: number; retry?: RetryPolicy },
+  options: { maxSockets: number; client?: ManagementClient; retry?: RetryPolicy },
 ): ConnectionPoster {
-  const retry = options.retry ?? DEFAULT_RETRY;
-  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets };
-  const client = new ApiGatewayManagementApiClient({
-    endpoint: callbackUrl,
-    maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent(agentOptions),
-      // A post that hangs must not hold the whole fan-out: it fails, and the retry policy decides.
-      connectionTimeout: 3_000,
-      requestTimeout: 5_000,
-    }),
-  });
+  const transportOptions: TransportOptions = {
+    callbackUrl,
+    maxSockets: options.maxSockets,
+    // A post that hangs must not hold the whole fan-out: it fails, and the retry policy decides.
+    connectionTimeoutMs: CONNECTION_TIMEOUT_MS,
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+  };
+  if ((options.client ?? 'http') === 'http') {
+    return posterOver(createHttpTransport(transportOptions), options.retry);
+  }
+  // A dynamic import, so the SDK client's modules load (and cost init time) only when chosen.
+  const sdk = import('./management-api-sdk.ts').then(({ createSdkTransport }) =>
+    createSdkTransport(transportOptions),
+  );
+  return posterOver(
+    {
+      postToConnection: async (connectionId, data) => (await sdk).postToConnection(connectionId, data),
+      deleteConnection: async (connectionId) => (await sdk).deleteConnection(connectionId),
+    },
+    options.retry,
+  );
+}
 
+/** The poster's rules over one transport: 410 is 'gone', throttling and 5xx retried with full jitter. */
+export function posterOver(
+  transport: ManagementTransport,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): ConnectionPoster {
   return {
     async post(connectionId, data) {
       for (let attempt = 1; ; attempt++) {
         try {
-          await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+          await transport.postToConnection(connectionId, data);
           return 'delivered';
         } catch (error) {
           if (error instanceof Error && error.name === 'GoneException') return 'gone';
@@ -77,7 +116,7 @@ export function createConnectionPoster(
     },
     async disconnect(connectionId) {
       try {
-        await client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+        await transport.deleteConnection(connectionId);
       } catch (error) {
         if (!(error instanceof Error && error.name === 'GoneException')) throw error;
       }

@@ -41,3 +41,13 @@ export function booleanEnv(name: string, fallback: boolean): boolean {
   if (raw === 'true' || raw === 'false') return raw === 'true';
   throw new ConfigError(`Environment variable ${name} must be true or false, got "${raw}".`);
 }
+
+/** Reads an optional environment variable that must be one of `allowed`, with a default. */
+export function oneOfEnv<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+  const raw = optionalEnv(name);
+  if (raw === undefined) return fallback;
+  if (!allowed.includes(raw as T)) {
+    throw new ConfigError(`Environment variable ${name} must be one of ${allowed.join(', ')}, got "${raw}".`);
+  }
+  return raw as T;
+}

@@ -17,6 +17,11 @@ export const ENV = {
   jwtIssuer: 'PUSHLINE_JWT_ISSUER',
   /** Expected `aud` claim, comma-separated when several are accepted. */
   jwtAudience: 'PUSHLINE_JWT_AUDIENCE',
+  /**
+   * How the functions call the management API: `http` (SigV4-signed requests over a keep-alive
+   * agent) or `sdk` (ApiGatewayManagementApiClient); see shared/management-client.ts.
+   */
+  managementClient: 'PUSHLINE_MANAGEMENT_CLIENT',
   /** How many PostToConnection calls one delivery invocation keeps in flight. */
   deliveryConcurrency: 'PUSHLINE_DELIVERY_CONCURRENCY',
   /** Lifetime of a connection row in seconds (just over API Gateway's 2-hour maximum). */

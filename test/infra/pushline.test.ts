@@ -628,6 +628,17 @@ describe('the Pushline construct configured by context', () => {
     assert.ok(policy.includes('"/live/*/@connections/*"'));
   });
 
+  it('gives the functions that post the management API client chosen, signed HTTP by default', () => {
+    const posting = (s: ReturnType<typeof synth>) =>
+      Object.values(s.template.findResources('AWS::Lambda::Function'))
+        .map((fn) => (fn.Properties.Environment?.Variables ?? {}) as Record<string, unknown>)
+        .filter((variables) => ENV.callbackUrl in variables)
+        .map((variables) => variables[ENV.managementClient]);
+    assert.deepEqual(posting(synth()), ['http', 'http', 'http']);
+    assert.deepEqual(posting(synth({ managementClient: 'sdk' })), ['sdk', 'sdk', 'sdk']);
+    assert.throws(() => synth({ managementClient: 'fetch' }), { name: 'SettingsError' });
+  });
+
   it('rejects a log retention CloudWatch does not offer', () => {
     assert.throws(() => synth({ logRetentionDays: '2' }), { name: 'SettingsError' });
   });
