@@ -190,7 +190,7 @@ class GatewayServer {
       faults: () => this.#faults,
       log: this.#log,
     });
-    this.#http = createServer((req, res) => void this.#management.onRequest(req, res));
+    this.#http = createServer((req, res) => this.#management.onRequest(req, res));
     this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.#onUpgrade(req, socket, head);
     });

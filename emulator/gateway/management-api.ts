@@ -56,41 +56,89 @@ export interface ManagementApiOptions {
   readonly log: (line: string) => void;
 }
 
+/** Where a request goes, from its path alone. */
+type Target =
+  | { readonly kind: 'connection'; readonly connectionId: string }
+  | { readonly kind: 'stage' }
+  | { readonly kind: 'forbidden' };
+
+const EMPTY = Buffer.alloc(0);
+
 /** Answers the HTTP (non-upgrade) requests of a gateway's port. */
 export class ManagementApi {
   readonly #options: ManagementApiOptions;
+  /**
+   * `/{stage}/@connections/{id}` as the SDK sends it (id URL-encoded: letters, digits, `-_=%`),
+   * matched without building a URL. Any other form (query, dot segments, encoded stage…) takes
+   * the general path, which answers it as before.
+   */
+  readonly #connectionPath: RegExp;
 
   constructor(options: ManagementApiOptions) {
     this.#options = options;
+    this.#connectionPath = new RegExp(`^/${options.stage}/(?:@|%40)connections/([A-Za-z0-9_=%-]+)$`);
   }
 
-  /** Serves one request; never rejects (an unexpected error answers 500). */
-  async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Serves one request; never throws (an unexpected error answers 500). */
+  onRequest(req: IncomingMessage, res: ServerResponse): void {
     try {
-      await this.#handle(req, res);
+      const target = this.#target(req.url ?? '/');
+      readBody(
+        req,
+        this.#options.maxMessageBytes,
+        (body, tooLarge) => this.#guarded(res, () => this.#answer(req, res, target, body, tooLarge)),
+        (error) => this.#fail(res, error),
+      );
     } catch (error) {
-      this.#options.log(`[gateway] management API error: ${describe(error)}`);
-      if (!res.headersSent) sendError(res, 500, 'InternalServerErrorException', 'Internal server error');
+      this.#fail(res, error);
     }
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const { stage, maxMessageBytes, connections } = this.#options;
-    const url = new URL(req.url ?? '/', 'http://gateway');
+  #target(rawUrl: string): Target {
+    const fast = this.#connectionPath.exec(rawUrl);
+    const segment = fast?.[1];
+    if (segment !== undefined && !/^(?:%2e){1,2}$/i.test(segment)) {
+      return { kind: 'connection', connectionId: segment.includes('%') ? safeDecode(segment) : segment };
+    }
+    const { stage } = this.#options;
+    const url = new URL(rawUrl, 'http://gateway');
+    if (url.pathname === `/${stage}` || url.pathname === `/${stage}/`) return { kind: 'stage' };
     const segments = url.pathname.split('/').slice(1).map(safeDecode);
-    const { body, tooLarge } = await readBody(req, maxMessageBytes);
-    if (url.pathname === `/${stage}` || url.pathname === `/${stage}/`) {
+    const [requestStage, collection, connectionId] = segments;
+    if (segments.length !== 3 || requestStage !== stage || collection !== '@connections' || !connectionId) {
+      return { kind: 'forbidden' };
+    }
+    return { kind: 'connection', connectionId };
+  }
+
+  #answer(req: IncomingMessage, res: ServerResponse, target: Target, body: Buffer, tooLarge: boolean): void {
+    if (target.kind === 'stage') {
       sendError(res, 426, 'UpgradeRequired', 'This endpoint only accepts WebSocket upgrades');
       return;
     }
-    const [requestStage, collection, connectionId] = segments;
-    if (segments.length !== 3 || requestStage !== stage || collection !== '@connections' || !connectionId) {
+    if (target.kind === 'forbidden') {
       sendError(res, 403, 'ForbiddenException', 'Forbidden');
       return;
     }
-
     const faults = this.#options.faults();
-    if ((faults.latencyMs ?? 0) > 0) await delay(faults.latencyMs ?? 0);
+    const latencyMs = faults.latencyMs ?? 0;
+    if (latencyMs > 0) {
+      const act = () => this.#act(req, res, faults, target.connectionId, body, tooLarge);
+      setTimeout(() => this.#guarded(res, act), latencyMs);
+      return;
+    }
+    this.#act(req, res, faults, target.connectionId, body, tooLarge);
+  }
+
+  #act(
+    req: IncomingMessage,
+    res: ServerResponse,
+    faults: ManagementApiFaults,
+    connectionId: string,
+    body: Buffer,
+    tooLarge: boolean,
+  ): void {
+    const { maxMessageBytes, connections } = this.#options;
     if ((faults.errorRate ?? 0) > 0 && Math.random() < (faults.errorRate ?? 0)) {
       if ((faults.errorStatus ?? 429) === 500)
         sendError(res, 500, 'InternalServerErrorException', 'Internal server error');
@@ -105,12 +153,12 @@ export class ManagementApi {
           return;
         }
         // Text frame for UTF-8 data (what API Gateway sends); bytes that are not UTF-8 go as binary.
-        const text = isUtf8(body);
-        if (!connections.post(connectionId, text ? body.toString('utf8') : body, !text)) {
+        // The bytes go to the socket as they came: no decoding to a string and encoding back.
+        if (!connections.post(connectionId, body, !isUtf8(body))) {
           sendError(res, 410, 'GoneException', null);
           return;
         }
-        sendJson(res, 200, undefined);
+        send(res, 200, undefined, '');
         return;
       }
       case 'GET': {
@@ -119,11 +167,16 @@ export class ManagementApi {
           sendError(res, 410, 'GoneException', null);
           return;
         }
-        sendJson(res, 200, {
-          connectedAt: new Date(info.connectedAt).toISOString(),
-          identity: { sourceIp: info.sourceIp, userAgent: info.userAgent },
-          lastActiveAt: new Date(info.lastActiveAt).toISOString(),
-        });
+        send(
+          res,
+          200,
+          undefined,
+          JSON.stringify({
+            connectedAt: new Date(info.connectedAt).toISOString(),
+            identity: { sourceIp: info.sourceIp, userAgent: info.userAgent },
+            lastActiveAt: new Date(info.lastActiveAt).toISOString(),
+          }),
+        );
         return;
       }
       case 'DELETE': {
@@ -139,35 +192,61 @@ export class ManagementApi {
         sendError(res, 403, 'ForbiddenException', 'Forbidden');
     }
   }
+
+  /** Runs a step of an answer that may come after onRequest returned; a throw answers 500. */
+  #guarded(res: ServerResponse, step: () => void): void {
+    try {
+      step();
+    } catch (error) {
+      this.#fail(res, error);
+    }
+  }
+
+  #fail(res: ServerResponse, error: unknown): void {
+    this.#options.log(`[gateway] management API error: ${describe(error)}`);
+    if (!res.headersSent) sendError(res, 500, 'InternalServerErrorException', 'Internal server error');
+  }
 }
 
 function sendError(res: ServerResponse, statusCode: number, errorType: string, message: string | null): void {
-  res.writeHead(statusCode, {
+  // The SDK names errors after x-amzn-ErrorType (restJson1), e.g. GoneException.
+  send(res, statusCode, errorType, JSON.stringify({ message }));
+}
+
+/** One write: status, headers with the body's length (no chunked framing), body. */
+function send(res: ServerResponse, statusCode: number, errorType: string | undefined, text: string): void {
+  const headers: Record<string, string | number> = {
     'content-type': 'application/json',
-    // The SDK names errors after this header (restJson1), e.g. GoneException.
-    'x-amzn-ErrorType': errorType,
-    'x-amzn-RequestId': randomUUID(),
-  });
-  res.end(JSON.stringify({ message }));
+    'content-length': Buffer.byteLength(text),
+  };
+  if (errorType !== undefined) headers['x-amzn-ErrorType'] = errorType;
+  headers['x-amzn-RequestId'] = randomUUID();
+  res.writeHead(statusCode, headers);
+  res.end(text);
 }
 
-function sendJson(res: ServerResponse, statusCode: number, body: unknown): void {
-  res.writeHead(statusCode, { 'content-type': 'application/json', 'x-amzn-RequestId': randomUUID() });
-  res.end(body === undefined ? '' : JSON.stringify(body));
-}
-
-/** Reads a request body, keeping at most `limit` bytes (the rest is drained and dropped). */
-function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => resolve({ body: Buffer.concat(chunks), tooLarge: size > limit }));
-    req.on('error', reject);
+/**
+ * Reads a request body, keeping at most `limit` bytes (the rest is drained and dropped). Callbacks
+ * rather than a promise: this runs once per post.
+ */
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  done: (body: Buffer, tooLarge: boolean) => void,
+  failed: (error: Error) => void,
+): void {
+  let first: Buffer | undefined;
+  let chunks: Buffer[] | undefined;
+  let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > limit) return;
+    if (first === undefined) first = chunk;
+    else if (chunks === undefined) chunks = [first, chunk];
+    else chunks.push(chunk);
   });
+  req.on('end', () => done(chunks === undefined ? (first ?? EMPTY) : Buffer.concat(chunks), size > limit));
+  req.on('error', failed);
 }
 
 function safeDecode(segment: string): string {
@@ -180,8 +259,4 @@ function safeDecode(segment: string): string {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
