@@ -7,12 +7,16 @@
  * the same run and in alternating rounds (so a busy machine slows both alike):
  * - lean: `http.request` on a keep-alive `http.Agent` (one socket per post in flight), unsigned;
  * - sdk: `ApiGatewayManagementApiClient` (SDK v3, SigV4) on the same kind of agent.
+ * A third series posts with the lean client to simulated connections (ids registered through the
+ * local-only `/@local/simulated-connections` endpoint, whose posts the gateway only counts): the
+ * management API alone, without WebSocket frames, read back from that endpoint's counts.
  * Besides posts per second, each run reports the CPU time the gateway process and this process
  * spent per post: on a shared machine the gateway's CPU per post is the steadier figure, and
  * 1,000,000 / (µs per post) is what one core of its own would let the gateway serve.
  *
  * Options (environment): BENCH_CONNECTIONS (200), BENCH_CONCURRENCY (64), BENCH_POSTS (40000, per
- * lean run), BENCH_SDK_POSTS (8000, per SDK run), BENCH_ROUNDS (3), BENCH_BODY_BYTES (128),
+ * lean run), BENCH_SDK_POSTS (8000, per SDK run), BENCH_SIMULATED (10000 simulated connections),
+ * BENCH_ROUNDS (3), BENCH_BODY_BYTES (128),
  * BENCH_GATEWAY_CPU_PROF (a directory: the gateway process writes a --cpu-prof profile there).
  * Progress goes to stderr; the table to stdout and bench/results/gateway.{json,md}.
  */
@@ -38,6 +42,7 @@ const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 200, 5_000);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 64, 1_024);
 const LEAN_POSTS = intEnv('BENCH_POSTS', 40_000, 2_000_000);
 const SDK_POSTS = intEnv('BENCH_SDK_POSTS', 8_000, 500_000);
+const SIMULATED = intEnv('BENCH_SIMULATED', 10_000, 200_000);
 const ROUNDS = intEnv('BENCH_ROUNDS', 3, 20);
 const BODY_BYTES = intEnv('BENCH_BODY_BYTES', 128, 128 * 1024);
 /** The issue's target for the lean client. */
@@ -48,28 +53,36 @@ const DRAIN_LIMIT_MS = 15_000;
 const BENCH_LIMIT_MS = 15 * 60_000;
 const POST_TIMEOUT_MS = 10_000;
 
-type ClientName = 'lean' | 'sdk';
+/** Who posts to what: the lean or SDK client to real connections, the lean one to simulated ones. */
+type Series = 'lean' | 'sdk' | 'simulated';
+
+const SERIES: readonly Series[] = ['lean', 'sdk', 'simulated'];
+const SERIES_NAMES: Record<Series, string> = {
+  lean: 'lean: http.request, keep-alive Agent',
+  sdk: 'SDK v3 ApiGatewayManagementApiClient',
+  simulated: 'lean, to simulated connections (counted, no frames)',
+};
 
 /** One measured run. */
 interface Run {
-  readonly client: ClientName;
+  readonly series: Series;
   readonly round: number;
   /** Posts answered 200. */
   readonly accepted: number;
-  /** Posts answered otherwise or failed (status → count; 0 is a network error or timeout). */
+  /** Posts answered otherwise or failed: HTTP status, or error code (ECONNRESET…), to count. */
   readonly errors: Record<string, number>;
-  /** Frames the clients received. */
+  /** Frames the clients received (posts the gateway counted, for simulated connections). */
   readonly delivered: number;
-  /** From the first post to the last frame. */
+  /** From the first post to the last frame (the last answer, for simulated connections). */
   readonly seconds: number;
   readonly postsPerSecond: number;
   readonly gatewayCpuUsPerPost: number;
   readonly clientCpuUsPerPost: number;
 }
 
-/** Runs of one client, summed up. */
+/** Runs of one series, summed up. */
 interface Summary {
-  readonly client: ClientName;
+  readonly series: Series;
   readonly runs: number;
   readonly postsPerSecond: { readonly median: number; readonly min: number; readonly max: number };
   readonly gatewayCpuUsPerPost: number;
@@ -167,8 +180,13 @@ class Receivers {
   }
 }
 
-/** A post: resolves with the HTTP status (0 for a network error or a timeout), never rejects. */
-type Post = (connectionId: string) => Promise<number>;
+/** A post: resolves with the HTTP status, or the error's code when no answer came; never rejects. */
+type Post = (connectionId: string) => Promise<number | string>;
+
+function failure(error: unknown): string {
+  const { code, name } = error as { code?: unknown; name?: unknown };
+  return typeof code === 'string' ? code : typeof name === 'string' ? name : 'Error';
+}
 
 function leanPoster(callbackUrl: string, body: Buffer): { post: Post; close: () => void } {
   const base = new URL(callbackUrl);
@@ -189,11 +207,11 @@ function leanPoster(callbackUrl: string, body: Buffer): { post: Post; close: () 
         (res) => {
           res.resume();
           res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', () => resolve(0));
+          res.on('error', (error) => resolve(failure(error)));
         },
       );
       req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(0));
+      req.on('error', (error) => resolve(failure(error)));
       req.end(body);
     });
   return { post, close: () => agent.destroy() };
@@ -218,24 +236,60 @@ function sdkPoster(callbackUrl: string, body: Buffer): { post: Post; close: () =
       );
       return output.$metadata.httpStatusCode ?? 200;
     } catch (error) {
-      return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+      return (
+        (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? failure(error)
+      );
     }
   };
   return { post, close: () => client.destroy() };
 }
 
-/** Posts `total` times round-robin over `ids`, `CONCURRENCY` in flight, then waits for the frames. */
+/** Where delivered posts are counted: frames at the clients, or the gateway's counts of simulated ids. */
+interface Sink {
+  /** Posts delivered so far (a running total). */
+  count(): Promise<number>;
+  /** When the last one arrived (performance.now()), knowing when the last answer came. */
+  lastAt(lastAnswerAt: number): number;
+}
+
+function frameSink(receivers: Receivers): Sink {
+  return { count: async () => receivers.received, lastAt: () => receivers.lastFrameAt };
+}
+
+/** Simulated connections count a post before answering it: the last answer is the last delivery. */
+function simulatedSink(control: string): Sink {
+  return {
+    count: async () => {
+      const response = await fetch(control, { signal: AbortSignal.timeout(POST_TIMEOUT_MS) });
+      return ((await response.json()) as { posts: number }).posts;
+    },
+    lastAt: (lastAnswerAt) => lastAnswerAt,
+  };
+}
+
+/** Registers `count` simulated connections through the gateway's local-only endpoint. */
+async function simulatedConnections(control: string, count: number): Promise<string[]> {
+  const response = await fetch(control, {
+    method: 'POST',
+    body: JSON.stringify({ count }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (response.status !== 200) throw new Error(`${control} answered ${response.status}`);
+  return ((await response.json()) as { ids: string[] }).ids;
+}
+
+/** Posts `total` times round-robin over `ids`, `CONCURRENCY` in flight, then waits for the deliveries. */
 async function measure(
-  client: ClientName,
+  series: Series,
   round: number,
   post: Post,
   total: number,
   ids: readonly string[],
-  receivers: Receivers,
+  sink: Sink,
   gateway: GatewayProcess,
 ): Promise<Run> {
-  const label = `${client} round ${round}`;
-  const receivedBefore = receivers.received;
+  const label = `${series} round ${round}`;
+  const deliveredBefore = await sink.count();
   const gatewayCpuBefore = await gateway.ask<number>('cpu');
   const clientCpuBefore = process.cpuUsage();
   const start = performance.now();
@@ -243,32 +297,36 @@ async function measure(
   const errors: Record<string, number> = {};
   let issued = 0;
   let accepted = 0;
+  let lastAnswerAt = 0;
+  let delivered = 0;
   const ticker = setInterval(() => progress(`  ${label}: ${issued} of ${total} posts`), 1_000);
   try {
     const worker = async () => {
       while (issued < total && performance.now() < deadline) {
         const id = ids[issued++ % ids.length] as string;
         const status = await post(id);
+        lastAnswerAt = performance.now();
         if (status === 200) accepted++;
         else errors[status] = (errors[status] ?? 0) + 1;
       }
     };
     await Promise.all(Array.from({ length: Math.min(CONCURRENCY, total) }, worker));
     const drainDeadline = performance.now() + DRAIN_LIMIT_MS;
-    while (receivers.received - receivedBefore < accepted && performance.now() < drainDeadline) {
+    for (;;) {
+      delivered = (await sink.count()) - deliveredBefore;
+      if (delivered >= accepted || performance.now() > drainDeadline) break;
       await delay(5);
     }
   } finally {
     clearInterval(ticker);
   }
-  const delivered = receivers.received - receivedBefore;
-  const end = delivered > 0 ? Math.max(receivers.lastFrameAt, start) : performance.now();
+  const end = delivered > 0 ? Math.max(sink.lastAt(lastAnswerAt), start) : performance.now();
   const clientCpu = process.cpuUsage(clientCpuBefore);
   const gatewayCpuMs = (await gateway.ask<number>('cpu')) - gatewayCpuBefore;
   const seconds = (end - start) / 1000;
   const posts = Math.max(1, accepted);
   const run: Run = {
-    client,
+    series,
     round,
     accepted,
     errors,
@@ -284,7 +342,7 @@ async function measure(
   );
   if (delivered !== accepted) {
     progress(
-      `  ${label}: ${accepted - delivered} accepted posts never arrived within ${DRAIN_LIMIT_MS / 1000} s`,
+      `  ${label}: ${accepted} posts accepted, ${delivered} delivered within ${DRAIN_LIMIT_MS / 1000} s`,
     );
   }
   return run;
@@ -298,7 +356,7 @@ async function main(): Promise<void> {
   benchDeadline.unref();
   const loadBefore = loadavg();
   progress(
-    `bench:gateway: ${CONNECTIONS} connections, concurrency ${CONCURRENCY}, ${ROUNDS} rounds of ${LEAN_POSTS} lean and ${SDK_POSTS} SDK posts, ${BODY_BYTES}-byte bodies`,
+    `bench:gateway: ${CONNECTIONS} connections and ${SIMULATED} simulated ones, concurrency ${CONCURRENCY}, ${ROUNDS} rounds of ${LEAN_POSTS} lean, ${SDK_POSTS} SDK and ${LEAN_POSTS} simulated posts, ${BODY_BYTES}-byte bodies`,
   );
   const { gateway, url, callbackUrl } = await GatewayProcess.start();
   const receivers = new Receivers();
@@ -310,15 +368,21 @@ async function main(): Promise<void> {
     const ids = await gateway.ask<string[]>('connections');
     if (ids.length !== CONNECTIONS)
       throw new Error(`the gateway holds ${ids.length} of ${CONNECTIONS} connections`);
+    const control = new URL('/@local/simulated-connections', callbackUrl).href;
+    const simulatedIds = await simulatedConnections(control, SIMULATED);
+    const frames = frameSink(receivers);
+    const counted = simulatedSink(control);
 
     progress('warm-up (not measured)');
-    await measure('lean', 0, lean.post, Math.min(LEAN_POSTS, 5_000), ids, receivers, gateway);
-    await measure('sdk', 0, sdk.post, Math.min(SDK_POSTS, 1_000), ids, receivers, gateway);
+    await measure('lean', 0, lean.post, Math.min(LEAN_POSTS, 5_000), ids, frames, gateway);
+    await measure('sdk', 0, sdk.post, Math.min(SDK_POSTS, 1_000), ids, frames, gateway);
+    await measure('simulated', 0, lean.post, Math.min(LEAN_POSTS, 5_000), simulatedIds, counted, gateway);
 
     const runs: Run[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      runs.push(await measure('lean', round, lean.post, LEAN_POSTS, ids, receivers, gateway));
-      runs.push(await measure('sdk', round, sdk.post, SDK_POSTS, ids, receivers, gateway));
+      runs.push(await measure('simulated', round, lean.post, LEAN_POSTS, simulatedIds, counted, gateway));
+      runs.push(await measure('lean', round, lean.post, LEAN_POSTS, ids, frames, gateway));
+      runs.push(await measure('sdk', round, sdk.post, SDK_POSTS, ids, frames, gateway));
     }
     await report(runs, { loadBefore, loadAfter: loadavg() });
   } finally {
@@ -329,12 +393,12 @@ async function main(): Promise<void> {
   }
 }
 
-function summarize(runs: readonly Run[], client: ClientName): Summary {
-  const mine = runs.filter((run) => run.client === client);
+function summarize(runs: readonly Run[], series: Series): Summary {
+  const mine = runs.filter((run) => run.series === series);
   const rates = mine.map((run) => run.postsPerSecond).sort((a, b) => a - b);
   const gatewayCpu = median(mine.map((run) => run.gatewayCpuUsPerPost));
   return {
-    client,
+    series,
     runs: mine.length,
     postsPerSecond: { median: median(rates), min: rates[0] ?? 0, max: rates.at(-1) ?? 0 },
     gatewayCpuUsPerPost: gatewayCpu,
@@ -345,12 +409,8 @@ function summarize(runs: readonly Run[], client: ClientName): Summary {
 }
 
 async function report(runs: readonly Run[], machine: { loadBefore: number[]; loadAfter: number[] }) {
-  const summaries = (['lean', 'sdk'] as const).map((client) => summarize(runs, client));
+  const summaries = SERIES.map((series) => summarize(runs, series));
   const leanSummary = summaries[0] as Summary;
-  const names: Record<ClientName, string> = {
-    lean: 'lean: http.request, keep-alive Agent',
-    sdk: 'SDK v3 ApiGatewayManagementApiClient',
-  };
   const load = (values: number[]) => values.map((v) => v.toFixed(1)).join(' ');
   const verdict =
     leanSummary.postsPerSecond.median >= TARGET_POSTS_PER_SECOND
@@ -358,16 +418,17 @@ async function report(runs: readonly Run[], machine: { loadBefore: number[]; loa
       : `missed by ${fmt(TARGET_POSTS_PER_SECOND - leanSummary.postsPerSecond.median)} posts/s`;
   const text = [
     `Pushline gateway benchmark, ${new Date().toISOString()}, node ${process.version}, ${cpus().length} CPUs`,
-    `${CONNECTIONS} WebSocket clients on 127.0.0.1, ${CONCURRENCY} posts in flight, ${BODY_BYTES}-byte bodies, ${ROUNDS} rounds (lean ${LEAN_POSTS} posts, SDK ${SDK_POSTS} posts each).`,
-    `Posts/s count frames received by the clients, from the first post to the last frame. CPU is per accepted post:`,
-    `the gateway's process, and this one (posting and receiving). Load average before ${load(machine.loadBefore)}, after ${load(machine.loadAfter)}.`,
+    `${CONNECTIONS} WebSocket clients on 127.0.0.1 and ${SIMULATED} simulated connections, ${CONCURRENCY} posts in flight, ${BODY_BYTES}-byte bodies, ${ROUNDS} rounds (lean and simulated ${LEAN_POSTS} posts, SDK ${SDK_POSTS} posts each).`,
+    `Posts/s count frames received by the clients from the first post to the last frame (for simulated connections, the`,
+    `gateway's counts, to the last answer). CPU is per accepted post: the gateway's process, and this one (posting and`,
+    `receiving). The gateway-bound figure is 1,000,000 / its CPU µs per post. Load average before ${load(machine.loadBefore)}, after ${load(machine.loadAfter)}.`,
     `Target: the lean client ≥ ${fmt(TARGET_POSTS_PER_SECOND)} posts/s (median): ${verdict}.`,
     '',
-    '| client | posts/s median | range | gateway CPU µs/post | gateway-bound posts/s (1 core) | client CPU µs/post | errors |',
+    '| series | posts/s median | range | gateway CPU µs/post | gateway-bound posts/s (1 core) | client CPU µs/post | errors |',
     '|---|---:|---:|---:|---:|---:|---:|',
     ...summaries.map(
       (s) =>
-        `| ${names[s.client]} | ${fmt(s.postsPerSecond.median)} | ${fmt(s.postsPerSecond.min)}–${fmt(s.postsPerSecond.max)} | ${s.gatewayCpuUsPerPost.toFixed(1)} | ${fmt(s.gatewayBoundPostsPerSecond)} | ${s.clientCpuUsPerPost.toFixed(1)} | ${s.errors} |`,
+        `| ${SERIES_NAMES[s.series]} | ${fmt(s.postsPerSecond.median)} | ${fmt(s.postsPerSecond.min)}–${fmt(s.postsPerSecond.max)} | ${s.gatewayCpuUsPerPost.toFixed(1)} | ${fmt(s.gatewayBoundPostsPerSecond)} | ${s.clientCpuUsPerPost.toFixed(1)} | ${s.errors} |`,
     ),
     '',
   ].join('\n');
@@ -385,6 +446,7 @@ async function report(runs: readonly Run[], machine: { loadBefore: number[]; loa
       rounds: ROUNDS,
       leanPosts: LEAN_POSTS,
       sdkPosts: SDK_POSTS,
+      simulatedConnections: SIMULATED,
       bodyBytes: BODY_BYTES,
     },
     target: { leanPostsPerSecond: TARGET_POSTS_PER_SECOND, verdict },

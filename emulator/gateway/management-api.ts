@@ -2,12 +2,16 @@
  * The management API of a local WebSocket API (`@connections`): POST, GET and DELETE on
  * `/{stage}/@connections/{id}`, with AWS's status codes and error names, so the real
  * ApiGatewayManagementApiClient works against it. It reaches connections only through a
- * {@link ConnectionRegistry}, which the WebSocket plane (gateway.ts) provides.
+ * {@link ConnectionRegistry}, which the WebSocket plane (gateway.ts) provides. It also serves the
+ * local-only control endpoint of simulated connections, `/@local/simulated-connections`
+ * (simulated-connections.ts), outside every stage's path.
  */
 
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SimulatedConnectionsError } from './errors.ts';
+import type { SimulatedConnections } from './simulated-connections.ts';
 
 /** Injected faults of the management API, to exercise callers' error handling. */
 export interface ManagementApiFaults {
@@ -33,14 +37,14 @@ export interface ConnectionInfo {
 }
 
 /**
- * The connections the management API acts on. Each method sees open connections only: one that
- * is unknown, still in its `$connect` or closing answers as gone.
+ * The connections the management API acts on. Each method sees open connections (and simulated
+ * ones) only: one that is unknown, still in its `$connect` or closing answers as gone.
  */
 export interface ConnectionRegistry {
   /** The open connection's details, or undefined. */
   info(connectionId: string): ConnectionInfo | undefined;
-  /** Sends a data frame to the open connection; false when it is not open. */
-  post(connectionId: string, data: string | Buffer, binary: boolean): boolean;
+  /** Sends the bytes as a data frame (text unless `binary`) to the open connection; false when it is not open. */
+  post(connectionId: string, data: Buffer, binary: boolean): boolean;
   /** Closes the open connection as DELETE does (1000); false when it is not open. */
   disconnect(connectionId: string): boolean;
 }
@@ -51,6 +55,8 @@ export interface ManagementApiOptions {
   /** Largest post; bigger ones get 413. */
   readonly maxMessageBytes: number;
   readonly connections: ConnectionRegistry;
+  /** What `/@local/simulated-connections` creates, reads and clears. */
+  readonly simulated: SimulatedConnections;
   /** Read on every request, so faults can change while the gateway runs. */
   readonly faults: () => ManagementApiFaults;
   readonly log: (line: string) => void;
@@ -60,9 +66,14 @@ export interface ManagementApiOptions {
 type Target =
   | { readonly kind: 'connection'; readonly connectionId: string }
   | { readonly kind: 'stage' }
-  | { readonly kind: 'forbidden' };
+  | { readonly kind: 'forbidden' }
+  | { readonly kind: 'simulated'; readonly withCounts: boolean };
 
 const EMPTY = Buffer.alloc(0);
+/** The local-only control endpoint (`@` cannot start a stage name, so no stage path is taken). */
+const SIMULATED_PATH = '/@local/simulated-connections';
+/** Largest body of a control request: 200,000 ids of 128 characters fit. */
+const CONTROL_BODY_LIMIT = 32 * 1024 * 1024;
 
 /** Answers the HTTP (non-upgrade) requests of a gateway's port. */
 export class ManagementApi {
@@ -85,7 +96,7 @@ export class ManagementApi {
       const target = this.#target(req.url ?? '/');
       readBody(
         req,
-        this.#options.maxMessageBytes,
+        target.kind === 'simulated' ? CONTROL_BODY_LIMIT : this.#options.maxMessageBytes,
         (body, tooLarge) => this.#guarded(res, () => this.#answer(req, res, target, body, tooLarge)),
         (error) => this.#fail(res, error),
       );
@@ -103,6 +114,9 @@ export class ManagementApi {
     const { stage } = this.#options;
     const url = new URL(rawUrl, 'http://gateway');
     if (url.pathname === `/${stage}` || url.pathname === `/${stage}/`) return { kind: 'stage' };
+    if (url.pathname === SIMULATED_PATH) {
+      return { kind: 'simulated', withCounts: url.searchParams.get('counts') === 'true' };
+    }
     const segments = url.pathname.split('/').slice(1).map(safeDecode);
     const [requestStage, collection, connectionId] = segments;
     if (segments.length !== 3 || requestStage !== stage || collection !== '@connections' || !connectionId) {
@@ -118,6 +132,11 @@ export class ManagementApi {
     }
     if (target.kind === 'forbidden') {
       sendError(res, 403, 'ForbiddenException', 'Forbidden');
+      return;
+    }
+    if (target.kind === 'simulated') {
+      // Not an AWS call: no injected faults.
+      this.#control(req, res, target.withCounts, body, tooLarge);
       return;
     }
     const faults = this.#options.faults();
@@ -193,6 +212,57 @@ export class ManagementApi {
     }
   }
 
+  /**
+   * `/@local/simulated-connections`: POST `{"count": N}` or `{"ids": [...]}` registers simulated
+   * connections and answers their ids, GET answers their stats (`?counts=true` adds the posts per
+   * id), DELETE removes them all.
+   */
+  #control(req: IncomingMessage, res: ServerResponse, withCounts: boolean, body: Buffer, tooLarge: boolean) {
+    const { simulated } = this.#options;
+    switch (req.method) {
+      case 'POST': {
+        if (tooLarge) {
+          sendLocal(res, 413, { message: `A control request is at most ${CONTROL_BODY_LIMIT} bytes` });
+          return;
+        }
+        let request: unknown;
+        try {
+          request = JSON.parse(body.toString('utf8'));
+        } catch {
+          request = undefined;
+        }
+        const { count, ids } = (typeof request === 'object' && request !== null ? request : {}) as {
+          count?: unknown;
+          ids?: unknown;
+        };
+        try {
+          if (typeof count === 'number' && ids === undefined) {
+            sendLocal(res, 200, { ids: simulated.create(count) });
+          } else if (Array.isArray(ids) && count === undefined) {
+            sendLocal(res, 200, { ids: simulated.add(ids) });
+          } else {
+            sendLocal(res, 400, { message: 'The body must be JSON: {"count": N} or {"ids": ["…", …]}.' });
+          }
+        } catch (error) {
+          if (!(error instanceof SimulatedConnectionsError)) throw error;
+          sendLocal(res, 400, { message: error.message });
+        }
+        return;
+      }
+      case 'GET':
+        sendLocal(res, 200, simulated.stats(withCounts));
+        return;
+      case 'DELETE':
+        simulated.clear();
+        res.writeHead(204);
+        res.end();
+        return;
+      default:
+        res.writeHead(405, { allow: 'GET, POST, DELETE' });
+        res.end();
+    }
+  }
+
   /** Runs a step of an answer that may come after onRequest returned; a throw answers 500. */
   #guarded(res: ServerResponse, step: () => void): void {
     try {
@@ -222,6 +292,16 @@ function send(res: ServerResponse, statusCode: number, errorType: string | undef
   if (errorType !== undefined) headers['x-amzn-ErrorType'] = errorType;
   headers['x-amzn-RequestId'] = randomUUID();
   res.writeHead(statusCode, headers);
+  res.end(text);
+}
+
+/** An answer of the local control endpoint: JSON, no AWS headers. */
+function sendLocal(res: ServerResponse, statusCode: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(statusCode, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
