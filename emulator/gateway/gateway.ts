@@ -148,6 +148,13 @@ const DEFAULT_LIMITS: Required<GatewayLimits> = {
 const GOING_AWAY: CloseInfo = { statusCode: 1001, reason: 'Going away' };
 /** How long close() waits for clients to answer the close handshake before cutting sockets. */
 const CLOSE_GRACE_MS = 1_000;
+/**
+ * An idle keep-alive socket of the management API is closed after this long, but answers advertise
+ * `Keep-Alive: timeout=5` (Node floors it to whole seconds). Clients that take the hint (Node's
+ * Agent, so the SDK; undici) close theirs first, instead of both ends expiring together and a post
+ * sent at that moment failing with ECONNRESET.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 5_900;
 
 class IntegrationTimeoutError extends Error {
   override readonly name = 'IntegrationTimeoutError';
@@ -216,6 +223,7 @@ class GatewayServer {
       log: this.#log,
     });
     this.#http = createServer((req, res) => this.#management.onRequest(req, res));
+    this.#http.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.#onUpgrade(req, socket, head);
     });
