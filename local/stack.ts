@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { createTables, startDynamo } from '../emulator/aws/dynamodb.ts';
 import { type AwsEndpoint, startAwsEndpoint } from '../emulator/aws/endpoint.ts';
-import { startGateway } from '../emulator/gateway/gateway.ts';
+import { type SimulatedConnectionsControl, startGateway } from '../emulator/gateway/gateway.ts';
 import { LambdaRuntime } from '../emulator/lambda/lambda-runtime.ts';
 import {
   type LocalAddresses,
@@ -62,6 +62,8 @@ export interface LocalStack {
   invoke(functionName: string, event: unknown): Promise<unknown>;
   /** Ids of the connections the WebSocket emulator holds open. */
   connectionIds(): string[];
+  /** Local only: the gateway's simulated connections, ids whose posts are counted (docs/local-runtime.md). */
+  readonly simulatedConnections: SimulatedConnectionsControl;
   /** Function statistics (invocations, busy time) from the Lambda runtime. */
   functionStats(name: string): ReturnType<LambdaRuntime['stats']>;
   /** Counters of the AWS endpoint (SNS messages, invocations, DynamoDB requests by operation). */
@@ -200,6 +202,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       setFaults: (faults) => gateway.setFaults({ ...faults, connectHoldMs: options.connectHoldMs }),
       invoke: (functionName, event) => runtime.invoke(functionName, event),
       connectionIds: () => gateway.connections().map((connection) => connection.id),
+      simulatedConnections: gateway.simulated,
       functionStats: (name) => runtime.stats(name),
       awsStats: () => aws.stats(),
       sns: aws.sns,

@@ -4,6 +4,8 @@
  * file is the WebSocket plane: it runs the REQUEST authorizer and `$connect` before completing the
  * handshake, routes messages to Lambda proxy integrations through an `Invoke` function, and
  * enforces API Gateway's limits. It knows nothing of the app whose handlers it runs.
+ * Local only, it also holds simulated connections (simulated-connections.ts): ids that the
+ * management API treats as open connections, counting posts instead of sending frames.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -36,8 +38,27 @@ import {
   type ManagementApiFaults,
 } from './management-api.ts';
 import { type RouteSelector, routeSelector } from './route-selection.ts';
+import { type SimulatedConnectionStats, SimulatedConnections } from './simulated-connections.ts';
 
 export type { ConnectionInfo } from './management-api.ts';
+export type { SimulatedConnectionStats } from './simulated-connections.ts';
+
+/**
+ * Local only: connections that exist only as ids, for audiences too large for real sockets. The
+ * management API answers posts to them 200 and counts them; GET answers their registration time;
+ * DELETE removes one (no `$disconnect`: nothing ran `$connect`). Also served over HTTP at
+ * `/@local/simulated-connections` (docs/local-runtime.md).
+ */
+export interface SimulatedConnectionsControl {
+  /** Registers `count` new ids in API Gateway's form (at most 200,000 a call) and returns them. */
+  create(count: number): string[];
+  /** Registers the given ids (an id already registered keeps its count) and returns them. */
+  add(ids: readonly string[]): string[];
+  /** Totals and the histogram of posts per connection; `counts` (posts per id) when `withCounts`. */
+  stats(withCounts?: boolean): SimulatedConnectionStats;
+  /** Removes every simulated connection and resets the totals. */
+  clear(): void;
+}
 
 /** API Gateway's limits; the defaults are AWS's, smaller values make tests fast. */
 export interface GatewayLimits {
@@ -92,8 +113,10 @@ export interface Gateway {
   readonly apiId: string;
   /** Replaces the injected faults (pass `{}` to clear them). */
   setFaults(faults: GatewayFaults): void;
-  /** Open connections. */
+  /** Open connections (simulated ones are not among them). */
   connections(): ConnectionInfo[];
+  /** Local only: simulated connections, see {@link SimulatedConnectionsControl}. */
+  readonly simulated: SimulatedConnectionsControl;
   /** Closes every connection (each gets its `$disconnect`), then the server. */
   close(): Promise<void>;
 }
@@ -125,6 +148,13 @@ const DEFAULT_LIMITS: Required<GatewayLimits> = {
 const GOING_AWAY: CloseInfo = { statusCode: 1001, reason: 'Going away' };
 /** How long close() waits for clients to answer the close handshake before cutting sockets. */
 const CLOSE_GRACE_MS = 1_000;
+/**
+ * An idle keep-alive socket of the management API is closed after this long, but answers advertise
+ * `Keep-Alive: timeout=5` (Node floors it to whole seconds). Clients that take the hint (Node's
+ * Agent, so the SDK; undici) close theirs first, instead of both ends expiring together and a post
+ * sent at that moment failing with ECONNRESET.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 5_900;
 
 class IntegrationTimeoutError extends Error {
   override readonly name = 'IntegrationTimeoutError';
@@ -156,6 +186,7 @@ class GatewayServer {
   readonly #protocols = new WeakMap<IncomingMessage, string>();
   readonly #background = new Set<Promise<unknown>>();
   readonly #management: ManagementApi;
+  readonly #simulated = new SimulatedConnections((id) => this.#connections.get(id)?.state === 'open');
   #faults: GatewayFaults;
   #port = 0;
   #closing = false;
@@ -187,10 +218,12 @@ class GatewayServer {
       stage: api.stage,
       maxMessageBytes: this.#limits.maxMessageBytes,
       connections: this.#registry(),
+      simulated: this.#simulated,
       faults: () => this.#faults,
       log: this.#log,
     });
-    this.#http = createServer((req, res) => void this.#management.onRequest(req, res));
+    this.#http = createServer((req, res) => this.#management.onRequest(req, res));
+    this.#http.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.#onUpgrade(req, socket, head);
     });
@@ -235,6 +268,12 @@ class GatewayServer {
       },
       connections: () =>
         [...this.#connections.values()].filter((c) => c.state === 'open').map(connectionInfo),
+      simulated: {
+        create: (count) => this.#simulated.create(count),
+        add: (ids) => this.#simulated.add(ids),
+        stats: (withCounts) => this.#simulated.stats(withCounts),
+        clear: () => this.#simulated.clear(),
+      },
       close: () => this.#close(),
     };
   }
@@ -503,7 +542,7 @@ class GatewayServer {
     this.#track(work);
   }
 
-  /** What the management API may do to connections: only open ones are found. */
+  /** What the management API may do to connections: open ones are found, then simulated ones. */
   #registry(): ConnectionRegistry {
     const find = (id: string) => {
       const connection = this.#connections.get(id);
@@ -512,15 +551,18 @@ class GatewayServer {
     return {
       info: (id) => {
         const connection = find(id);
-        return connection && connectionInfo(connection);
+        if (connection !== undefined) return connectionInfo(connection);
+        const simulated = this.#simulated.get(id);
+        return simulated && simulatedConnectionInfo(simulated.id, simulated.registeredAt);
       },
       post: (id, data, binary) => {
         const connection = find(id);
-        return connection !== undefined && this.#send(connection, data, binary);
+        if (connection !== undefined) return this.#send(connection, data, binary);
+        return this.#simulated.post(id, data.length);
       },
       disconnect: (id) => {
         const connection = find(id);
-        if (connection === undefined) return false;
+        if (connection === undefined) return this.#simulated.delete(id);
         this.#closeByGateway(connection, { statusCode: 1000, reason: 'Connection Closed Normally' });
         return true;
       },
@@ -571,6 +613,7 @@ class GatewayServer {
     // $disconnect invocations (and any route still running) finish before close() resolves.
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
     this.#wss.close();
+    this.#simulated.clear();
     this.#http.closeAllConnections();
     await serverClosed;
   }
@@ -588,6 +631,18 @@ function connectionInfo(connection: Connection): ConnectionInfo {
     userAgent: context.identity.userAgent,
     principal:
       context.authorizer?.principalId === undefined ? undefined : String(context.authorizer.principalId),
+  };
+}
+
+/** A simulated connection as GET `@connections/{id}` reports it: never active since it was registered. */
+function simulatedConnectionInfo(id: string, registeredAt: number): ConnectionInfo {
+  return {
+    id,
+    connectedAt: registeredAt,
+    lastActiveAt: registeredAt,
+    sourceIp: '127.0.0.1',
+    userAgent: null,
+    principal: undefined,
   };
 }
 
