@@ -17,7 +17,8 @@
  * Options (environment): BENCH_PEER_USERS (500), BENCH_PEER_DEVICES (2), BENCH_PEER_RATE (unicast
  * messages/s, 20), BENCH_PEER_SECONDS (unicast seconds, 15), BENCH_PEER_BROADCASTS (4),
  * BENCH_PEER_BROADCAST_INTERVAL_MS (5000), BENCH_PEER_NODES (1,2,4), BENCH_PEER_SYSTEMS
- * (socketio,pushline), BENCH_PEER_IDLE_MS (idle window before each run, 3000), BENCH_PEER_LIMIT_S
+ * (socketio,pushline), BENCH_PEER_IDLE_MS (idle window after the warm-up, 4000),
+ * BENCH_PEER_FAST_RATE (the peer's own pace, 500 msg/s), BENCH_PEER_FAST_SECONDS (5), BENCH_PEER_LIMIT_S
  * (the whole run, 600). Every child process and redis-server is stopped on the way out, also on an
  * error, Ctrl-C or the limit (a SIGKILL of this process leaves redis-server to be stopped by hand;
  * the nodes exit when their IPC channel closes). Progress goes to stderr; the table to stdout; results to
@@ -60,11 +61,18 @@ const DRAIN_LIMIT_MS = 60_000;
 /** Longest wait for a child to start, a client to connect, redis to answer (the machine may be busy). */
 const START_LIMIT_MS = 60_000;
 /**
- * Idle window before each measured run: the servers' CPU with no message in flight (Socket.IO's
- * heartbeats to 1,000 sockets, timers, GC) is measured over it, so that the report can show the CPU
- * per delivery both as measured and net of that idle rate.
+ * Idle window after the warm-up (and a pause half as long, for the warm-up's garbage to be collected):
+ * the servers' CPU with no message in flight (Socket.IO's heartbeats to 1,000 sockets, timers) is
+ * measured over it, so that the report shows the CPU per delivery both as measured and net of it.
  */
-const IDLE_WINDOW_MS = intEnv('BENCH_PEER_IDLE_MS', 3_000);
+const IDLE_WINDOW_MS = intEnv('BENCH_PEER_IDLE_MS', 4_000);
+/**
+ * The peer's own pace (messages/s) for one more unicast run that Pushline's local stack does not
+ * sustain: Socket.IO's cost per delivery falls as messages come closer together (fewer wake-ups,
+ * batched reads), and the seeds' figures were measured at such rates.
+ */
+const PEER_FAST_RATE = intEnv('BENCH_PEER_FAST_RATE', 500);
+const PEER_FAST_SECONDS = intEnv('BENCH_PEER_FAST_SECONDS', 5);
 /** The whole benchmark: past this it stops, cleans up and fails. */
 const RUN_LIMIT_MS = intEnv('BENCH_PEER_LIMIT_S', 600) * 1000;
 /** Sends in flight at once (Pushline's SNS publishes are requests; the emitter's are not awaited). */
@@ -176,6 +184,8 @@ interface System {
   readonly name: string;
   /** Socket.IO node count; undefined for Pushline (no nodes to scale). */
   readonly nodes?: number;
+  /** What `serverCpu().partsUs` holds, in order (nodes, or functions). */
+  readonly partNames: readonly string[];
   unicast(user: string, payload: Payload, run: number): Promise<void> | void;
   broadcast(payload: Payload, run: number): Promise<void> | void;
   /** Server CPU so far, µs (summed over nodes or functions), and its parts. */
@@ -190,7 +200,8 @@ interface System {
 interface Row {
   system: string;
   nodes: number | null;
-  workload: 'unicast' | 'broadcast';
+  /** `unicast-fast`: unicast at the peer's own pace (PEER_FAST_RATE), Socket.IO only. */
+  workload: 'unicast' | 'broadcast' | 'unicast-fast';
   /** Connections each message is for. */
   audience: number;
   messages: number;
@@ -212,7 +223,7 @@ interface Row {
   /** Server CPU per delivery less the idle rate over the run's duration. */
   netCpuUsPerDelivery: number;
   /** Per node (Socket.IO) or per function (Pushline: deliver, fan-out), µs per message sent. */
-  cpuUsPerMessageByPart: number[];
+  cpuUsPerMessageByPart: Record<string, number>;
   redisCpuUsPerDelivery: number | null;
 }
 
@@ -223,20 +234,13 @@ async function measure(
   workload: Row['workload'],
   messages: number,
   ratePerSecond: number,
-  idleWindowMs = IDLE_WINDOW_MS,
+  idleCpuUsPerSecond = 0,
 ): Promise<Row> {
   const run = ++runCounter;
-  const audience = workload === 'unicast' ? DEVICES : CONNECTIONS;
+  const audience = workload === 'broadcast' ? CONNECTIONS : DEVICES;
   tally.start(run, messages, audience);
   await system.settle();
-  const idleBefore = await system.serverCpu();
-  const idleStart = performance.now();
-  if (idleWindowMs > 0) await sleep(idleWindowMs);
   const cpuBefore = await system.serverCpu();
-  const idleCpuUsPerSecond =
-    idleWindowMs > 0
-      ? ((cpuBefore.totalUs - idleBefore.totalUs) * 1000) / (performance.now() - idleStart)
-      : 0;
   const infraBefore = system.infraCpuUs();
   let sendErrors = 0;
   const inFlight = new Set<Promise<void>>();
@@ -248,9 +252,9 @@ async function measure(
     const payload: Payload = { s: i, t: nowUs(), b: body };
     const sent = Promise.resolve()
       .then(() =>
-        workload === 'unicast'
-          ? system.unicast(users[i % USERS] as string, payload, run)
-          : system.broadcast(payload, run),
+        workload === 'broadcast'
+          ? system.broadcast(payload, run)
+          : system.unicast(users[i % USERS] as string, payload, run),
       )
       .catch((error: Error) => {
         sendErrors += 1;
@@ -293,8 +297,11 @@ async function measure(
     idleCpuUsPerSecond,
     netCpuUsPerDelivery:
       (cpuAfter.totalUs - cpuBefore.totalUs - idleCpuUsPerSecond * seconds) / Math.max(1, deliveries),
-    cpuUsPerMessageByPart: cpuAfter.partsUs.map(
-      (after, i) => (after - (cpuBefore.partsUs[i] ?? 0)) / messages,
+    cpuUsPerMessageByPart: Object.fromEntries(
+      cpuAfter.partsUs.map((after, i) => [
+        system.partNames[i] ?? `part ${i}`,
+        (after - (cpuBefore.partsUs[i] ?? 0)) / messages,
+      ]),
     ),
     redisCpuUsPerDelivery:
       infraBefore === undefined || infraAfter === undefined
@@ -311,16 +318,40 @@ async function measure(
   return row;
 }
 
-/** Unicast, then broadcast, after a warm-up of each that is not measured but must arrive whole. */
-async function runWorkloads(system: System): Promise<Row[]> {
-  const warmUnicast = await measure(system, 'unicast', Math.min(USERS, RATE * 3), RATE, 0);
-  const warmBroadcast = await measure(system, 'broadcast', 1, 1, 0);
-  for (const warm of [warmUnicast, warmBroadcast])
-    if (warm.missing > 0) throw new Error(`${system.name}: the warm-up lost ${warm.missing} deliveries`);
-  return [
-    await measure(system, 'unicast', RATE * UNICAST_SECONDS, RATE),
-    await measure(system, 'broadcast', BROADCASTS, 1000 / BROADCAST_INTERVAL_MS),
+/**
+ * Unicast, then broadcast (and for the peer, unicast at its own pace), after a warm-up that is not
+ * measured but must arrive whole: `warm.messages` unicast messages at `warm.rate` (enough for V8 to
+ * optimize the hot paths, as in a long-running server), then one broadcast; then the idle CPU.
+ */
+async function runWorkloads(
+  system: System,
+  warm: { messages: number; rate: number; fast: boolean },
+): Promise<Row[]> {
+  const warmUnicast = await measure(system, 'unicast', warm.messages, warm.rate);
+  const warmBroadcast = await measure(system, 'broadcast', 1, 1);
+  for (const row of [warmUnicast, warmBroadcast])
+    if (row.missing > 0) throw new Error(`${system.name}: the warm-up lost ${row.missing} deliveries`);
+  await sleep(IDLE_WINDOW_MS / 2);
+  // The median of four short windows: one GC of the warm-up's garbage would distort a single window.
+  const windows: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const before = (await system.serverCpu()).totalUs;
+    const windowStart = performance.now();
+    await sleep(IDLE_WINDOW_MS / 4);
+    windows.push(((await system.serverCpu()).totalUs - before) / ((performance.now() - windowStart) / 1000));
+  }
+  windows.sort((x, y) => x - y);
+  const idle = ((windows[1] ?? 0) + (windows[2] ?? 0)) / 2;
+  progress(`${system.name}: idle server CPU ${(idle / 1000).toFixed(2)} ms/s`);
+  const rows = [
+    await measure(system, 'unicast', RATE * UNICAST_SECONDS, RATE, idle),
+    await measure(system, 'broadcast', BROADCASTS, 1000 / BROADCAST_INTERVAL_MS, idle),
   ];
+  if (warm.fast)
+    rows.push(
+      await measure(system, 'unicast-fast', PEER_FAST_RATE * PEER_FAST_SECONDS, PEER_FAST_RATE, idle),
+    );
+  return rows;
 }
 
 // ---------------------------------------------------------------- Socket.IO + Redis adapter
@@ -462,6 +493,7 @@ async function runSocketIo(redis: Redis, emitter: Emitter, nodeCount: number): P
     const system: System = {
       name: 'Socket.IO + Redis adapter',
       nodes: nodeCount,
+      partNames: nodes.map((_, i) => `node ${i + 1}`),
       unicast: (user, payload, run) => void emitter.to(user).emit('m', payload, run),
       broadcast: (payload, run) => void emitter.emit('m', payload, run),
       serverCpu: async () => {
@@ -471,7 +503,7 @@ async function runSocketIo(redis: Redis, emitter: Emitter, nodeCount: number): P
       infraCpuUs: () => processCpuUs(redis.pid),
       settle: () => sleep(200),
     };
-    return await runWorkloads(system);
+    return await runWorkloads(system, { messages: PEER_FAST_RATE * 4, rate: PEER_FAST_RATE, fast: true });
   } finally {
     cleanups.splice(cleanups.indexOf(closeAll), 1);
     await closeAll();
@@ -540,6 +572,7 @@ async function runPushline(): Promise<Row[]> {
     };
     const system: System = {
       name: 'Pushline (local stack)',
+      partNames: PUSHLINE_FUNCTIONS,
       unicast: (user, payload, run) => publish({ users: [user] }, payload, run),
       broadcast: (payload, run) => publish({ all: true }, payload, run),
       serverCpu: async () => {
@@ -550,7 +583,8 @@ async function runPushline(): Promise<Row[]> {
       // An invocation's CPU is counted when it returns, which may be after its last post arrived.
       settle: () => stack.idle(30_000),
     };
-    return await runWorkloads(system);
+    // As many messages as the local stack takes in about ten seconds at the common rate.
+    return await runWorkloads(system, { messages: RATE * 10, rate: RATE, fast: false });
   } finally {
     cleanups.splice(cleanups.indexOf(stop), 1);
     await stop();
@@ -644,7 +678,7 @@ function growthLines(rows: Row[]): string[] {
   const first = counts[0];
   const last = counts[counts.length - 1];
   if (first !== undefined && last !== undefined && first !== last) {
-    for (const workload of ['unicast', 'broadcast'] as const) {
+    for (const workload of ['unicast', 'unicast-fast', 'broadcast'] as const) {
       const from = find(first, workload);
       const to = find(last, workload);
       if (from && to)
@@ -675,16 +709,15 @@ function chart(rows: Row[]): string {
   const xs = [Math.min(...xTicks), Math.max(...xTicks)];
   const series: ChartSeries[] = [];
   const peerLines = [
-    { workload: 'unicast', net: false, color: '#c92a2a' },
-    { workload: 'unicast', net: true, color: '#f76707' },
-    { workload: 'broadcast', net: false, color: '#862e9c' },
+    { workload: 'unicast', name: `unicast ${RATE}/s`, color: '#c92a2a' },
+    { workload: 'unicast-fast', name: `unicast ${PEER_FAST_RATE}/s`, color: '#f76707' },
+    { workload: 'broadcast', name: 'broadcast', color: '#862e9c' },
   ] as const;
-  for (const { workload, net, color } of peerLines) {
+  for (const { workload, name, color } of peerLines) {
     const points = rows
       .filter((r) => r.nodes !== null && r.workload === workload)
-      .map((r) => [r.nodes as number, net ? r.netCpuUsPerDelivery : r.serverCpuUsPerDelivery] as const);
-    if (points.length > 0)
-      series.push({ name: `Socket.IO, ${workload}${net ? ', net of idle' : ''}`, points, color });
+      .map((r) => [r.nodes as number, r.serverCpuUsPerDelivery] as const);
+    if (points.length > 0) series.push({ name: `Socket.IO, ${name}`, points, color });
   }
   const pushlineColors = { unicast: '#1864ab', broadcast: '#4dabf7' };
   for (const workload of ['unicast', 'broadcast'] as const) {
@@ -692,13 +725,22 @@ function chart(rows: Row[]): string {
     // Pushline has no nodes: its figure is drawn across the whole axis.
     if (row)
       series.push({
-        name: `Pushline, ${workload}`,
+        name: `Pushline, ${workload === 'unicast' ? `unicast ${RATE}/s` : workload}`,
         points: xs.map((x) => [x, row.serverCpuUsPerDelivery] as const),
         color: pushlineColors[workload],
         dashed: true,
         markers: false,
       });
   }
+  series.push({
+    name: "seeds' figures (issue 10)",
+    points: [
+      [1, SEEDS_US_PER_DELIVERY.oneNode],
+      [4, SEEDS_US_PER_DELIVERY.fourNodes],
+    ],
+    color: '#868e96',
+    dashed: true,
+  });
   const goal = goalOf(rows);
   if (goal.peerFourNodeNetUsPerDelivery !== null)
     series.push({
