@@ -31,6 +31,7 @@ import {
   newGatewayId,
   requestParameters,
 } from './events.ts';
+import { watchFrameSizes } from './frame-sizes.ts';
 import {
   type ConnectionInfo,
   type ConnectionRegistry,
@@ -64,6 +65,12 @@ export interface SimulatedConnectionsControl {
 export interface GatewayLimits {
   /** Largest message in either direction; bigger client messages close the socket with 1009, bigger posts get 413. @default 131072 */
   readonly maxMessageBytes?: number;
+  /**
+   * Largest single frame from a client: a bigger one closes the socket with 1009, even when the
+   * message fits (a longer message must come in several frames). Set it to `maxMessageBytes` for the
+   * gateway of earlier releases, which took any frame of a message that fit. @default 32768
+   */
+  readonly maxFrameBytes?: number;
   /** No data frame in either direction for this long closes the connection with 1001. @default 600000 */
   readonly idleTimeoutMs?: number;
   /** A connection is closed with 1001 after this long, whatever its traffic. @default 7200000 */
@@ -141,11 +148,15 @@ interface Connection {
 
 const DEFAULT_LIMITS: Required<GatewayLimits> = {
   maxMessageBytes: 128 * 1024,
+  maxFrameBytes: 32 * 1024,
   idleTimeoutMs: 600_000,
   maxConnectionMs: 7_200_000,
   integrationTimeoutMs: 29_000,
 };
 const GOING_AWAY: CloseInfo = { statusCode: 1001, reason: 'Going away' };
+const TOO_BIG: CloseInfo = { statusCode: 1009, reason: 'Message too big' };
+/** API Gateway takes no binary frames from clients; its documented answer is closing with 1003. */
+const BINARY_REFUSED: CloseInfo = { statusCode: 1003, reason: 'Unsupported data' };
 /** How long close() waits for clients to answer the close handshake before cutting sockets. */
 const CLOSE_GRACE_MS = 1_000;
 /**
@@ -392,7 +403,7 @@ class GatewayServer {
       return;
     }
     if (protocol !== undefined) this.#protocols.set(req, protocol);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, context));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, socket, context));
   }
 
   #isStagePath(pathname: string): boolean {
@@ -401,7 +412,7 @@ class GatewayServer {
 
   // ---- open connections -------------------------------------------------------------------
 
-  #open(ws: WebSocket, context: ConnectionContext): void {
+  #open(ws: WebSocket, socket: Duplex, context: ConnectionContext): void {
     const now = Date.now();
     const connection: Connection = {
       context,
@@ -418,12 +429,17 @@ class GatewayServer {
     this.#log(
       `[gateway] connected ${context.connectionId}${principal === undefined ? '' : ` (${principal})`}`,
     );
+    // Ahead of ws's own listener, so a frame over the limit is seen before ws hands on its message.
+    socket.prependListener(
+      'data',
+      watchFrameSizes(this.#limits.maxFrameBytes, () => this.#closeByGateway(connection, TOO_BIG)),
+    );
     ws.on('message', (data, isBinary) => this.#onMessage(connection, data, isBinary));
     ws.on('error', (error: Error & { code?: string }) => {
       // ws closes the socket itself after a protocol error; record why for $disconnect.
       connection.closeInfo ??=
         error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
-          ? { statusCode: 1009, reason: 'Message too big' }
+          ? TOO_BIG
           : error.code === 'WS_ERR_INVALID_UTF8'
             ? { statusCode: 1007, reason: 'Invalid frame payload data' }
             : { statusCode: 1002, reason: 'Protocol error' };
@@ -453,8 +469,12 @@ class GatewayServer {
     connection.lastActiveAt = now;
     connection.lastTrafficAt = now;
     if (connection.state !== 'open') return;
+    if (isBinary) {
+      this.#closeByGateway(connection, BINARY_REFUSED);
+      return;
+    }
     const buffer = rawToBuffer(data);
-    const text = isBinary ? undefined : buffer.toString('utf8');
+    const text = buffer.toString('utf8');
     const routeKey = this.#selectRoute({ text });
     const connectionId = connection.context.connectionId;
     if (routeKey === undefined) {
@@ -463,14 +483,7 @@ class GatewayServer {
     }
     const route = this.#api.routes[routeKey];
     if (route === undefined) return;
-    const event = messageEvent(
-      connection.context,
-      routeKey,
-      isBinary
-        ? { body: buffer.toString('base64'), isBase64Encoded: true }
-        : { body: text ?? '', isBase64Encoded: false },
-      now,
-    );
+    const event = messageEvent(connection.context, routeKey, { body: text, isBase64Encoded: false }, now);
     const requestId = event.requestContext.requestId;
     const work = this.#invokeIntegration(route.function, event).then(
       (result) => {

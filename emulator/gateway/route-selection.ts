@@ -8,7 +8,8 @@ export type RouteSelector = (message: { readonly text: string | undefined }) => 
  * Builds the selector for `$request.body.a.b` expressions: the message must be JSON and the
  * path must lead to a string naming a route; otherwise (not JSON, field missing or not a string,
  * no such route) the message goes to `$default`, and nowhere when there is no `$default` either.
- * Binary frames have no JSON body and always go to `$default`.
+ * A message without text (`undefined`) goes to `$default`. (The gateway itself closes the
+ * connection on a binary frame, as API Gateway does.)
  */
 export function routeSelector(expression: string, routeKeys: ReadonlySet<string>): RouteSelector {
   const match = /^\$request\.body\.([A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*)$/.exec(expression);

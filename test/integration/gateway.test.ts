@@ -93,6 +93,11 @@ class Client {
     return this.frames.shift() as string;
   }
 
+  /** The close, or code -1 when the connection is still open after `timeoutMs`. */
+  closedWithin(timeoutMs = 30_000): Promise<{ code: number; reason: string }> {
+    return Promise.race([this.closed, sleep(timeoutMs).then(() => ({ code: -1, reason: 'still open' }))]);
+  }
+
   async json(timeoutMs?: number): Promise<EchoReply> {
     return JSON.parse(await this.next(timeoutMs)) as EchoReply;
   }
@@ -191,6 +196,8 @@ describe('API Gateway WebSocket emulator', () => {
       (c) => c.functionName === 'disconnect' && c.event.requestContext.connectionId === connectionId,
     );
   const callsOf = (functionName: string) => calls.filter((c) => c.functionName === functionName);
+  const messagesOf = (connectionId: string) =>
+    calls.filter((c) => c.functionName === 'echo' && c.event.requestContext.connectionId === connectionId);
 
   async function start(overrides: Partial<GatewayOptions> = {}): Promise<Gateway> {
     const started_ = await startGateway({
@@ -440,15 +447,6 @@ describe('API Gateway WebSocket emulator', () => {
       assert.equal(text.body, 'plain text, not JSON');
     });
 
-    it('sends binary frames base64-encoded to $default', async () => {
-      client.ws.send(Buffer.from([0, 1, 2, 255]), { binary: true });
-      const reply = await client.json();
-
-      assert.equal(reply.routeKey, '$default');
-      assert.equal(reply.isBase64Encoded, true);
-      assert.equal(reply.body, Buffer.from([0, 1, 2, 255]).toString('base64'));
-    });
-
     it('passes the authorizer principal and stringified context to message events', async () => {
       client.send({ action: 'echo' });
       const reply = await client.json();
@@ -656,6 +654,45 @@ describe('API Gateway WebSocket emulator', () => {
 
       assert.equal(closed.code, 1009);
       assert.equal(disconnect.event.requestContext.disconnectStatusCode, 1009);
+    });
+
+    it('closes with 1003 a connection that sends a binary frame, as API Gateway does, then sends $disconnect', async () => {
+      const client = await open(`${gateway.url}?token=user:bea`);
+      const id = gateway.connections().find((c) => c.principal === 'bea')?.id ?? '';
+
+      client.ws.send(Buffer.from([0, 1, 2, 255]), { binary: true });
+      const closed = await client.closedWithin();
+      const disconnect = await waitFor(() => disconnectsOf(id)[0], '$disconnect');
+
+      assert.equal(closed.code, 1003);
+      assert.equal(disconnect.event.requestContext.disconnectStatusCode, 1003);
+      assert.equal(messagesOf(id).length, 0, 'the binary frame reached no route');
+    });
+
+    it('closes with 1009 a single frame over 32 KB although the message fits 128 KB', async () => {
+      const client = await open(`${gateway.url}?token=user:cid`);
+      const id = gateway.connections().find((c) => c.principal === 'cid')?.id ?? '';
+
+      client.send({ action: 'echo', pad: 'x'.repeat(33 * 1024) });
+      const closed = await client.closedWithin();
+      const disconnect = await waitFor(() => disconnectsOf(id)[0], '$disconnect');
+
+      assert.equal(closed.code, 1009);
+      assert.equal(disconnect.event.requestContext.disconnectStatusCode, 1009);
+      assert.equal(messagesOf(id).length, 0, 'the message reached no route');
+    });
+
+    it('takes a 100 KB message sent in frames of 32 KB', async () => {
+      const client = await open(`${gateway.url}?token=user:dov`);
+      const text = JSON.stringify({ action: 'no-such-route', pad: 'y'.repeat(100 * 1024) });
+      const frameBytes = 32 * 1024;
+      for (let offset = 0; offset < text.length; offset += frameBytes)
+        client.ws.send(text.slice(offset, offset + frameBytes), { fin: offset + frameBytes >= text.length });
+      const reply = await client.json();
+
+      assert.equal(reply.routeKey, '$default');
+      assert.equal(reply.body, text);
+      await client.close();
     });
 
     it('closes an idle connection with 1001 Going away after the idle timeout', async () => {

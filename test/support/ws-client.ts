@@ -56,6 +56,19 @@ export class TestSocket {
     this.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
+  /**
+   * Sends a JSON frame (or raw text) as one message in WebSocket frames of at most `frameBytes`, as
+   * a client must for a message over API Gateway's 32 KB frame limit.
+   */
+  sendInFrames(frame: unknown, frameBytes = 32 * 1024): void {
+    const bytes = Buffer.from(typeof frame === 'string' ? frame : JSON.stringify(frame));
+    for (let offset = 0; offset < bytes.length; offset += frameBytes)
+      this.socket.send(bytes.subarray(offset, offset + frameBytes), {
+        binary: false,
+        fin: offset + frameBytes >= bytes.length,
+      });
+  }
+
   /** Waits for the first frame (from `from` on) matching `predicate`; fails after `timeoutMs` (generous: it bounds a wait, not a speed). */
   async next(predicate: (frame: Frame) => boolean, timeoutMs = 30_000, from = 0): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;
