@@ -243,6 +243,16 @@ function print(rows: readonly Row[], hello: Init): void {
         `${row.initOverSdkOnly.toFixed(2)} | ${row.init.importMs.toFixed(1)} ms |`,
     );
   }
+  const worstSize = rows.reduce((a, b) => (b.sizeOverSdk > a.sizeOverSdk ? b : a));
+  const worstInit = rows.reduce((a, b) => (b.initOverHello > a.initOverHello ? b : a));
+  const sizeMet = rows.filter((row) => row.sizeOverSdk <= 0.1).length;
+  const initMet = rows.filter((row) => row.initOverHello <= 1.5).length;
+  console.log(
+    `\nTarget (bundle at most +10 % over its SDK clients alone): met by ${sizeMet} of ${rows.length} functions; the largest, ${worstSize.name}, ${pct(worstSize.sizeOverSdk)}${worstSize.sizeOverSdk > 0.1 ? `, missed by ${((worstSize.sizeOverSdk - 0.1) * 100).toFixed(1)} points` : ''}.`,
+  );
+  console.log(
+    `Target (cold init at most 1.5× hello world's): met by ${initMet} of ${rows.length}; the slowest, ${worstInit.name}, ${worstInit.initOverHello.toFixed(2)}× (its SDK clients alone: ${worstInit.sdkOnlyInit.processMs.toFixed(1)} ms, ${(worstInit.sdkOnlyInit.processMs / hello.processMs).toFixed(2)}×).`,
+  );
   console.log('\nWhat each bundle holds beside the SDK (KB):');
   for (const row of rows) {
     const extra = Object.entries(row.kbByOrigin).filter(([origin]) => origin !== 'aws-sdk');

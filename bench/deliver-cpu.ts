@@ -331,7 +331,14 @@ async function report(
     'CPU: the invocations’ own thread (Linux schedstat), cold starts excluded; both clients measured in turns in the same run.',
     'Posting’s share: the posts-only CPU per post over the delivery’s CPU per delivered message; the rest is table requests (SDK DynamoDB client) and per-invocation work.',
   ].join('\n');
-  const text = `${header}\n\n${lines.join('\n')}\n`;
+  const targets = rows
+    .filter((row) => row.name.startsWith('deliver') && row.fanOut >= 10)
+    .map((row) => {
+      const figure = row.clients.http.cpuMsPerDelivery;
+      const verdict = figure <= TARGET_MS ? 'met' : `missed by ${ms(figure - TARGET_MS)} ms`;
+      return `Target (deliver CPU ≤ ${TARGET_MS} ms per delivered message at fan-out ≥ 10), ${row.name}: ${ms(figure)} ms with the HTTP client (SDK client: ${ms(row.clients.sdk.cpuMsPerDelivery)} ms): ${verdict}.`;
+    });
+  const text = `${header}\n\n${lines.join('\n')}\n\n${targets.join('\n')}\n`;
   console.log(`\n${text}`);
   await mkdir('bench/results', { recursive: true });
   await writeFile(
