@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import WebSocket from 'ws';
 import type { PreferencesChange } from '../functions/shared/preferences.ts';
 import { DEFAULT_TOPIC_CLAIM, topicNameProblem, topicPatternProblem } from '../functions/shared/topics.ts';
@@ -32,7 +37,8 @@ Commands:
   publish (--user <ids> | --topic <name> | --all) --type <type> [--data <json>] [--source <s>]
           [--id <id>] [--no-persist] [--ttl <seconds>] [--topic-arn <arn>]
       Publish one message to users (--user repeated or a comma list: --user alice,bob), to a topic's
-      subscribers, or to every connection (--all). --data is sent exactly as typed.
+      subscribers, or to every connection (--all). --data is sent exactly as typed; --data @path
+      reads it from a file, --data - from stdin.
   publish --file <path | -> [--chunk-size <n>] [--dry-run] [--topic-arn <arn>]
       Publish the envelopes of an NDJSON file (- reads stdin): one a line, as services publish them,
       with or without "v"; blank lines are skipped. A line without "id" gets a generated one (so a
@@ -67,15 +73,28 @@ Commands:
       Connect as a user and print every frame pushed to it. Without --url, the local stack.
       Without --token, a local token is minted for the user.
 
-  rejected [--queue-url <url>] [--max <n>] [--delete]
+  rejected [--queue-url <url>] [--max <n>] [--delete] [--full]
       Print the envelopes the deliver function rejected, each with its reason (oldest first, at most
       --max, default 10). Without --queue-url, the local stack's rejected queue; with one, that queue
       with the standard AWS configuration (the stack's RejectedQueueUrl output). They stay in the
-      queue unless --delete is given.
+      queue unless --delete is given. Bodies over 2,000 characters are cut on screen unless --full.
 
-Exit codes: 0 done, 1 failed (AWS error, connection refused), 2 usage or invalid input.
+  help [<command>]
+      This text, or one command's part of it (also: <command> --help, -h).
+
+Exit codes: 0 done, 1 failed (AWS error, connection refused), 2 usage or invalid input,
+130 stopped with Ctrl-C.
 Reference: docs/cli.md
 `;
+
+/** The blocks of USAGE that describe one command (a line of the block starts with its name). */
+function usageOf(command: string): string {
+  const line = new RegExp(`^  ${command}\\b`, 'm');
+  const blocks = USAGE.replace('Commands:\n', '')
+    .split('\n\n')
+    .filter((block) => line.test(block));
+  return `Usage: npx pushline ${blocks.join('\n\n').trimStart()}\n\nAll commands: npx pushline help. Reference: docs/cli.md\n`;
+}
 
 interface Parsed {
   readonly positionals: string[];
@@ -83,7 +102,7 @@ interface Parsed {
   readonly flags: Set<string>;
 }
 
-const BOOLEAN_FLAGS = new Set(['no-persist', 'help', 'delete', 'all', 'json', 'dry-run']);
+const BOOLEAN_FLAGS = new Set(['no-persist', 'help', 'delete', 'all', 'json', 'dry-run', 'full']);
 
 /** Parses `--name value`, `--name=value` and boolean flags; repeated options keep every value. */
 function parse(argv: readonly string[]): Parsed {
@@ -118,6 +137,32 @@ function list(values: readonly string[], what: string): string[] {
   if (items.some((item) => item === ''))
     throw new UsageError(`${what} has an empty item: ${values.join(' ')}`);
   return items;
+}
+
+/** `--data` as given: `@path` reads a file, `-` reads stdin (for data too long for a command line). */
+async function dataText(given: string | undefined): Promise<string | undefined> {
+  if (given === undefined) return undefined;
+  if (given === '-') return (await readStdin()).trim();
+  if (!given.startsWith('@')) return given;
+  const path = given.slice(1);
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (error) {
+    throw new UsageError(
+      `--data ${given}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`,
+    );
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The text cut to `max` characters on screen, saying how much was left out. */
+function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
 /** `1 message`, `2 messages`. */
@@ -246,12 +291,12 @@ async function publish(parsed: Parsed): Promise<void> {
   const type = one(parsed, 'type');
   if (!type) throw new UsageError('publish needs --type.');
   let data: unknown = null;
-  const rawData = one(parsed, 'data');
+  const rawData = await dataText(one(parsed, 'data'));
   if (rawData !== undefined) {
     try {
       JSON.parse(rawData);
     } catch {
-      throw new UsageError(`--data must be JSON (quote it in the shell): ${rawData}`);
+      throw new UsageError(`--data must be JSON (quote it in the shell): ${shorten(rawData, 200)}`);
     }
     data = new JsonText(rawData); // sent as typed: an 18-digit integer keeps its digits
   }
@@ -479,6 +524,9 @@ async function listen(parsed: Parsed): Promise<void> {
   process.on('SIGINT', () => socket.close(1000, 'bye'));
 }
 
+/** Characters of a rejected body printed without --full: a body may be 256 KB. */
+const MAX_SHOWN_BODY = 2_000;
+
 async function rejected(parsed: Parsed): Promise<void> {
   const max = Number(one(parsed, 'max') ?? 10);
   if (!Number.isInteger(max) || max < 1 || max > 1000) throw new UsageError('--max must be 1 to 1000.');
@@ -496,7 +544,8 @@ async function rejected(parsed: Parsed): Promise<void> {
   let shown = 0;
   const seen = new Set<string>();
   // Each receive hides what it returns for 30 s, so a message is never printed twice in one run;
-  // without --delete they come back to the queue after that.
+  // without --delete they are made visible again at the end, so the next run lists them too.
+  const shownHandles: string[] = [];
   while (shown < max) {
     const answer = await sqs.send(
       new ReceiveMessageCommand({
@@ -514,15 +563,20 @@ async function rejected(parsed: Parsed): Promise<void> {
       const attributes = message.MessageAttributes ?? {};
       console.log(`reason: ${attributes.reason?.StringValue ?? '(none)'}`);
       console.log(`sns message: ${attributes.snsMessageId?.StringValue ?? '?'}`);
-      console.log(`body: ${message.Body ?? ''}\n`);
+      const body = message.Body ?? '';
+      console.log(`body: ${parsed.flags.has('full') ? body : shorten(body, MAX_SHOWN_BODY)}\n`);
       if (parsed.flags.has('delete') && message.ReceiptHandle) {
         await sqs.send(
           new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
         );
-      }
+      } else if (message.ReceiptHandle) shownHandles.push(message.ReceiptHandle);
       shown += 1;
     }
   }
+  for (const handle of shownHandles)
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }),
+    );
   console.error(
     shown === 0
       ? 'No rejected envelopes.'
@@ -542,15 +596,27 @@ const commands: Record<string, { run: (parsed: Parsed) => Promise<void>; options
   prefs: { run: prefs, options: [...Object.keys(PREFERENCE_OPTIONS), 'wait', 'json', 'table', 'topic-arn'] },
   disconnect: { run: disconnect, options: ['reason', 'topic-arn'] },
   listen: { run: listen, options: ['url', 'token', 'after'] },
-  rejected: { run: rejected, options: ['queue-url', 'max', 'delete'] },
+  rejected: { run: rejected, options: ['queue-url', 'max', 'delete', 'full'] },
 };
+
+// Ctrl-C (in listen, or a long publish) ends the command at once, without a stack trace.
+process.once('SIGINT', () => process.exit(130));
+
+const HELP = new Set(['--help', '-h', 'help']);
 
 try {
   const [name, ...rest] = process.argv.slice(2);
-  const command = name === undefined ? undefined : commands[name];
-  if (command === undefined || rest.includes('--help')) {
-    console.log(USAGE);
-    process.exit(name === undefined || rest.includes('--help') || name === 'help' ? 0 : 2);
+  if (name === undefined || HELP.has(name)) {
+    const about = rest[0];
+    if (about !== undefined && commands[about] === undefined) throw new UsageError(unknownCommand(about));
+    console.log(about === undefined ? USAGE : usageOf(about));
+    process.exit(0);
+  }
+  const command = commands[name];
+  if (command === undefined) throw new UsageError(unknownCommand(name));
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(usageOf(name));
+    process.exit(0);
   }
   const parsed = parse(rest);
   const unknown = [...parsed.options.keys(), ...parsed.flags].filter(
@@ -570,6 +636,24 @@ try {
     console.error(error.message);
     process.exit(2);
   }
-  console.error(`pushline: ${(error as Error).name}: ${(error as Error).message}`);
+  const { name, message, code } = error as Error & { code?: unknown };
+  // A refused connection can come as an AggregateError with no message, only a code.
+  console.error(`pushline: ${name}: ${message || String(code ?? '')}${unreachableHint(error)}`);
   process.exit(1);
+}
+
+function unknownCommand(name: string): string {
+  return `pushline: no command "${name}". Commands: ${Object.keys(commands).join(', ')} (npx pushline help).`;
+}
+
+/**
+ * A hint for a refused connection: the local stack is not running (the commands that read its
+ * outputs file reach it at its ports), or an endpoint given by the environment is down.
+ */
+function unreachableHint(error: unknown): string {
+  const text = `${(error as Error).message} ${String((error as { code?: unknown }).code ?? '')}`;
+  if (!/ECONNREFUSED/.test(text)) return '';
+  return process.env.AWS_ENDPOINT_URL === undefined
+    ? '\nNothing answers there: is the local stack running (npm start)?'
+    : `\nNothing answers at AWS_ENDPOINT_URL (${process.env.AWS_ENDPOINT_URL}): is the local stack (npm start) or LocalStack running?`;
 }

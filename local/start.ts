@@ -12,6 +12,38 @@ import { LOCAL_DEMO_CONTEXT, startLocalStack } from './stack.ts';
 // Lambda runs Node 22; the SDK's notice about Node 20 only applies to this machine.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+const USAGE = `Usage: npm start [-- <options>]: the whole Pushline stack on this machine (no Docker, no AWS).
+
+  --gateway-port <n>        WebSocket gateway and @connections (default 3001)
+  --aws-port <n>            SNS, SQS and DynamoDB endpoint (default 4566)
+  --console-port <n>        the message center page (default 3000)
+  --dynamo <engine>         auto (default), dynamodb-local (needs Java) or dynalite
+  --idle-timeout-ms <n>     close idle connections after n ms (default 600000, as AWS)
+  --max-connection-ms <n>   close every connection after n ms (default 7200000, as AWS)
+  --connect-hold-ms <n>     hold each handshake n ms after $connect (a fault knob)
+  --fault-latency-ms <n>    add n ms to every @connections call (a fault knob)
+  --fault-error-percent <n> answer n % of @connections calls with 429 (a fault knob)
+  --quiet                   no log line per request
+  --help, -h                this text
+
+Reference: docs/local-runtime.md`;
+const VALUE_OPTIONS = [
+  'gateway-port',
+  'aws-port',
+  'console-port',
+  'dynamo',
+  'idle-timeout-ms',
+  'max-connection-ms',
+  'connect-hold-ms',
+  'fault-latency-ms',
+  'fault-error-percent',
+];
+const FLAG_OPTIONS = ['quiet', 'help'];
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const args = parseArgs(process.argv.slice(2));
 const started = Date.now();
 console.log('Pushline local stack starting…');
@@ -93,12 +125,16 @@ function parseArgs(argv: string[]) {
   const flags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
-    if (!arg.startsWith('--')) fail(`Unexpected argument "${arg}".`);
+    if (!arg.startsWith('--')) fail(`Unexpected argument "${arg}" (npm start -- --help).`);
     const [name, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
-    const next = argv[i + 1];
-    if (inline !== undefined) values.set(name, inline);
-    else if (next !== undefined && !next.startsWith('--')) values.set(name, argv[++i] as string);
-    else flags.add(name);
+    if (FLAG_OPTIONS.includes(name) && inline === undefined) {
+      flags.add(name);
+      continue;
+    }
+    if (!VALUE_OPTIONS.includes(name)) fail(`Unknown option --${name} (npm start -- --help).`);
+    const value = inline ?? argv[++i];
+    if (value === undefined || value.startsWith('--')) fail(`--${name} needs a value.`);
+    values.set(name, value);
   }
   const int = (name: string): number | undefined => {
     const raw = values.get(name);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -128,15 +129,21 @@ describe('the pushline command line, tried as a new user would', () => {
 
   it('lists rejected envelopes with their reason, and deletes them on request', async () => {
     const marker = unique('bad');
+    const long = 'y'.repeat(5_000);
     await target.publish(JSON.stringify({ v: 1, to: { users: [marker] }, data: null }));
+    await target.publish(JSON.stringify({ v: 1, to: { users: [`${marker}-long`] }, data: long }));
     await target.local?.idle();
     const queue = ['rejected', '--queue-url', target.outputs.RejectedQueueUrl, '--max', '50'];
     let listed = '';
-    for (let attempt = 0; attempt < 20 && !listed.includes(marker); attempt++) {
-      listed = (await pushline(target, [...queue, '--delete'])).stdout;
+    for (let attempt = 0; attempt < 20 && !listed.includes(`${marker}-long`); attempt++) {
+      listed = (await pushline(target, queue)).stdout;
     }
     assert.match(listed, /reason: type: /);
     assert.ok(listed.includes(marker), 'the rejected body is printed');
+    assert.match(listed, /y{1000,}… \(\d+ more characters\)/, 'a long body is cut on screen');
+    assert.ok(!listed.includes(long), 'not printed whole');
+    const full = await pushline(target, [...queue, '--full', '--delete']);
+    assert.ok(full.stdout.includes(long), '--full prints it whole');
     const after = await pushline(target, queue);
     assert.ok(!after.stdout.includes(marker), 'deleted envelopes are gone');
   });
@@ -334,6 +341,58 @@ describe('the pushline command line, tried as a new user would', () => {
     );
   });
 
+  it('reads --data from a file with @path and from stdin with -, sent as written', {
+    skip: WEBSOCKET_SKIP,
+  }, async () => {
+    const user = unique('data');
+    const socket = await connect(user);
+    const big = `{"text":"${'z'.repeat(50_000)}","n":12345678901234567890}`;
+    const file = join(files, 'data.json');
+    await writeFile(file, `${big}\n`);
+    const fromFile = await pushline(target, [
+      'publish',
+      ...arn(),
+      '--user',
+      user,
+      '--type',
+      't',
+      '--data',
+      `@${file}`,
+    ]);
+    const fromStdin = await pushline(
+      target,
+      ['publish', ...arn(), '--user', user, '--type', 't', '--data', '-'],
+      {
+        input: '{"from":"stdin"}',
+      },
+    );
+    const [fileId, stdinId] = [fromFile.stdout.split(' ')[1], fromStdin.stdout.split(' ')[1]];
+
+    await socket.next((f) => f.kind === 'message' && f.id === fileId);
+    await socket.next((f) => f.kind === 'message' && f.id === stdinId);
+    const fileText = socket.texts.find((text) => text.includes(`"${fileId}"`)) ?? '';
+    assert.ok(fileText.includes('"n":12345678901234567890'), 'the big integer keeps its digits');
+    assert.ok(fileText.includes('z'.repeat(50_000)));
+    assert.deepEqual(socket.frames.find((f) => f.id === stdinId)?.data, { from: 'stdin' });
+    const missing = await failure(
+      pushline(target, ['publish', ...arn(), '--user', user, '--type', 't', '--data', '@/no/such/file']),
+    );
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot read \/no\/such\/file \(ENOENT\)/);
+  });
+
+  it('says nothing answers, and asks whether the stack is running, when its endpoint is down', async () => {
+    const closedPort = await freePort();
+    const failed = await failure(
+      pushline(target, ['online', 'someone', ...table()], {
+        env: { AWS_ENDPOINT_URL: `http://127.0.0.1:${closedPort}` },
+      }),
+    );
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /ECONNREFUSED/);
+    assert.match(failed.stderr, /is the local stack \(npm start\) or LocalStack running\?/);
+  });
+
   it('exits with code 1 and the AWS error when the topic cannot be published to', async () => {
     const input = JSON.stringify({ to: { users: ['nobody'] }, type: 't', data: null });
     const missing = `${target.outputs.TopicArn}-missing`;
@@ -517,3 +576,56 @@ describe('the pushline command line against a stack that names its own topic cla
     assert.deepEqual(JSON.parse(shown.stdout)[0].mutedTypes, []);
   });
 });
+
+describe('the pushline command line’s help and usage errors, tried as a new user would', () => {
+  const cli = (args: string[]) => run(process.execPath, ['cli/bin.js', ...args], { timeout: 60_000 });
+
+  it('prints the whole help for help, --help and -h, with exit code 0', async () => {
+    for (const args of [['help'], ['--help'], ['-h'], []]) {
+      const { stdout } = await cli(args);
+      assert.match(stdout, /^Usage: npx pushline <command>/, args.join(' '));
+      assert.match(stdout, /rejected \[--queue-url/);
+    }
+  });
+
+  it('prints one command’s part for <command> --help, -h and help <command>', async () => {
+    for (const args of [
+      ['publish', '--help'],
+      ['publish', '-h'],
+      ['help', 'publish'],
+    ]) {
+      const { stdout } = await cli(args);
+      assert.match(stdout, /^Usage: npx pushline publish \(--user/, args.join(' '));
+      assert.doesNotMatch(stdout, /rejected \[--queue-url/, 'only the publish part');
+    }
+  });
+
+  it('refuses an unknown command and an unknown option by name, with exit code 2', async () => {
+    const command = await failure(cli(['pubish', '--user', 'a']));
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /no command "pubish"\. Commands: token, publish/);
+    const option = await failure(cli(['token', 'alice', '--expire', '60']));
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /token does not take --expire/);
+  });
+
+  it('npm start -- --help prints its options without starting, and an unknown option is refused', async () => {
+    const start = (args: string[]) =>
+      run(process.execPath, ['--import', 'tsx', 'local/start.ts', ...args], { timeout: 60_000 });
+    const { stdout } = await start(['--help']);
+    assert.match(stdout, /^Usage: npm start/);
+    assert.doesNotMatch(stdout, /starting/);
+    const unknown = await failure(start(['--gateway-prot', '3005']));
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /Unknown option --gateway-prot/);
+  });
+});
+
+/** A loopback port nothing listens on (taken, then released). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
