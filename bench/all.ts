@@ -27,12 +27,10 @@ interface SubRun {
 /** In the order `npm run bench` runs them: the local runtime's ceiling first, the peer last. */
 const SUB_RUNS: readonly SubRun[] = [
   { name: 'gateway', script: 'gateway.ts', what: 'posts/s the local gateway serves' },
-  { name: 'fanout', script: 'fanout.ts', what: 'push path throughput, unicast latency, overhead vs raw' },
+  { name: 'fanout', script: 'fanout.ts', what: 'push path throughput and latency beside raw posting' },
   { name: 'cpu', script: 'deliver-cpu.ts', what: 'deliver CPU per delivery, each management client' },
-  { name: 'broadcast', script: 'broadcast.ts', what: '100,000 simulated connections, one broadcast' },
   { name: 'cold', script: 'cold.ts', what: 'bundle sizes and cold module init' },
   { name: 'cost', script: 'table-cost.ts', what: 'table units per message, beside the previous design' },
-  { name: 'costmodel', script: 'cost-model.ts', what: 'dollars per million deliveries' },
   {
     name: 'peer',
     script: 'peer.ts',

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: fan-out throughput and latency of the whole push path on the local stack,
+ * `npm run bench:fanout`: fan-out throughput and latency of the whole push path on the local stack,
  * beside a baseline measured in the same run: raw PostToConnection calls at the same concurrency
  * against the same emulator (the ceiling the delivery function could reach).
  *
