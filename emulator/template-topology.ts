@@ -12,6 +12,7 @@ import {
   TemplateValues,
 } from './template-intrinsics.ts';
 import type {
+  AsyncInvokeConfig,
   AuthorizerSpec,
   FunctionSpec,
   RouteSpec,
@@ -332,41 +333,50 @@ class TemplateReader {
       typeof rawPolicy === 'string'
         ? (JSON.parse(rawPolicy) as Record<string, unknown>)
         : (rawPolicy as Record<string, unknown> | undefined);
-    const deadLetterQueue = this.deadLetterQueueOf(fnId, props);
     return {
       function: this.functionName(fnId, where),
       ...(filterPolicy ? { filterPolicy } : {}),
-      ...(deadLetterQueue ? { deadLetterQueue } : {}),
+      ...this.asyncInvokeConfigOf(fnId),
     };
   }
 
   /**
-   * Where events that still fail after Lambda's asynchronous retries go: the function's on-failure
-   * destination, else its dead-letter config, else the subscription's redrive queue.
+   * What Lambda does with the function's failed asynchronous invocations: its dead-letter config,
+   * and its event invoke config (on-failure destination, retries, maximum event age). A
+   * subscription's `RedrivePolicy` is SNS's own: on AWS it takes only messages SNS could not hand to
+   * Lambda, which the local runtime never fails to do, so it is not read.
    */
-  private deadLetterQueueOf(fnId: string, subscription: Record<string, unknown>): string | undefined {
-    const candidates: unknown[] = [];
-    for (const [, config] of this.ofType('AWS::Lambda::EventInvokeConfig')) {
-      if (this.values.referencedIds(config.Properties?.FunctionName).includes(fnId)) {
-        candidates.push(
-          (config.Properties?.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)
-            ?.OnFailure?.Destination,
-        );
-      }
-    }
-    candidates.push(
+  private asyncInvokeConfigOf(fnId: string): AsyncInvokeConfig {
+    const queueOf = (value: unknown) => {
+      const queueId = this.values
+        .referencedIds(value)
+        .find((id) => this.resources[id]?.Type === 'AWS::SQS::Queue');
+      return queueId === undefined ? undefined : this.values.physicalName(queueId, 'QueueName');
+    };
+    const config: {
+      deadLetterQueue?: string;
+      onFailureQueue?: string;
+      maximumRetryAttempts?: number;
+      maximumEventAgeSeconds?: number;
+    } = {};
+    const deadLetterQueue = queueOf(
       (this.resources[fnId]?.Properties?.DeadLetterConfig as { TargetArn?: unknown } | undefined)?.TargetArn,
     );
-    candidates.push(
-      (subscription.RedrivePolicy as { deadLetterTargetArn?: unknown } | undefined)?.deadLetterTargetArn,
-    );
-    for (const candidate of candidates) {
-      const queueId = this.values
-        .referencedIds(candidate)
-        .find((id) => this.resources[id]?.Type === 'AWS::SQS::Queue');
-      if (queueId !== undefined) return this.values.physicalName(queueId, 'QueueName');
+    if (deadLetterQueue !== undefined) config.deadLetterQueue = deadLetterQueue;
+    for (const [, invokeConfig] of this.ofType('AWS::Lambda::EventInvokeConfig')) {
+      const props = invokeConfig.Properties ?? {};
+      if (!this.values.referencedIds(props.FunctionName).includes(fnId)) continue;
+      const onFailureQueue = queueOf(
+        (props.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)?.OnFailure
+          ?.Destination,
+      );
+      if (onFailureQueue !== undefined) config.onFailureQueue = onFailureQueue;
+      if (typeof props.MaximumRetryAttempts === 'number')
+        config.maximumRetryAttempts = props.MaximumRetryAttempts;
+      if (typeof props.MaximumEventAgeInSeconds === 'number')
+        config.maximumEventAgeSeconds = props.MaximumEventAgeInSeconds;
     }
-    return undefined;
+    return config;
   }
 
   /** The local name of the function a value (an integration or authorizer URI, an endpoint) points at. */

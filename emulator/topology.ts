@@ -14,7 +14,7 @@ export interface FunctionSpec {
   readonly handler?: string;
   /** Environment variables of the function (the runtime adds AWS_REGION and the endpoint variables). */
   readonly environment?: Readonly<Record<string, string>>;
-  /** Invocation timeout. @default 30 */
+  /** Invocation timeout. @default 3 (Lambda's default) */
   readonly timeoutSeconds?: number;
   /** Maximum concurrent instances (each handles one invocation at a time). @default 4 */
   readonly maxConcurrency?: number;
@@ -53,12 +53,26 @@ export interface WebSocketApiSpec {
 }
 
 /** A Lambda subscription of an SNS topic. */
-export interface SubscriptionSpec {
+export interface SubscriptionSpec extends AsyncInvokeConfig {
   readonly function: string;
   /** SNS filter policy on message attributes. */
   readonly filterPolicy?: Readonly<Record<string, unknown>>;
-  /** Queue receiving events that still fail after Lambda's asynchronous retries. */
+}
+
+/**
+ * What Lambda does with an asynchronous invocation that keeps failing: the function's
+ * `DeadLetterConfig` and its `AWS::Lambda::EventInvokeConfig`. (An SNS subscription's redrive
+ * policy is not among them: on AWS it only takes messages SNS could not hand to Lambda.)
+ */
+export interface AsyncInvokeConfig {
+  /** The function's dead-letter queue: the event unchanged, with `RequestID`, `ErrorCode` and `ErrorMessage` attributes. */
   readonly deadLetterQueue?: string;
+  /** The on-failure destination (an SQS queue): Lambda's invocation record, with the event as `requestPayload`. */
+  readonly onFailureQueue?: string;
+  /** Retries after a function error, 0 to 2. @default 2 */
+  readonly maximumRetryAttempts?: number;
+  /** An event older than this is not retried, 60 to 21,600. @default 21,600 (6 hours) */
+  readonly maximumEventAgeSeconds?: number;
 }
 
 /** An SNS topic and its Lambda subscriptions. */

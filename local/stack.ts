@@ -25,7 +25,7 @@ export interface LocalStackOptions {
   readonly maxConnectionMs?: number;
   /** @default PUSHLINE_DYNAMO from the environment, else 'auto' */
   readonly dynamo?: 'auto' | 'dynamodb-local' | 'dynalite';
-  /** Delays of Lambda's two asynchronous retries (1 and 2 minutes on AWS). */
+  /** Delays of Lambda's asynchronous retries. @default [60000, 120000] (AWS's 1 and 2 minutes) */
   readonly retryDelaysMs?: readonly number[];
   readonly deliveryConcurrency?: number;
   /** How the deliver, fanout and message functions call the management API (PUSHLINE_MANAGEMENT_CLIENT). */

@@ -1,22 +1,32 @@
 /**
  * Lambda's asynchronous invocation, as SNS uses it: the caller does not wait, a rejected
- * invocation is retried (twice on AWS, after about 1 and 2 minutes; quicker locally), then the
- * event goes to the dead-letter queue with Lambda's DLQ message attributes, or is dropped.
+ * invocation is retried (`MaximumRetryAttempts`, two by default, after 1 and 2 minutes on AWS) while
+ * the event is younger than `MaximumEventAgeInSeconds`; then the event goes to the function's
+ * dead-letter queue (the event, with Lambda's DLQ attributes) and to its on-failure destination
+ * (Lambda's invocation record), or is dropped when it has neither.
  */
 import { randomUUID } from 'node:crypto';
-import { FunctionError, type Invoke } from '../topology.ts';
+import { LambdaFunctionError } from '../lambda/errors.ts';
+import {
+  type AsyncInvokeConfig,
+  FunctionError,
+  type Invoke,
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+} from '../topology.ts';
 import { IdleTimeoutError } from './errors.ts';
 import type { SqsAttributeValue } from './sqs.ts';
 
-/** One event for one function, with where it goes when every attempt fails. */
-export interface AsyncDelivery {
+/** One event for one function, with what Lambda does when its attempts fail. */
+export interface AsyncDelivery extends AsyncInvokeConfig {
   readonly functionName: string;
   readonly event: unknown;
-  /** Queue name of the dead-letter queue. */
-  readonly deadLetterQueue?: string;
   /** What triggered it, for log lines (e.g. the topic). */
   readonly source: string;
 }
+
+/** Why Lambda gave up on an event, as its invocation record names it. */
+type GiveUpCondition = 'RetriesExhausted' | 'EventAgeExceeded';
 
 /** Counters of the asynchronous invocations. */
 export interface AsyncInvokerStats {
@@ -24,32 +34,55 @@ export interface AsyncInvokerStats {
   readonly invocations: number;
   /** Attempts that rejected. */
   readonly failedInvocations: number;
-  /** Events sent to a dead-letter queue after their last attempt failed. */
+  /** Events sent to a dead-letter queue or an on-failure destination after their last attempt failed. */
   readonly deadLettered: number;
-  /** Events dropped after their last attempt failed (no DLQ, or the DLQ refused them). */
+  /** Events dropped after their last attempt failed (neither a DLQ nor a destination took them). */
   readonly dropped: number;
 }
 
 /** Options of the asynchronous invoker. */
 export interface AsyncInvokerOptions {
   readonly invoke: Invoke;
-  /** Delay before each retry; its length is the number of retries. */
+  /**
+   * Delay before each retry (AWS: 1 and 2 minutes). Its length also caps the retries, below the
+   * function's `maximumRetryAttempts`.
+   */
   readonly retryDelaysMs: readonly number[];
-  /** Sends a dead-letter message; throws when the queue refuses it. */
+  /** Sends a message to a queue (dead letter or invocation record); throws when the queue refuses it. */
   readonly deadLetter: (queue: string, body: string, attributes: Record<string, SqsAttributeValue>) => void;
   readonly log: (line: string) => void;
+  /** The clock event ages are measured with. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** Lambda's defaults for an asynchronous invocation. */
+const DEFAULT_RETRY_ATTEMPTS = 2;
+const DEFAULT_EVENT_AGE_SECONDS = 21_600;
+
+/** What one failed attempt answered, for the dead-letter attributes and the invocation record. */
+interface Failure {
+  readonly errorType: string;
+  readonly errorMessage: string;
+  readonly trace: readonly string[];
 }
 
 /** Lambda's DLQ keeps the first 1 KB of the error message. */
 const ERROR_MESSAGE_LIMIT = 1024;
 
-function errorMessage(error: unknown, functionName: string): string {
+function failureOf(error: unknown, functionName: string): Failure {
+  if (error instanceof LambdaFunctionError)
+    return { errorType: error.errorType, errorMessage: error.errorMessage, trace: error.trace };
   if (error instanceof FunctionError) {
     // FunctionError prefixes the function's own message; the DLQ carries the function's message.
     const prefix = `${functionName} failed: ${error.errorType}: `;
-    return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    return { errorType: error.errorType, errorMessage: message, trace: [] };
   }
-  return error instanceof Error ? error.message : String(error);
+  return {
+    errorType: error instanceof Error ? error.name : typeof error,
+    errorMessage: error instanceof Error ? error.message : String(error),
+    trace: [],
+  };
 }
 
 function truncateUtf8(text: string, maxBytes: number): string {
@@ -62,7 +95,37 @@ function truncateUtf8(text: string, maxBytes: number): string {
     .replace(/\uFFFD$/, '');
 }
 
-/** Runs deliveries in the background with Lambda's retry and dead-letter rules. */
+/** One event on its way: the delivery, its request id across attempts, and when it arrived. */
+interface Run {
+  readonly delivery: AsyncDelivery;
+  readonly requestId: string;
+  readonly submittedAt: number;
+}
+
+/** What an on-failure destination receives (Lambda's "invocation record"). */
+export interface InvocationRecord {
+  readonly version: '1.0';
+  readonly timestamp: string;
+  readonly requestContext: {
+    readonly requestId: string;
+    readonly functionArn: string;
+    readonly condition: GiveUpCondition;
+    readonly approximateInvokeCount: number;
+  };
+  readonly requestPayload: unknown;
+  readonly responseContext: {
+    readonly statusCode: number;
+    readonly executedVersion: string;
+    readonly functionError: 'Unhandled';
+  };
+  readonly responsePayload: {
+    readonly errorType: string;
+    readonly errorMessage: string;
+    readonly trace: string[];
+  };
+}
+
+/** Runs deliveries in the background with Lambda's retry, event-age and dead-letter rules. */
 export class AsyncInvoker {
   private pending = 0;
   private closed = false;
@@ -70,14 +133,18 @@ export class AsyncInvoker {
   private readonly idleWaiters = new Set<() => void>();
   private counters = { invocations: 0, failedInvocations: 0, deadLettered: 0, dropped: 0 };
 
-  constructor(private readonly options: AsyncInvokerOptions) {}
+  private readonly now: () => number;
+
+  constructor(private readonly options: AsyncInvokerOptions) {
+    this.now = options.now ?? Date.now;
+  }
 
   /** Queues a delivery; it starts after the current request has been answered. */
   submit(delivery: AsyncDelivery): void {
     if (this.closed) return;
     this.pending += 1;
-    const requestId = randomUUID();
-    this.schedule(0, () => this.attempt(delivery, requestId, 0));
+    const run: Run = { delivery, requestId: randomUUID(), submittedAt: this.now() };
+    this.schedule(0, () => this.attempt(run, 0));
   }
 
   /** Counters so far. */
@@ -119,10 +186,10 @@ export class AsyncInvoker {
     this.timers.add(timer);
   }
 
-  private async attempt(delivery: AsyncDelivery, requestId: string, attempt: number): Promise<void> {
+  private async attempt(run: Run, attempt: number): Promise<void> {
     if (this.closed) return;
+    const { delivery } = run;
     const { functionName } = delivery;
-    const attempts = this.options.retryDelaysMs.length + 1;
     this.counters.invocations += 1;
     try {
       await this.options.invoke(functionName, delivery.event);
@@ -131,50 +198,102 @@ export class AsyncInvoker {
     } catch (error) {
       if (this.closed) return;
       this.counters.failedInvocations += 1;
-      const message = errorMessage(error, functionName);
+      const failure = failureOf(error, functionName);
+      const retries = Math.min(
+        delivery.maximumRetryAttempts ?? DEFAULT_RETRY_ATTEMPTS,
+        this.options.retryDelaysMs.length,
+      );
       const delay = this.options.retryDelaysMs[attempt];
-      if (delay !== undefined) {
+      if (attempt < retries && delay !== undefined) {
         this.options.log(
-          `[lambda] ${functionName} (from ${delivery.source}) attempt ${attempt + 1}/${attempts} failed: ${message}; retrying in ${delay} ms`,
+          `[lambda] ${functionName} (from ${delivery.source}) attempt ${attempt + 1}/${retries + 1} failed: ${failure.errorMessage}; retrying in ${delay} ms`,
         );
-        this.schedule(delay, () => this.attempt(delivery, requestId, attempt + 1));
+        this.schedule(delay, () => this.retry(run, attempt + 1, failure));
         return;
       }
-      this.giveUp(delivery, requestId, message, attempts);
+      this.giveUp(run, 'RetriesExhausted', attempt + 1, failure);
       this.finish();
     }
   }
 
-  private giveUp(delivery: AsyncDelivery, requestId: string, message: string, attempts: number): void {
-    const { functionName, deadLetterQueue } = delivery;
-    if (deadLetterQueue === undefined) {
+  /** A retry, unless the event has grown older than the function's maximum event age. */
+  private async retry(run: Run, attempt: number, last: Failure): Promise<void> {
+    const maxAgeMs = (run.delivery.maximumEventAgeSeconds ?? DEFAULT_EVENT_AGE_SECONDS) * 1000;
+    if (this.now() - run.submittedAt > maxAgeMs) {
+      if (this.closed) return;
+      this.giveUp(run, 'EventAgeExceeded', attempt, last);
+      this.finish();
+      return;
+    }
+    await this.attempt(run, attempt);
+  }
+
+  private giveUp(run: Run, condition: GiveUpCondition, invokeCount: number, failure: Failure): void {
+    const { functionName, deadLetterQueue, onFailureQueue, source } = run.delivery;
+    const why = `${condition === 'RetriesExhausted' ? `failed ${invokeCount} times` : `older than its maximum event age after ${invokeCount} attempts`}. Last error: ${failure.errorMessage}`;
+    if (deadLetterQueue === undefined && onFailureQueue === undefined) {
       this.counters.dropped += 1;
       this.options.log(
-        `[lambda] ${functionName} (from ${delivery.source}) failed ${attempts} times, no dead-letter queue: event dropped. Last error: ${message}`,
+        `[lambda] ${functionName} (from ${source}) ${why}; no dead-letter queue or on-failure destination: event dropped`,
       );
       return;
     }
-    try {
-      // Lambda's DLQ message: the event unchanged as the body, the failure in three attributes.
-      this.options.deadLetter(deadLetterQueue, JSON.stringify(delivery.event), {
-        RequestID: { DataType: 'String', StringValue: requestId },
+    // With both, Lambda sends to both: the event to the dead-letter queue, the record to the destination.
+    const sent: string[] = [];
+    const refused: string[] = [];
+    const send = (queue: string, body: string, attributes: Record<string, SqsAttributeValue>) => {
+      try {
+        this.options.deadLetter(queue, body, attributes);
+        sent.push(queue);
+      } catch (error) {
+        refused.push(`${queue} (${error instanceof Error ? error.message : String(error)})`);
+      }
+    };
+    if (deadLetterQueue !== undefined) {
+      send(deadLetterQueue, JSON.stringify(run.delivery.event), {
+        RequestID: { DataType: 'String', StringValue: run.requestId },
         // A function error is an invoke that answered 200 with X-Amz-Function-Error set.
         ErrorCode: { DataType: 'Number', StringValue: '200' },
         ErrorMessage: {
           DataType: 'String',
-          StringValue: truncateUtf8(message, ERROR_MESSAGE_LIMIT) || 'Unknown',
+          StringValue: truncateUtf8(failure.errorMessage, ERROR_MESSAGE_LIMIT) || 'Unknown',
         },
       });
-      this.counters.deadLettered += 1;
-      this.options.log(
-        `[lambda] ${functionName} (from ${delivery.source}) failed ${attempts} times: event sent to dead-letter queue ${deadLetterQueue}. Last error: ${message}`,
-      );
-    } catch (error) {
-      this.counters.dropped += 1;
-      this.options.log(
-        `[lambda] ${functionName} (from ${delivery.source}) failed ${attempts} times and dead-letter queue ${deadLetterQueue} refused the event (${error instanceof Error ? error.message : String(error)}): event dropped`,
-      );
     }
+    if (onFailureQueue !== undefined)
+      send(onFailureQueue, JSON.stringify(this.invocationRecord(run, condition, invokeCount, failure)), {});
+    if (sent.length > 0) this.counters.deadLettered += 1;
+    else this.counters.dropped += 1;
+    this.options.log(
+      `[lambda] ${functionName} (from ${source}) ${why}; ${sent.length > 0 ? `sent to ${sent.join(' and ')}` : 'event dropped'}${refused.length > 0 ? `; refused by ${refused.join(', ')}` : ''}`,
+    );
+  }
+
+  /** Lambda's invocation record, as an on-failure destination receives it. */
+  private invocationRecord(
+    run: Run,
+    condition: GiveUpCondition,
+    invokeCount: number,
+    failure: Failure,
+  ): InvocationRecord {
+    const { functionName } = run.delivery;
+    return {
+      version: '1.0',
+      timestamp: new Date(this.now()).toISOString(),
+      requestContext: {
+        requestId: run.requestId,
+        functionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${functionName}:$LATEST`,
+        condition,
+        approximateInvokeCount: invokeCount,
+      },
+      requestPayload: run.delivery.event,
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      responsePayload: {
+        errorType: failure.errorType,
+        errorMessage: failure.errorMessage,
+        trace: [...failure.trace],
+      },
+    };
   }
 
   private finish(): void {

@@ -35,8 +35,9 @@ export interface AwsEndpointOptions {
   /** Runs a function; SNS deliveries call it asynchronously. */
   readonly invoke: Invoke;
   /**
-   * Delay before each retry of a failed asynchronous invocation; AWS retries twice, about 1 and
-   * 2 minutes apart, which is too slow to wait for locally. @default [1000, 2000]
+   * Delay before each retry of a failed asynchronous invocation. The default is AWS's: 1 minute,
+   * then 2; tests pass shorter ones (e.g. `[100, 200]`). Its length caps the retries.
+   * @default [60000, 120000]
    */
   readonly retryDelaysMs?: readonly number[];
   /** Receives one line per notable event (failed invocations, dead letters, proxy errors). */
@@ -77,6 +78,8 @@ export interface AwsEndpoint {
   close(): Promise<void>;
 }
 
+/** Lambda retries a failed asynchronous invocation twice: about 1 minute, then 2 minutes later. */
+const LAMBDA_RETRY_DELAYS_MS: readonly number[] = [60_000, 120_000];
 /** Largest SNS/SQS request body accepted (a 256 KB message, URL-encoded, in a batch of 10, fits). */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** How long close() lets in-flight requests finish before cutting their connections. */
@@ -154,7 +157,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   for (const name of options.queues) sqs.createQueue(name);
   const invoker = new AsyncInvoker({
     invoke: options.invoke,
-    retryDelaysMs: options.retryDelaysMs ?? [1000, 2000],
+    retryDelaysMs: options.retryDelaysMs ?? LAMBDA_RETRY_DELAYS_MS,
+    // Dead letters and on-failure destination records alike.
     deadLetter: (queue, body, attributes) => {
       sqs.sendMessage(queue, body, attributes);
     },

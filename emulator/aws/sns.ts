@@ -5,7 +5,7 @@
  * (platform applications and endpoints, Publish to an endpoint ARN) is in sns-mobile.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { TopicSpec } from '../topology.ts';
+import type { AsyncInvokeConfig, SubscriptionSpec, TopicSpec } from '../topology.ts';
 import type { AsyncDelivery } from './async-invoker.ts';
 import { AwsTopologyError } from './errors.ts';
 import { matchesFilterPolicy, type SnsAttribute, validateFilterPolicy } from './filter-policy.ts';
@@ -41,7 +41,8 @@ interface Subscription {
   readonly functionName?: string;
   readonly queue?: QueueSubscription['queue'];
   readonly filterPolicy?: Readonly<Record<string, unknown>>;
-  readonly deadLetterQueue?: string;
+  /** What Lambda does when the function keeps failing (Lambda subscriptions only). */
+  readonly asyncInvoke?: AsyncInvokeConfig;
 }
 
 interface Topic {
@@ -114,16 +115,11 @@ export class SnsEmulator implements SnsLocalControls {
       const subscriptions = spec.subscriptions.map((sub, i): Subscription => {
         const where = `topic ${spec.name}, subscription ${i} (${sub.function})`;
         if (sub.filterPolicy !== undefined) validateFilterPolicy(sub.filterPolicy, `${where}: filterPolicy`);
-        if (sub.deadLetterQueue !== undefined && !options.hasQueue(sub.deadLetterQueue)) {
-          throw new AwsTopologyError(
-            `${where}: dead-letter queue ${sub.deadLetterQueue} is not among the queues`,
-          );
-        }
         return {
           arn: `${arn}:${randomUUID()}`,
           functionName: sub.function,
           ...(sub.filterPolicy === undefined ? {} : { filterPolicy: sub.filterPolicy }),
-          ...(sub.deadLetterQueue === undefined ? {} : { deadLetterQueue: sub.deadLetterQueue }),
+          asyncInvoke: checkedAsyncConfig(sub, where, options.hasQueue),
         };
       });
       this.topics.set(arn, { name: spec.name, arn, attributes: {}, subscriptions });
@@ -574,9 +570,35 @@ export class SnsEmulator implements SnsLocalControls {
         functionName: sub.functionName as string,
         event,
         source: `SNS topic ${topic.name}`,
-        ...(sub.deadLetterQueue === undefined ? {} : { deadLetterQueue: sub.deadLetterQueue }),
+        ...sub.asyncInvoke,
       });
     }
     return messageId;
   }
+}
+
+/** The function's asynchronous-invocation settings, refused as Lambda's API would refuse them. */
+function checkedAsyncConfig(
+  sub: SubscriptionSpec,
+  where: string,
+  hasQueue: (name: string) => boolean,
+): AsyncInvokeConfig {
+  for (const [what, queue] of [
+    ['dead-letter queue', sub.deadLetterQueue],
+    ['on-failure destination', sub.onFailureQueue],
+  ] as const) {
+    if (queue !== undefined && !hasQueue(queue))
+      throw new AwsTopologyError(`${where}: ${what} ${queue} is not among the queues`);
+  }
+  const { maximumRetryAttempts: retries, maximumEventAgeSeconds: age } = sub;
+  if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0 && retries <= 2))
+    throw new AwsTopologyError(`${where}: maximumRetryAttempts must be 0, 1 or 2 (got ${retries})`);
+  if (age !== undefined && !(Number.isInteger(age) && age >= 60 && age <= 21_600))
+    throw new AwsTopologyError(`${where}: maximumEventAgeSeconds must be 60 to 21600 (got ${age})`);
+  return {
+    ...(sub.deadLetterQueue === undefined ? {} : { deadLetterQueue: sub.deadLetterQueue }),
+    ...(sub.onFailureQueue === undefined ? {} : { onFailureQueue: sub.onFailureQueue }),
+    ...(retries === undefined ? {} : { maximumRetryAttempts: retries }),
+    ...(age === undefined ? {} : { maximumEventAgeSeconds: age }),
+  };
 }

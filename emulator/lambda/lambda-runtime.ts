@@ -28,6 +28,13 @@ export interface LambdaRuntimeOptions {
   readonly baseEnvironment?: Readonly<Record<string, string>>;
   /** Receives each line a function writes to stdout/stderr, prefixed with `[functionName]`. @default stdout */
   readonly log?: (line: string) => void;
+  /**
+   * Lambda runs every function in UTC (`TZ=:UTC`). A time zone is process-wide in Node (a worker
+   * cannot have its own), so with `'UTC'` the runtime switches the whole process to UTC when it is
+   * constructed; `'host'` leaves the process, and the functions, in the host's time zone.
+   * @default 'UTC'
+   */
+  readonly timeZone?: 'UTC' | 'host';
 }
 
 /** Counters of one function since the runtime started. */
@@ -57,7 +64,8 @@ export interface FunctionStats {
 const MEMORY_LIMIT_MB = 128;
 /** Lambda allows 10 s for the init phase; a worker also has to compile TypeScript, hence the margin. */
 const INIT_LIMIT_MS = 10_000;
-const DEFAULT_TIMEOUT_SECONDS = 30;
+/** Lambda's default when a function sets no timeout (a template without `Timeout`). */
+const DEFAULT_TIMEOUT_SECONDS = 3;
 const DEFAULT_MAX_CONCURRENCY = 4;
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 
@@ -103,6 +111,8 @@ export class LambdaRuntime {
 
   constructor(options: LambdaRuntimeOptions) {
     this.#log = options.log ?? ((line) => process.stdout.write(`${line}\n`));
+    const utc = (options.timeZone ?? 'UTC') === 'UTC';
+    if (utc) useUtc();
     for (const spec of options.functions) {
       if (this.#pools.has(spec.name))
         throw new FunctionSpecError(`Function '${spec.name}' is defined twice.`);
@@ -115,7 +125,7 @@ export class LambdaRuntime {
       }
       this.#pools.set(spec.name, {
         spec,
-        environment: functionEnvironment(spec, options.baseEnvironment ?? {}),
+        environment: functionEnvironment(spec, options.baseEnvironment ?? {}, utc),
         timeoutMs: timeoutSeconds * 1000,
         maxConcurrency,
         instances: new Set(),
@@ -382,9 +392,19 @@ export class LambdaRuntime {
 }
 
 /** The worker's whole environment: Lambda's defaults, then the base, then the function's own, then reserved names. */
+/**
+ * Switches this process to UTC, as Lambda runs functions. Workers share the process's time zone,
+ * and Node applies a change of `process.env.TZ` only when the main thread makes it.
+ */
+function useUtc(): void {
+  if (process.env.TZ === 'UTC' || process.env.TZ === ':UTC') return;
+  process.env.TZ = 'UTC';
+}
+
 function functionEnvironment(
   spec: FunctionSpec,
   base: Readonly<Record<string, string>>,
+  utc: boolean,
 ): Record<string, string> {
   const region = spec.environment?.AWS_REGION ?? base.AWS_REGION ?? LOCAL_REGION;
   const logStream = `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]local`;
@@ -394,6 +414,7 @@ function functionEnvironment(
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_DEFAULT_REGION: region,
+    ...(utc ? { TZ: ':UTC' } : {}),
     ...base,
     ...spec.environment,
     AWS_REGION: region,

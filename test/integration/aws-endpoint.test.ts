@@ -94,7 +94,7 @@ describe('the local AWS endpoint', () => {
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT,
       dynamoEndpoint: dynamo.endpoint,
-      queues: ['dead-letters', 'work'],
+      queues: ['dead-letters', 'work', 'failure-records'],
       retryDelaysMs: RETRY_DELAYS,
       topics: [
         {
@@ -109,6 +109,12 @@ describe('the local AWS endpoint', () => {
         },
         { name: 'failing', subscriptions: [{ function: 'thrower', deadLetterQueue: 'dead-letters' }] },
         { name: 'failing-no-dlq', subscriptions: [{ function: 'thrower' }] },
+        {
+          name: 'failing-to-destination',
+          subscriptions: [
+            { function: 'thrower', onFailureQueue: 'failure-records', maximumRetryAttempts: 0 },
+          ],
+        },
       ],
       // Stands in for the Lambda runtime: records each event; 'thrower' fails like a handler that throws.
       invoke: async (fn, event) => {
@@ -414,6 +420,87 @@ describe('the local AWS endpoint', () => {
           ReceiptHandle: dead.ReceiptHandle,
         }),
       );
+    });
+
+    it("honours MaximumRetryAttempts 0 and sends Lambda's invocation record to the on-failure destination", async () => {
+      const before = endpoint.stats();
+      const { MessageId } = await sns.send(
+        new PublishCommand({ TopicArn: endpoint.topicArn('failing-to-destination'), Message: 'recorded' }),
+      );
+      await endpoint.idle(5000);
+
+      const attempts = callsFor('thrower', MessageId);
+      assert.equal(attempts.length, 1, 'no retry');
+      assert.equal(endpoint.stats().deadLettered - before.deadLettered, 1);
+      const received = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: endpoint.queueUrl('failure-records'),
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      assert.equal(received.Messages?.length, 1);
+      const record = JSON.parse(received.Messages?.[0]?.Body ?? '{}') as {
+        version: string;
+        timestamp: string;
+        requestContext: {
+          requestId: string;
+          functionArn: string;
+          condition: string;
+          approximateInvokeCount: number;
+        };
+        requestPayload: SnsEvent;
+        responseContext: { statusCode: number; executedVersion: string; functionError: string };
+        responsePayload: { errorType: string; errorMessage: string };
+      };
+      // The record wraps the event; a dead-letter queue would have received the event itself.
+      assert.equal(record.version, '1.0');
+      assert.ok(!Number.isNaN(Date.parse(record.timestamp)));
+      assert.match(record.requestContext.requestId, UUID);
+      assert.equal(
+        record.requestContext.functionArn,
+        `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:thrower:$LATEST`,
+      );
+      assert.equal(record.requestContext.condition, 'RetriesExhausted');
+      assert.equal(record.requestContext.approximateInvokeCount, 1);
+      assert.deepEqual(record.requestPayload, attempts[0]?.event);
+      assert.deepEqual(record.responseContext, {
+        statusCode: 200,
+        executedVersion: '$LATEST',
+        functionError: 'Unhandled',
+      });
+      assert.equal(record.responsePayload.errorType, 'Error');
+      assert.equal(record.responsePayload.errorMessage, 'boom: the handler failed');
+      await sqs.send(
+        new DeleteMessageCommand({
+          QueueUrl: endpoint.queueUrl('failure-records'),
+          ReceiptHandle: received.Messages?.[0]?.ReceiptHandle,
+        }),
+      );
+    });
+
+    it('refuses retry attempts and event ages that Lambda refuses', async () => {
+      for (const [sub, message] of [
+        [{ function: 'f', maximumRetryAttempts: 3 }, /maximumRetryAttempts must be 0, 1 or 2/],
+        [{ function: 'f', maximumEventAgeSeconds: 30 }, /maximumEventAgeSeconds must be 60 to 21600/],
+        [
+          { function: 'f', onFailureQueue: 'missing' },
+          /on-failure destination missing is not among the queues/,
+        ],
+      ] as const) {
+        await assert.rejects(
+          startAwsEndpoint({
+            port: 0,
+            region: LOCAL_REGION,
+            accountId: LOCAL_ACCOUNT,
+            dynamoEndpoint: dynamo.endpoint,
+            queues: [],
+            topics: [{ name: 't', subscriptions: [sub] }],
+            invoke: async () => null,
+          }),
+          message,
+        );
+      }
     });
 
     it('drops and counts an event that keeps failing when there is no dead-letter queue', async () => {

@@ -13,6 +13,8 @@ interface ProbeResult {
   invocations: number;
   env: Record<string, string | null>;
   context: { functionName: string; awsRequestId: string; invokedFunctionArn: string; remainingMs: number };
+  timeZone: string;
+  localHour: number;
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -81,8 +83,12 @@ describe('LambdaRuntime', () => {
     assert.equal(result.context.functionName, 'probe-a');
     assert.match(result.context.awsRequestId, /^[0-9a-f-]{36}$/);
     assert.equal(result.context.invokedFunctionArn, 'arn:aws:lambda:us-east-1:000000000000:function:probe-a');
-    // Counted down from the 30 s timeout; how much is left depends on the machine's speed.
-    assert.ok(result.context.remainingMs > 0 && result.context.remainingMs <= 30_000);
+    // Counted down from Lambda's default 3 s timeout (the spec sets none); how much is left
+    // depends on the machine's speed.
+    assert.ok(
+      result.context.remainingMs > 0 && result.context.remainingMs <= 3_000,
+      `remaining ${result.context.remainingMs} ms`,
+    );
   });
 
   it('reuses a warm instance, so module scope runs once per instance', async () => {
@@ -225,5 +231,55 @@ describe('LambdaRuntime', () => {
 
     assert.ok(error instanceof UnknownFunctionError);
     assert.equal(error.code, 'UNKNOWN_FUNCTION');
+  });
+});
+
+describe('LambdaRuntime time zone', () => {
+  let hostZone: string | undefined;
+
+  before(() => {
+    hostZone = process.env.TZ;
+    // A host far from UTC: without the runtime's switch, workers would run in it.
+    process.env.TZ = 'America/New_York';
+  });
+
+  after(() => {
+    if (hostZone === undefined) delete process.env.TZ;
+    else process.env.TZ = hostZone;
+  });
+
+  it('runs functions in UTC, as Lambda does, whatever the host time zone', async () => {
+    assert.equal(new Date(Date.UTC(2026, 0, 1)).getHours(), 19, 'the host zone took effect');
+    const runtime = new LambdaRuntime({
+      log: () => {},
+      functions: [{ name: 'probe', entry: fixture('env-probe') }],
+    });
+    try {
+      const result = (await runtime.invoke('probe', {})) as ProbeResult;
+
+      assert.equal(result.timeZone, 'UTC');
+      assert.equal(result.localHour, 0);
+      assert.equal(result.env.TZ, ':UTC');
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("keeps the host's time zone with timeZone: 'host'", async () => {
+    process.env.TZ = 'America/New_York';
+    const runtime = new LambdaRuntime({
+      log: () => {},
+      timeZone: 'host',
+      functions: [{ name: 'probe', entry: fixture('env-probe') }],
+    });
+    try {
+      const result = (await runtime.invoke('probe', {})) as ProbeResult;
+
+      assert.equal(result.timeZone, 'America/New_York');
+      assert.equal(result.localHour, 19);
+      assert.equal(result.env.TZ, null);
+    } finally {
+      await runtime.close();
+    }
   });
 });

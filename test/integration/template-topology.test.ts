@@ -188,7 +188,7 @@ describe('the local topology read from the synthesized template', () => {
     });
   });
 
-  it("subscribes the template's functions to their topics, with the on-failure queue as dead-letter queue", () => {
+  it("subscribes the template's functions to their topics, with the on-failure destination as Lambda's, not the subscription's redrive queue", () => {
     const topology = topologyFromTemplate(template, LOCAL, SOURCES);
     const deadLetterOf = new Map(
       ofType(template, 'AWS::Lambda::EventInvokeConfig').map(([, config]) => [
@@ -203,7 +203,7 @@ describe('the local topology read from the synthesized template', () => {
         .filter(([, subscription]) => firstRef(subscription.Properties.TopicArn) === topicId)
         .map(([, subscription]) => ({
           function: localName(template, firstRef(subscription.Properties.Endpoint)),
-          deadLetterQueue: deadLetterOf.get(firstRef(subscription.Properties.Endpoint)),
+          onFailureQueue: deadLetterOf.get(firstRef(subscription.Properties.Endpoint)),
         })),
     }));
     assert.equal(topicIds.length, 2, 'the publish topic and the internal fan-out topic');
