@@ -1,6 +1,7 @@
 /**
  * A small hand-written SVG line chart for benchmark reports (no plotting dependency): numeric x
- * axis with given ticks, a linear or logarithmic y axis, one polyline with markers per series.
+ * axis with given ticks (linear or logarithmic), a linear or logarithmic y axis, one polyline with
+ * markers per series.
  */
 
 /** One line of a chart. */
@@ -25,6 +26,8 @@ export interface LineChart {
   readonly series: readonly ChartSeries[];
   /** Logarithmic y axis (for series orders of magnitude apart). @default false */
   readonly logY?: boolean;
+  /** Logarithmic x axis (e.g. fan-out 1 to 1,000, or a latency distribution's long tail). @default false */
+  readonly logX?: boolean;
 }
 
 const WIDTH = 760;
@@ -33,15 +36,19 @@ const PLOT = { left: 80, right: 250, top: 60, bottom: 60 };
 
 /** The chart as an SVG document. */
 export function lineChart(chart: LineChart): string {
-  const points = chart.series.flatMap((series) => series.points).filter(([, y]) => Number.isFinite(y));
-  const ys = points.map(([, y]) => y).filter((y) => !chart.logY || y > 0);
-  const xs = [...chart.xTicks, ...points.map(([x]) => x)];
-  const xMin = Math.min(...xs);
-  const xMax = Math.max(...xs);
+  const drawable = ([x, y]: readonly [number, number]) =>
+    Number.isFinite(y) && (!chart.logY || y > 0) && (!chart.logX || x > 0);
+  const points = chart.series.flatMap((series) => series.points).filter(drawable);
+  const ys = points.map(([, y]) => y);
+  const xs = [...chart.xTicks, ...points.map(([x]) => x)].filter((x) => !chart.logX || x > 0);
+  const scaleX = chart.logX ? Math.log10 : (x: number) => x;
+  const xMin = scaleX(Math.min(...xs));
+  const xMax = scaleX(Math.max(...xs));
   const [yMin, yMax, yTicks] = chart.logY ? logRange(ys) : linearRange(ys);
   const plotWidth = WIDTH - PLOT.left - PLOT.right;
   const plotHeight = HEIGHT - PLOT.top - PLOT.bottom;
-  const sx = (x: number) => PLOT.left + (xMax === xMin ? 0.5 : (x - xMin) / (xMax - xMin)) * plotWidth;
+  const sx = (x: number) =>
+    PLOT.left + (xMax === xMin ? 0.5 : (scaleX(x) - xMin) / (xMax - xMin)) * plotWidth;
   const scaleY = chart.logY ? Math.log10 : (y: number) => y;
   const sy = (y: number) =>
     PLOT.top + plotHeight - ((scaleY(y) - scaleY(yMin)) / (scaleY(yMax) - scaleY(yMin))) * plotHeight;
@@ -62,7 +69,7 @@ export function lineChart(chart: LineChart): string {
       `<text x="${PLOT.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${formatTick(tick)}</text>`,
     );
   }
-  for (const tick of chart.xTicks) {
+  for (const tick of chart.xTicks.filter((x) => !chart.logX || x > 0)) {
     const x = sx(tick).toFixed(1);
     parts.push(
       `<line x1="${x}" x2="${x}" y1="${PLOT.top + plotHeight}" y2="${PLOT.top + plotHeight + 5}" stroke="#333"/>`,
@@ -75,7 +82,7 @@ export function lineChart(chart: LineChart): string {
     `<text transform="translate(20 ${PLOT.top + plotHeight / 2}) rotate(-90)" text-anchor="middle">${escapeXml(chart.yLabel)}</text>`,
   );
   chart.series.forEach((series, index) => {
-    const drawn = series.points.filter(([, y]) => Number.isFinite(y) && (!chart.logY || y > 0));
+    const drawn = series.points.filter(drawable);
     const path = drawn.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     const dash = series.dashed ? ' stroke-dasharray="6 4"' : '';
     if (drawn.length > 1)
