@@ -18,29 +18,29 @@ export interface ConnectionRecord {
 }
 
 /**
- * Writes the connection row and its broadcast row (the connection's entry in the audience of
- * `to: {all: true}`, in one of the sharded `ALL#` partitions). Idempotent.
+ * The two rows of a connection, as `$connect` writes them: the connection row in the user's
+ * partition and its broadcast row (the connection's entry in the audience of `to: {all: true}`, in
+ * one of the sharded `ALL#` partitions). Benchmarks that seed many connections write these.
  */
-export async function putConnection(tableName: string, record: ConnectionRecord): Promise<void> {
-  const rows = [
-    { [TABLE_SCHEMA.partitionKey]: KEY.user(record.userId), ...record },
+export function connectionRows(record: ConnectionRecord): Record<string, unknown>[] {
+  const sortKey = { [TABLE_SCHEMA.sortKey]: KEY.connection(record.connectionId) };
+  return [
+    { [TABLE_SCHEMA.partitionKey]: KEY.user(record.userId), ...record, ...sortKey },
     {
       [TABLE_SCHEMA.partitionKey]: KEY.broadcastShard(shardOf(record.connectionId)),
       userId: record.userId,
       connectionId: record.connectionId,
       connectedAt: record.connectedAt,
       expiresAt: record.expiresAt,
+      ...sortKey,
     },
   ];
+}
+
+/** Writes the connection row and its broadcast row ({@link connectionRows}). Idempotent. */
+export async function putConnection(tableName: string, record: ConnectionRecord): Promise<void> {
   await Promise.all(
-    rows.map((row) =>
-      dynamo.send(
-        new PutCommand({
-          TableName: tableName,
-          Item: { ...row, [TABLE_SCHEMA.sortKey]: KEY.connection(record.connectionId) },
-        }),
-      ),
-    ),
+    connectionRows(record).map((row) => dynamo.send(new PutCommand({ TableName: tableName, Item: row }))),
   );
 }
 
