@@ -31,6 +31,9 @@ const SUB_RUNS: readonly SubRun[] = [
   { name: 'cpu', script: 'deliver-cpu.ts', what: 'deliver CPU per delivery, each management client' },
   { name: 'cold', script: 'cold.ts', what: 'bundle sizes and cold module init' },
   { name: 'cost', script: 'table-cost.ts', what: 'table units per message, beside the previous design' },
+  { name: 'latency', script: 'latency.ts', what: 'unicast publish → receive, one message at a time' },
+  { name: 'overhead', script: 'overhead.ts', what: "Pushline's overhead over raw posting, same concurrency" },
+  { name: 'broadcast', script: 'broadcast.ts', what: 'one broadcast to 100,000 simulated connections' },
   {
     name: 'peer',
     script: 'peer.ts',
