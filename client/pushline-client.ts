@@ -957,7 +957,10 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
         },
         (cause: unknown) => {
           if (link.phase !== 'retired')
-            this.#fail(link, new PushlineError('TOKEN', 'The token provider failed.', { cause }));
+            this.#fail(
+              link,
+              new PushlineError('TOKEN', `The token provider failed: ${causeText(cause)}`, { cause }),
+            );
         },
       );
   }
@@ -967,7 +970,10 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     try {
       socket = openSocket(this.#WebSocket, this.#url, token, this.#transport);
     } catch (cause) {
-      this.#fail(link, new PushlineError('CONNECT_FAILED', 'Could not open a WebSocket.', { cause }));
+      this.#fail(
+        link,
+        new PushlineError('CONNECT_FAILED', `Could not open a WebSocket: ${causeText(cause)}`, { cause }),
+      );
       return;
     }
     link.socket = socket;
@@ -1639,4 +1645,10 @@ export interface PushRegistration {
   readonly platform: PushPlatformName;
   /** The SNS platform endpoint of the token. */
   readonly endpoint: string;
+}
+
+/** What a thrown value says, for an error message that carries its cause (also kept as `cause`). */
+function causeText(cause: unknown): string {
+  if (cause instanceof Error) return cause.message === '' ? cause.name : cause.message;
+  return String(cause);
 }

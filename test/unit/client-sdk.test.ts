@@ -291,6 +291,9 @@ describe('PushlineClient against a protocol v1 server', () => {
     const seen = observe(client);
     await client.connect();
     assert.equal(seen.errors[0]?.code, 'TOKEN');
+    // The cause is in the message a person reads, not only in `cause`.
+    assert.equal(seen.errors[0]?.message, 'The token provider failed: token service down');
+    assert.equal((seen.errors[0]?.cause as Error | undefined)?.message, 'token service down');
     assert.equal(server.connections.length, 1);
     assert.equal(server.connections[0]?.token, 'token-ok');
   });
