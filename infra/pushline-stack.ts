@@ -31,6 +31,8 @@ export interface PushlineSettings {
   readonly issuer?: string;
   /** Accepted `aud` claims. */
   readonly audience?: readonly string[];
+  /** Accept tokens without `exp` (they never expire). @default false */
+  readonly allowTokensWithoutExpiry?: boolean;
   /** @default 'prod' */
   readonly stageName?: string;
   /** @default TokenSource.QUERY_OR_PROTOCOL */
@@ -120,7 +122,12 @@ export class PushlineStack extends Stack {
           'is required with jwksUrl (the expected "iss" claim of the tokens)',
         );
       }
-      auth = { jwksUrl: settings.jwksUrl, issuer: settings.issuer, audience: settings.audience };
+      auth = {
+        jwksUrl: settings.jwksUrl,
+        issuer: settings.issuer,
+        audience: settings.audience,
+        allowTokensWithoutExpiry: settings.allowTokensWithoutExpiry,
+      };
     } else {
       this.jwtSecret = new secretsmanager.Secret(this, 'JwtSecret', {
         description: 'Pushline: HS256 key that signs client tokens',
@@ -132,7 +139,12 @@ export class PushlineStack extends Stack {
         reason:
           'Rotating the HS256 key invalidates every issued token at once, so it is rotated on purpose together with the token issuer, not on a schedule.',
       });
-      auth = { secret: this.jwtSecret, issuer: settings.issuer, audience: settings.audience };
+      auth = {
+        secret: this.jwtSecret,
+        issuer: settings.issuer,
+        audience: settings.audience,
+        allowTokensWithoutExpiry: settings.allowTokensWithoutExpiry,
+      };
     }
 
     this.pushline = new Pushline(this, 'Pushline', {
@@ -264,6 +276,7 @@ export function settingsFromContext(node: Node): PushlineSettings {
     jwksUrl: text('jwksUrl'),
     issuer: text('issuer'),
     audience,
+    allowTokensWithoutExpiry: flag('allowTokensWithoutExpiry'),
     stageName: text('stageName'),
     tokenSource: oneOf('tokenSource', Object.values(TokenSource)),
     removalPolicy:

@@ -55,7 +55,11 @@ export interface PushlineJwksAuth {
   /** The expected `iss` claim. */
   readonly issuer: string;
   /** Accepted `aud` claims. @default - the audience is not checked */
-  readonly audience?: string | readonly string[];
+  readonly audience?: string | readonly string[] /**
+   * Accept tokens that carry no `exp` claim. Such a token never expires, so a leaked one works
+   * forever; refused unless set. @default false
+   */;
+  readonly allowTokensWithoutExpiry?: boolean;
 }
 
 /** Tokens signed with HS256 and a shared secret kept in Secrets Manager. */
@@ -65,7 +69,11 @@ export interface PushlineSecretAuth {
   /** The expected `iss` claim. @default - the issuer is not checked */
   readonly issuer?: string;
   /** Accepted `aud` claims. @default - the audience is not checked */
-  readonly audience?: string | readonly string[];
+  readonly audience?: string | readonly string[] /**
+   * Accept tokens that carry no `exp` claim. Such a token never expires, so a leaked one works
+   * forever; refused unless set. @default false
+   */;
+  readonly allowTokensWithoutExpiry?: boolean;
 }
 
 /** How the `$connect` authorizer verifies tokens. */
@@ -1106,6 +1114,7 @@ function authEnvironment(auth: PushlineAuth): Record<string, string> {
   const claims = {
     ...(auth.issuer !== undefined ? { [ENV.jwtIssuer]: auth.issuer } : {}),
     ...(audience !== undefined ? { [ENV.jwtAudience]: audience } : {}),
+    ...(auth.allowTokensWithoutExpiry === true ? { [ENV.jwtAllowNoExpiry]: 'true' } : {}),
   };
   // Only the secret's ARN reaches the environment; the authorizer reads the value at cold start.
   if ('secret' in auth) return { [ENV.jwtSecretArn]: auth.secret.secretArn, ...claims };

@@ -21,6 +21,7 @@ export async function loadAuthConfig(
   const secret = optionalEnv(ENV.jwtSecret);
   const issuer = optionalEnv(ENV.jwtIssuer);
   const audience = audienceList(optionalEnv(ENV.jwtAudience));
+  const allowNoExpiry = optionalEnv(ENV.jwtAllowNoExpiry) === 'true';
   const given = [jwksUrl, secretArn, secret].filter((value) => value !== undefined).length;
   if (given !== 1) {
     throw new ConfigError(
@@ -29,11 +30,11 @@ export async function loadAuthConfig(
   }
   if (jwksUrl !== undefined) {
     if (issuer === undefined) throw new ConfigError(`${ENV.jwtIssuer} is required with ${ENV.jwksUrl}.`);
-    return { kind: 'jwks', jwksUrl, issuer, audience };
+    return { kind: 'jwks', jwksUrl, issuer, audience, allowNoExpiry };
   }
   const key = secretArn !== undefined ? await fetchSecret(secretArn) : (secret as string);
   if (key.length < 32) throw new ConfigError('The HS256 secret must be at least 32 characters long.');
-  return { kind: 'secret', secret: key, issuer, audience };
+  return { kind: 'secret', secret: key, issuer, audience, allowNoExpiry };
 }
 
 async function fetchSecretString(arn: string): Promise<string> {

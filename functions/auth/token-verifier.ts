@@ -8,12 +8,16 @@ export type TokenVerifierConfig =
       readonly secret: string;
       readonly issuer?: string;
       readonly audience?: string[];
+      /** Accept tokens without `exp` (they never expire). @default false */
+      readonly allowNoExpiry?: boolean;
     }
   | {
       readonly kind: 'jwks';
       readonly jwksUrl: string;
       readonly issuer: string;
       readonly audience?: string[];
+      /** Accept tokens without `exp` (they never expire). @default false */
+      readonly allowNoExpiry?: boolean;
     };
 
 /** What a verified token says: the user id (its `sub`) and every claim. */
@@ -30,6 +34,8 @@ export function createTokenVerifier(config: TokenVerifierConfig): TokenVerifier 
   const options: JWTVerifyOptions = { clockTolerance: 5 };
   if (config.issuer !== undefined) options.issuer = config.issuer;
   if (config.audience !== undefined && config.audience.length > 0) options.audience = config.audience;
+  // A token without an expiry would be good forever; only a deployer's explicit choice allows it.
+  if (config.allowNoExpiry !== true) options.requiredClaims = ['exp'];
 
   const verify =
     config.kind === 'secret'
@@ -47,7 +53,10 @@ export function createTokenVerifier(config: TokenVerifierConfig): TokenVerifier 
     } catch (error) {
       // Only the error's code is kept: the message could quote claims, never the token itself.
       const code = error instanceof joseErrors.JOSEError ? error.code : 'ERR_UNKNOWN';
-      throw new InvalidTokenError(`token rejected (${code})`, { cause: code });
+      // A failed claim check names the claim and why (e.g. "exp missing"), never its value.
+      const detail =
+        error instanceof joseErrors.JWTClaimValidationFailed ? `: ${error.claim} ${error.reason}` : '';
+      throw new InvalidTokenError(`token rejected (${code}${detail})`, { cause: code });
     }
     if (typeof payload.sub !== 'string' || payload.sub === '') {
       throw new InvalidTokenError('token has no subject (sub)');

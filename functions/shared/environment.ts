@@ -17,6 +17,8 @@ export const ENV = {
   jwtIssuer: 'PUSHLINE_JWT_ISSUER',
   /** Expected `aud` claim, comma-separated when several are accepted. */
   jwtAudience: 'PUSHLINE_JWT_AUDIENCE',
+  /** `true`: tokens without `exp` are accepted (never expire). Unset: they are refused. */
+  jwtAllowNoExpiry: 'PUSHLINE_JWT_ALLOW_NO_EXP',
   /**
    * How the functions call the management API: `http` (SigV4-signed requests over a keep-alive
    * agent) or `sdk` (ApiGatewayManagementApiClient); see shared/management-client.ts.

@@ -489,6 +489,21 @@ describe('the Pushline construct configured by context', () => {
     });
   });
 
+  it('refuses tokens without exp unless allowTokensWithoutExpiry is set', () => {
+    const authorizerEnv = (context: Record<string, string>) => {
+      const functions = synth(context).template.findResources('AWS::Lambda::Function', {
+        Properties: { Description: 'Pushline authorizer' },
+      });
+      const [only] = Object.values(functions) as {
+        Properties: { Environment: { Variables: Record<string, string> } };
+      }[];
+      return only?.Properties.Environment.Variables ?? {};
+    };
+    assert.equal(authorizerEnv({})[ENV.jwtAllowNoExpiry], undefined);
+    assert.equal(authorizerEnv({ allowTokensWithoutExpiry: 'true' })[ENV.jwtAllowNoExpiry], 'true');
+    assert.throws(() => synth({ allowTokensWithoutExpiry: 'yes' }), /allowTokensWithoutExpiry/);
+  });
+
   it('passes the topic rule to the authorizer, message and disconnect functions, and the fan-out cap to the fan-out function', () => {
     const s = synth({
       topicClaim: 'channels',

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { SignJWT } from 'jose';
 import { createTokenVerifier, extractToken } from '../../functions/auth/token-verifier.ts';
 import { InvalidTokenError } from '../../functions/shared/errors.ts';
 import { LOCAL_JWT_SECRET, mintLocalToken } from '../../local/tokens.ts';
@@ -35,6 +36,22 @@ describe('token verifier', () => {
       issuer: 'https://issuer.example',
     });
     await assert.rejects(strict(await mintLocalToken('alice')), InvalidTokenError);
+  });
+
+  it('refuses a validly signed token without exp, naming the missing claim', async () => {
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject('alice')
+      .setIssuedAt()
+      .sign(new TextEncoder().encode(LOCAL_JWT_SECRET));
+    await assert.rejects(
+      verify(token),
+      (error: unknown) => error instanceof InvalidTokenError && /exp missing/.test(error.message),
+    );
+
+    // Only a deployer's explicit choice lets such a token in.
+    const lenient = createTokenVerifier({ kind: 'secret', secret: LOCAL_JWT_SECRET, allowNoExpiry: true });
+    assert.equal((await lenient(token)).userId, 'alice');
   });
 
   it('rejects garbage', async () => {
