@@ -14,7 +14,12 @@ import { InvalidPushTokenError, type PushEndpoints } from '../domain/mobile-push
  * that hangs fails (and the SDK's retries decide) rather than holding the delivery to its timeout.
  */
 const sns = new SNSClient({
-  requestHandler: new NodeHttpHandler({ connectionTimeout: 3_000, requestTimeout: 5_000 }),
+  requestHandler: new NodeHttpHandler({
+    connectionTimeout: 3_000,
+    requestTimeout: 5_000,
+    // Without it, @smithy/node-http-handler 4.x only logs a warning when requestTimeout passes.
+    throwOnRequestTimeout: true,
+  }),
 });
 
 /** The SDK's error name, for errors it recognized (SDK v3 errors carry `name`). */
