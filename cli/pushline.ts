@@ -563,6 +563,10 @@ async function rejected(parsed: Parsed): Promise<void> {
       const attributes = message.MessageAttributes ?? {};
       console.log(`reason: ${attributes.reason?.StringValue ?? '(none)'}`);
       console.log(`sns message: ${attributes.snsMessageId?.StringValue ?? '?'}`);
+      if (attributes.truncated?.StringValue === 'true')
+        console.log(
+          `kept cut: the body was ${attributes.originalBytes?.StringValue ?? '?'} bytes, too large for the queue beside its reason`,
+        );
       const body = message.Body ?? '';
       console.log(`body: ${parsed.flags.has('full') ? body : shorten(body, MAX_SHOWN_BODY)}\n`);
       if (parsed.flags.has('delete') && message.ReceiptHandle) {
