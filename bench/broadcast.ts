@@ -30,6 +30,7 @@ import { DEFAULT_CONNECTION_TTL_SECONDS } from '../functions/shared/table-schema
 import { AUDIENCE_SHARDS, shardOf } from '../functions/shared/topics.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { Publisher } from '../publisher/index.ts';
+import { intEnv } from './env.ts';
 import { type ChartSeries, lineChart } from './svg-chart.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -516,14 +517,6 @@ async function report(result: Result): Promise<void> {
   progress(
     `written to bench/results/broadcast.json and broadcast.svg (whole run ${result.benchSeconds.toFixed(0)} s)`,
   );
-}
-
-function intEnv(name: string, fallback: number, max: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value <= 0 || value > max) {
-    throw new Error(`${name} must be an integer from 1 to ${max}`);
-  }
-  return value;
 }
 
 await main();

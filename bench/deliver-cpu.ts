@@ -24,6 +24,7 @@ import { ENV } from '../functions/shared/environment.ts';
 import type { ManagementClient } from '../functions/shared/management-client.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { mintLocalToken } from '../local/tokens.ts';
+import { intEnv, machineFacts } from './env.ts';
 
 const ROUNDS = intEnv('BENCH_CPU_ROUNDS', 20);
 const TIME_LIMIT_MS = intEnv('BENCH_CPU_TIME_LIMIT_S', 600) * 1000;
@@ -345,10 +346,7 @@ async function report(
     'bench/results/deliver-cpu.json',
     `${JSON.stringify(
       {
-        generatedAt: new Date().toISOString(),
-        node: process.version,
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model,
+        ...machineFacts(),
         loadAverage: { before: machine.loadBefore, after: machine.loadAfter },
         table: machine.engine,
         rounds: ROUNDS,
@@ -364,12 +362,6 @@ async function report(
     )}\n`,
   );
   console.log('written to bench/results/deliver-cpu.json');
-}
-
-function intEnv(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
-  return value;
 }
 
 await main();

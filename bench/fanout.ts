@@ -20,6 +20,7 @@ import { mapBounded } from '../functions/domain/fan-out.ts';
 import { startLocalStack } from '../local/stack.ts';
 import { mintLocalToken } from '../local/tokens.ts';
 import { Publisher } from '../publisher/index.ts';
+import { intEnv } from './env.ts';
 
 const USERS = intEnv('BENCH_USERS', 100);
 const DEVICES = intEnv('BENCH_DEVICES', 3);
@@ -252,12 +253,6 @@ async function report(rows: Row[], table: { engine: string; writesPerSecond: num
     `${JSON.stringify({ users: USERS, devices: DEVICES, messages: MESSAGES, concurrency: CONCURRENCY, table, rows }, null, 2)}\n`,
   );
   console.log(`written to bench/results/fanout-${stamp}.md and .json`);
-}
-
-function intEnv(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
-  return value;
 }
 
 await main();

@@ -33,6 +33,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import WebSocket from 'ws';
 import { mapBounded } from '../functions/domain/fan-out.ts';
+import { intEnv } from './env.ts';
 import type { GatewayServerMessage, GatewayServerRequest } from './gateway-server.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -474,14 +475,6 @@ function median(values: readonly number[]): number {
 
 function fmt(value: number): string {
   return Math.round(value).toLocaleString('en-US');
-}
-
-function intEnv(name: string, fallback: number, max: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value <= 0 || value > max) {
-    throw new Error(`${name} must be an integer from 1 to ${max}`);
-  }
-  return value;
 }
 
 function delay(ms: number): Promise<void> {

@@ -27,6 +27,7 @@ import WebSocket from 'ws';
 import { startLocalStack } from '../local/stack.ts';
 import { mintLocalToken } from '../local/tokens.ts';
 import { Publisher } from '../publisher/index.ts';
+import { intEnv, machineFacts } from './env.ts';
 import { type ChartSeries, lineChart } from './svg-chart.ts';
 
 const MESSAGES = intEnv('BENCH_LATENCY_MESSAGES', 500);
@@ -269,10 +270,7 @@ async function report(
     'bench/results/latency.json',
     `${JSON.stringify(
       {
-        generatedAt: new Date().toISOString(),
-        node: process.version,
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model,
+        ...machineFacts(),
         loadAverage: { before: run.loadBefore, after: run.loadAfter },
         table: run.engine,
         messagesPerSeries: MESSAGES,
@@ -358,12 +356,6 @@ async function open(url: string, user: string): Promise<Receiver> {
     socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
   });
   return new Receiver(socket);
-}
-
-function intEnv(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
-  return value;
 }
 
 await main();

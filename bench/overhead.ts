@@ -29,6 +29,7 @@ import { mapBounded } from '../functions/domain/fan-out.ts';
 import { startLocalStack } from '../local/stack.ts';
 import { mintLocalToken } from '../local/tokens.ts';
 import { Publisher } from '../publisher/index.ts';
+import { intEnv, machineFacts } from './env.ts';
 import { median } from './plot.ts';
 
 const USERS = intEnv('BENCH_OVERHEAD_USERS', 100);
@@ -327,10 +328,7 @@ async function report(
     'bench/results/overhead.json',
     `${JSON.stringify(
       {
-        generatedAt: new Date().toISOString(),
-        node: process.version,
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model,
+        ...machineFacts(),
         loadAverage: { before: run.loadBefore, after: run.loadAfter },
         table: run.engine,
         tableRequestsPerSecond: run.tableRequestsPerSecond,
@@ -369,12 +367,6 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
-}
-
-function intEnv(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
-  return value;
 }
 
 await main();

@@ -40,6 +40,7 @@ import { mapBounded } from '../functions/domain/fan-out.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { mintLocalToken } from '../local/tokens.ts';
 import { Publisher } from '../publisher/index.ts';
+import { intEnv } from './env.ts';
 import type { NodeCommand, NodeReport } from './peer-node.ts';
 import { type ChartSeries, lineChart } from './svg-chart.ts';
 
@@ -798,12 +799,6 @@ async function freePort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   if (address === null || typeof address === 'string') throw new Error('no free port');
   return address.port;
-}
-
-function intEnv(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
-  return value;
 }
 
 function listEnv(name: string, fallback: string): string[] {

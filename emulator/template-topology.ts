@@ -353,30 +353,23 @@ class TemplateReader {
         .find((id) => this.resources[id]?.Type === 'AWS::SQS::Queue');
       return queueId === undefined ? undefined : this.values.physicalName(queueId, 'QueueName');
     };
-    const config: {
-      deadLetterQueue?: string;
-      onFailureQueue?: string;
-      maximumRetryAttempts?: number;
-      maximumEventAgeSeconds?: number;
-    } = {};
     const deadLetterQueue = queueOf(
       (this.resources[fnId]?.Properties?.DeadLetterConfig as { TargetArn?: unknown } | undefined)?.TargetArn,
     );
-    if (deadLetterQueue !== undefined) config.deadLetterQueue = deadLetterQueue;
-    for (const [, invokeConfig] of this.ofType('AWS::Lambda::EventInvokeConfig')) {
-      const props = invokeConfig.Properties ?? {};
-      if (!this.values.referencedIds(props.FunctionName).includes(fnId)) continue;
-      const onFailureQueue = queueOf(
-        (props.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)?.OnFailure
-          ?.Destination,
-      );
-      if (onFailureQueue !== undefined) config.onFailureQueue = onFailureQueue;
-      if (typeof props.MaximumRetryAttempts === 'number')
-        config.maximumRetryAttempts = props.MaximumRetryAttempts;
-      if (typeof props.MaximumEventAgeInSeconds === 'number')
-        config.maximumEventAgeSeconds = props.MaximumEventAgeInSeconds;
-    }
-    return config;
+    const invokeConfig = this.ofType('AWS::Lambda::EventInvokeConfig')
+      .map(([, resource]) => resource.Properties ?? {})
+      .find((props) => this.values.referencedIds(props.FunctionName).includes(fnId));
+    const onFailureQueue = queueOf(
+      (invokeConfig?.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)?.OnFailure
+        ?.Destination,
+    );
+    const { MaximumRetryAttempts: retries, MaximumEventAgeInSeconds: age } = invokeConfig ?? {};
+    return {
+      ...(deadLetterQueue === undefined ? {} : { deadLetterQueue }),
+      ...(onFailureQueue === undefined ? {} : { onFailureQueue }),
+      ...(typeof retries === 'number' ? { maximumRetryAttempts: retries } : {}),
+      ...(typeof age === 'number' ? { maximumEventAgeSeconds: age } : {}),
+    };
   }
 
   /** The local name of the function a value (an integration or authorizer URI, an endpoint) points at. */

@@ -391,7 +391,6 @@ export class LambdaRuntime {
   }
 }
 
-/** The worker's whole environment: Lambda's defaults, then the base, then the function's own, then reserved names. */
 /**
  * Switches this process to UTC, as Lambda runs functions. Workers share the process's time zone,
  * and Node applies a change of `process.env.TZ` only when the main thread makes it.
@@ -401,6 +400,7 @@ function useUtc(): void {
   process.env.TZ = 'UTC';
 }
 
+/** The worker's whole environment: Lambda's defaults, then the base, then the function's own, then reserved names. */
 function functionEnvironment(
   spec: FunctionSpec,
   base: Readonly<Record<string, string>>,

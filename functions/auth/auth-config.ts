@@ -21,7 +21,10 @@ export async function loadAuthConfig(
   const secret = optionalEnv(ENV.jwtSecret);
   const issuer = optionalEnv(ENV.jwtIssuer);
   const audience = audienceList(optionalEnv(ENV.jwtAudience));
-  const allowNoExpiry = optionalEnv(ENV.jwtAllowNoExpiry) === 'true';
+  const allowNoExpiryText = optionalEnv(ENV.jwtAllowNoExpiry);
+  if (allowNoExpiryText !== undefined && allowNoExpiryText !== 'true' && allowNoExpiryText !== 'false')
+    throw new ConfigError(`${ENV.jwtAllowNoExpiry} must be true or false, not "${allowNoExpiryText}".`);
+  const allowNoExpiry = allowNoExpiryText === 'true';
   const given = [jwksUrl, secretArn, secret].filter((value) => value !== undefined).length;
   if (given !== 1) {
     throw new ConfigError(

@@ -220,6 +220,32 @@ describe('the local topology read from the synthesized template', () => {
     );
   });
 
+  it("takes a function's retry attempts, maximum event age and dead-letter config from the template", () => {
+    // The stack sets none of them; a copy of its template with them set, as CDK writes them.
+    const changed = structuredClone(template);
+    const [, config] = ofType(changed, 'AWS::Lambda::EventInvokeConfig')[0] ?? [];
+    assert.ok(config, 'the stack configures asynchronous invocation');
+    config.Properties.MaximumRetryAttempts = 1;
+    config.Properties.MaximumEventAgeInSeconds = 120;
+    const fnId = firstRef(config.Properties.FunctionName);
+    const queueId = firstRef(config.Properties.DestinationConfig);
+    const fn = changed.Resources[fnId];
+    assert.ok(fn);
+    fn.Properties.DeadLetterConfig = { TargetArn: { 'Fn::GetAtt': [queueId, 'Arn'] } };
+
+    const subscription = topologyFromTemplate(changed, LOCAL, SOURCES)
+      .topics.flatMap((topic) => topic.subscriptions)
+      .find((sub) => sub.function === localName(changed, fnId));
+
+    assert.deepEqual(subscription, {
+      function: localName(changed, fnId),
+      deadLetterQueue: queueId,
+      onFailureQueue: queueId,
+      maximumRetryAttempts: 1,
+      maximumEventAgeSeconds: 120,
+    });
+  });
+
   it('publishes local values under the keys the deployed stack outputs', () => {
     const topology = topologyFromTemplate(template, LOCAL, SOURCES);
     const [api] = topology.webSocketApis;
