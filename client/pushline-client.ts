@@ -972,7 +972,9 @@ export class PushlineClient extends TypedEmitter<PushlineEvents> {
     } catch (cause) {
       this.#fail(
         link,
-        new PushlineError('CONNECT_FAILED', `Could not open a WebSocket: ${causeText(cause)}`, { cause }),
+        cause instanceof PushlineError
+          ? cause
+          : new PushlineError('CONNECT_FAILED', `Could not open a WebSocket: ${causeText(cause)}`, { cause }),
       );
       return;
     }

@@ -38,7 +38,14 @@ export function resolveWebSocket(given: WebSocketConstructor | undefined): WebSo
   return found;
 }
 
-/** Opens a socket carrying `token` as `transport` says. */
+/** API Gateway's quota on a WebSocket API URL's length in characters, query included. */
+export const MAX_URL_CHARS = 4096;
+
+/**
+ * Opens a socket carrying `token` as `transport` says. A token that would make the URL longer than
+ * API Gateway takes is a `TOKEN` error here, rather than a refused handshake whose status a browser
+ * never shows.
+ */
 export function openSocket(
   WebSocketClass: WebSocketConstructor,
   url: string,
@@ -51,6 +58,14 @@ export function openSocket(
   }
   const withToken = new URL(url);
   withToken.searchParams.set('token', token);
+  const length = withToken.toString().length;
+  if (length > MAX_URL_CHARS) {
+    throw new PushlineError(
+      'TOKEN',
+      `The token makes the URL ${length} characters long; API Gateway refuses URLs over ${MAX_URL_CHARS}. ` +
+        "Use a shorter token, or tokenTransport: 'protocol' to send it in a header.",
+    );
+  }
   return new WebSocketClass(withToken.toString()) as SocketLike;
 }
 

@@ -10,11 +10,14 @@ import { DEFAULT_TOPIC_CLAIM, topicPatternProblem } from './shared/topics.ts';
 
 const verifyToken = createTokenVerifier(await loadAuthConfig());
 const topicClaim = optionalEnv(ENV.topicClaim) ?? DEFAULT_TOPIC_CLAIM;
+/** API Gateway's quota on an authorizer's result (its JSON); a larger one fails the `$connect`. */
+const MAX_RESULT_BYTES = 8 * 1024;
 
 /**
  * REQUEST authorizer of `$connect`: the token's `sub` becomes the connection's user id, and its
  * topics claim (names or prefixes ending in `*`) the topics the connection may subscribe to.
- * No token → 401 (thrown 'Unauthorized'); a bad or expired one → Deny (403). Tokens are never logged.
+ * No token → 401 (thrown 'Unauthorized'); a bad or expired one → Deny (403), and so is one whose
+ * topic grants would not fit API Gateway's 8 KB authorizer result. Tokens are never logged.
  */
 export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
   const token = extractToken(event.queryStringParameters, event.headers, [SUBPROTOCOL]);
@@ -22,7 +25,16 @@ export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<
   try {
     const { userId, claims } = await verifyToken(token);
     const topics = topicGrants(claims[topicClaim]).join(' ');
-    return policy(userId, 'Allow', event.methodArn, { userId, topics });
+    const allow = policy(userId, 'Allow', event.methodArn, { userId, topics });
+    const bytes = Buffer.byteLength(JSON.stringify(allow));
+    if (bytes > MAX_RESULT_BYTES) {
+      // API Gateway would answer 500 to a result this large; a refusal that says why is better.
+      logger.warn('Connection refused: the token grants too many topics', {
+        reason: `the authorizer result would be ${bytes} bytes, over API Gateway's ${MAX_RESULT_BYTES}`,
+      });
+      return policy('anonymous', 'Deny', event.methodArn);
+    }
+    return allow;
   } catch (error) {
     if (!(error instanceof InvalidTokenError)) throw error;
     logger.info('Connection refused', { reason: error.message });

@@ -41,6 +41,9 @@ export function hasIdentity(
   });
 }
 
+/** API Gateway's quota on a Lambda authorizer's result (its JSON), not adjustable. */
+export const MAX_AUTHORIZER_RESULT_BYTES = 8 * 1024;
+
 /** What API Gateway makes of an authorizer's result. */
 export type AuthorizerDecision =
   | {
@@ -56,10 +59,14 @@ export type AuthorizerDecision =
  * Evaluates the policy of an authorizer result against the `$connect` method ARN as IAM does: an
  * explicit Deny wins, then an Allow, otherwise the request is denied. Context values must be
  * strings, numbers or booleans and reach later events stringified; an object or array is a
- * configuration error.
+ * configuration error, and so is a result over 8 KB (API Gateway's authorizer result quota).
  */
 export function readAuthorizerResult(result: unknown, methodArn: string): AuthorizerDecision {
   if (typeof result !== 'object' || result === null) return malformed('the result is not an object');
+  const bytes = Buffer.byteLength(JSON.stringify(result));
+  if (bytes > MAX_AUTHORIZER_RESULT_BYTES) {
+    return malformed(`the result is ${bytes} bytes, over the ${MAX_AUTHORIZER_RESULT_BYTES}-byte limit`);
+  }
   const { principalId, policyDocument, context } = result as Record<string, unknown>;
   if (typeof principalId !== 'string' && typeof principalId !== 'number') {
     return malformed('principalId is missing');

@@ -157,6 +157,14 @@ const GOING_AWAY: CloseInfo = { statusCode: 1001, reason: 'Going away' };
 const TOO_BIG: CloseInfo = { statusCode: 1009, reason: 'Message too big' };
 /** API Gateway takes no binary frames from clients; its documented answer is closing with 1003. */
 const BINARY_REFUSED: CloseInfo = { statusCode: 1003, reason: 'Unsupported data' };
+/** API Gateway's quota on the length, in characters, of a WebSocket API's URL (query included). */
+const MAX_URL_CHARS = 4096;
+/**
+ * The most request-line and header bytes the local gateway reads (Node's default is 16 KB). AWS
+ * documents no header limit for WebSocket APIs; this one is high enough that a long token in the
+ * query string meets the URL quota (414) first, and a larger request gets 431 rather than a reset.
+ */
+const MAX_HEADER_BYTES = 64 * 1024;
 /** How long close() waits for clients to answer the close handshake before cutting sockets. */
 const CLOSE_GRACE_MS = 1_000;
 /**
@@ -185,6 +193,7 @@ class GatewayServer {
   readonly #requestedPort: number;
   readonly #apiId: string;
   readonly #methodArn: string;
+  readonly #region: string;
   readonly #limits: Required<GatewayLimits>;
   readonly #log: (line: string) => void;
   readonly #identitySources: ReturnType<typeof parseIdentitySources> | undefined;
@@ -212,7 +221,8 @@ class GatewayServer {
     this.#host = options.host ?? '127.0.0.1';
     this.#requestedPort = options.port ?? 0;
     this.#apiId = options.apiId ?? stableApiId(api.name);
-    this.#methodArn = `arn:aws:execute-api:${options.region ?? LOCAL_REGION}:${options.accountId ?? LOCAL_ACCOUNT}:${this.#apiId}/${api.stage}/$connect`;
+    this.#region = options.region ?? LOCAL_REGION;
+    this.#methodArn = `arn:aws:execute-api:${this.#region}:${options.accountId ?? LOCAL_ACCOUNT}:${this.#apiId}/${api.stage}/$connect`;
     this.#limits = { ...DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
     for (const [name, value] of Object.entries(this.#limits)) {
       if (!(Number.isFinite(value) && value > 0))
@@ -233,12 +243,19 @@ class GatewayServer {
       faults: () => this.#faults,
       log: this.#log,
     });
-    this.#http = createServer((req, res) => this.#management.onRequest(req, res));
+    this.#http = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) =>
+      this.#management.onRequest(req, res),
+    );
     this.#http.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       void this.#onUpgrade(req, socket, head);
     });
-    this.#http.on('clientError', (_error, socket) => socket.destroy());
+    // A request Node cannot parse gets a status, as a client expects of a gateway, not a reset.
+    this.#http.on('clientError', (error: NodeJS.ErrnoException, socket) =>
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? refuse(socket, 431, { message: 'Request Header Fields Too Large' })
+        : refuse(socket, 400, { message: 'Bad Request' }),
+    );
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.#limits.maxMessageBytes,
@@ -296,6 +313,10 @@ class GatewayServer {
     socket.on('error', () => {});
     const url = new URL(req.url ?? '/', 'http://gateway');
     if (!this.#isStagePath(url.pathname)) return refuse(socket, 403, { message: 'Forbidden' });
+    if (this.#awsUrlLength(req.url ?? '/') > MAX_URL_CHARS) {
+      this.#log(`[gateway] refused a URL over API Gateway's ${MAX_URL_CHARS} characters`);
+      return refuse(socket, 414, { message: 'Request-URI Too Long' });
+    }
     if (this.#closing) return refuse(socket, 503, { message: 'Service Unavailable' });
     if (!isValidHandshake(req)) return refuse(socket, 400, { message: 'Bad Request' });
 
@@ -404,6 +425,11 @@ class GatewayServer {
     }
     if (protocol !== undefined) this.#protocols.set(req, protocol);
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, socket, context));
+  }
+
+  /** The length the URL would have on AWS: `wss://{apiId}.execute-api.{region}.amazonaws.com` + path. */
+  #awsUrlLength(pathAndQuery: string): number {
+    return `wss://${this.#apiId}.execute-api.${this.#region}.amazonaws.com`.length + pathAndQuery.length;
   }
 
   #isStagePath(pathname: string): boolean {

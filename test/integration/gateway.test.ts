@@ -279,6 +279,34 @@ describe('API Gateway WebSocket emulator', () => {
       assert.equal(!badContext.ok && badContext.status, 500);
     });
 
+    it("refuses with 500 AuthorizerConfigurationException a result over API Gateway's 8 KB", async () => {
+      const fits = await handshake(`${gateway.url}?token=big-context:7000`);
+      const over = await handshake(`${gateway.url}?token=big-context:9000`);
+
+      assert.equal(fits.ok, true);
+      if (fits.ok) await fits.client.close();
+      assert.equal(!over.ok && over.status, 500);
+      assert.ok(gatewayLogs.some((line) => /over the 8192-byte limit/.test(line)));
+    });
+
+    it('answers 414 to a URL over 4,096 characters (a 16 KB token in the query) without calling the authorizer', async () => {
+      const before = runtime.stats('authorizer').invocations;
+
+      const result = await handshake(`${gateway.url}?token=${'a'.repeat(16 * 1024)}`);
+
+      assert.equal(!result.ok && result.status, 414);
+      assert.equal(runtime.stats('authorizer').invocations, before);
+    });
+
+    it('answers a 16 KB token in a header with a status, and headers over 64 KB with 431, not a reset', async () => {
+      const sixteen = await handshake(gateway.url, { headers: { 'X-Token': 'b'.repeat(16 * 1024) } });
+      const huge = await handshake(gateway.url, { headers: { 'X-Token': 'c'.repeat(70 * 1024) } });
+
+      // The identity source is the query string, so the header alone is a missing identity (401).
+      assert.equal(!sixteen.ok && sixteen.status, 401);
+      assert.equal(!huge.ok && huge.status, 431);
+    });
+
     it('calls the authorizer with the REQUEST event of a WebSocket $connect', async () => {
       const client = await open(`${gateway.url}?token=user:shape&x=1&x=2`, { headers: { 'X-Custom': 'v' } });
       const event = callsOf('authorizer').at(-1)?.event;

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { SUBPROTOCOL } from '../../functions/shared/protocol.ts';
 import { KEY, TABLE_SCHEMA } from '../../functions/shared/table-schema.ts';
 import { MAX_TOPICS_PER_CONNECTION, shardOf } from '../../functions/shared/topics.ts';
 import { listUserConnectionsFor } from '../support/table.ts';
 import { startTarget, type Target, unique, WEBSOCKET_SKIP } from '../support/target.ts';
-import { eventually, type Frame, type TestSocket } from '../support/ws-client.ts';
+import { eventually, type Frame, refusedStatus, TestSocket } from '../support/ws-client.ts';
 
 const topicEnvelope = (topic: string, extra: Record<string, unknown> = {}) => ({
   v: 1,
@@ -105,6 +106,20 @@ describe('topics, broadcast, presence and control, end to end', () => {
     );
     const bad = await request(socket, { action: 'subscribe', topic: 'a#b' }, 'subscribed');
     assert.equal(bad.code, 'INVALID_REQUEST');
+  });
+
+  it("refuses with 403 a token whose topic grants would not fit API Gateway's 8 KB authorizer result", {
+    skip: WEBSOCKET_SKIP,
+  }, async () => {
+    const userId = unique('many-topics');
+    const topics = Array.from({ length: 400 }, (_, i) => `team.${i}.notifications.*`);
+    const token = await target.token(userId, undefined, topics);
+    // In the subprotocol header: the URL quota would refuse it in the query string first.
+    assert.equal(await refusedStatus(target.outputs.WebSocketUrl, { protocols: [SUBPROTOCOL, token] }), 403);
+    // A token granting fewer topics connects as before.
+    const fewer = await target.token(userId, undefined, topics.slice(0, 100));
+    const socket = await TestSocket.open(target.outputs.WebSocketUrl, { protocols: [SUBPROTOCOL, fewer] });
+    sockets.push(socket);
   });
 
   it('stops delivering after unsubscribe, and ends subscriptions with their connection', {

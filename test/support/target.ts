@@ -22,7 +22,8 @@ export interface Target {
   readonly sns: SNSClient;
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
-  token(userId: string, expiresInSeconds?: number): Promise<string>;
+  /** A token for the user, granting `topics` when given. */
+  token(userId: string, expiresInSeconds?: number, topics?: readonly string[]): Promise<string>;
   /** Connects as the user, with a token granting `topics` (names or prefixes ending in `*`) when given. */
   connect(userId: string, options?: { topics?: readonly string[] }): Promise<TestSocket>;
   publish(envelope: unknown, attributes?: Record<string, string>): Promise<string>;

@@ -298,6 +298,24 @@ describe('PushlineClient against a protocol v1 server', () => {
     assert.equal(server.connections[0]?.token, 'token-ok');
   });
 
+  it('refuses, as a TOKEN error, a token that would make the URL longer than API Gateway takes', async () => {
+    let calls = 0;
+    const client = makeClient({ token: () => (++calls === 1 ? 'a'.repeat(16 * 1024) : 'token-ok') });
+    const seen = observe(client);
+    await client.connect();
+
+    assert.equal(seen.errors[0]?.code, 'TOKEN');
+    assert.match(
+      seen.errors[0]?.message ?? '',
+      /URL \d+ characters long; API Gateway refuses URLs over 4096/,
+    );
+    // Nothing was sent for the long token: the only connection is the one with the next token.
+    assert.deepEqual(
+      server.connections.map((c) => c.token),
+      ['token-ok'],
+    );
+  });
+
   it('pings after heartbeatMs of silence and replaces a socket that stops answering', async () => {
     const client = makeClient({ heartbeatMs: 80, heartbeatTimeoutMs: 80 });
     const seen = observe(client);
