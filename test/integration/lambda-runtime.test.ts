@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LambdaFunctionError, UnknownFunctionError } from '../../emulator/lambda/errors.ts';
@@ -278,6 +281,62 @@ describe('LambdaRuntime time zone', () => {
       assert.equal(result.timeZone, 'America/New_York');
       assert.equal(result.localHour, 19);
       assert.equal(result.env.TZ, null);
+    } finally {
+      await runtime.close();
+    }
+  });
+});
+
+describe('LambdaRuntime: the AWS SDK the Node.js runtime provides', () => {
+  let dir: string;
+
+  before(async () => {
+    // A handler outside this project, with no node_modules of its own: as an unbundled handler
+    // deployed without the SDK, it relies on the one Lambda's runtime provides.
+    dir = await mkdtemp(join(tmpdir(), 'pushline-unbundled-'));
+    await writeFile(
+      join(dir, 'handler.mjs'),
+      [
+        "import { SNSClient } from '@aws-sdk/client-sns';",
+        "import { marker } from '@aws-sdk/own-copy';",
+        'export const handler = async () => ({ sns: typeof SNSClient, marker });',
+      ].join('\n'),
+    );
+    // A package of the provided scope that the handler ships itself: its copy must win.
+    const own = join(dir, 'node_modules', '@aws-sdk', 'own-copy');
+    await mkdir(own, { recursive: true });
+    await writeFile(
+      join(own, 'package.json'),
+      JSON.stringify({ name: '@aws-sdk/own-copy', type: 'module', main: 'index.js' }),
+    );
+    await writeFile(join(own, 'index.js'), "export const marker = 'the handler’s own copy';\n");
+    await writeFile(
+      join(dir, 'missing.mjs'),
+      "import '@aws-sdk/no-such-client';\nexport const handler = async () => 1;\n",
+    );
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('resolves @aws-sdk imports a handler does not ship, and keeps a copy it ships', async () => {
+    const runtime = new LambdaRuntime({
+      log: () => {},
+      functions: [
+        { name: 'unbundled', entry: join(dir, 'handler.mjs') },
+        { name: 'missing', entry: join(dir, 'missing.mjs') },
+      ],
+    });
+    try {
+      assert.deepEqual(await runtime.invoke('unbundled', {}), {
+        sns: 'function',
+        marker: 'the handler’s own copy',
+      });
+      // A package neither the handler nor the runtime has still fails as on Lambda.
+      const error = await rejection(runtime.invoke('missing', {}));
+      assert.ok(error instanceof LambdaFunctionError);
+      assert.equal((error as LambdaFunctionError).errorType, 'Runtime.ImportModuleError');
     } finally {
       await runtime.close();
     }
