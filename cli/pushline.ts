@@ -567,7 +567,12 @@ async function rejected(parsed: Parsed): Promise<void> {
         console.log(
           `kept cut: the body was ${attributes.originalBytes?.StringValue ?? '?'} bytes, too large for the queue beside its reason`,
         );
-      const body = message.Body ?? '';
+      let body = message.Body ?? '';
+      if (attributes.encoding?.StringValue === 'base64') {
+        // Kept encoded because it holds characters SQS refuses: shown escaped, never raw to a terminal.
+        console.log('kept as base64 (the body holds characters SQS cannot carry); shown decoded, escaped');
+        body = JSON.stringify(Buffer.from(body, 'base64').toString('utf8'));
+      }
       console.log(`body: ${parsed.flags.has('full') ? body : shorten(body, MAX_SHOWN_BODY)}\n`);
       if (parsed.flags.has('delete') && message.ReceiptHandle) {
         await sqs.send(

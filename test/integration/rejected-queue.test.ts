@@ -91,4 +91,25 @@ describe('the rejected queue', () => {
     assert.equal(message.MessageAttributes?.snsMessageId?.StringValue, 'm-2');
     assert.equal(message.MessageAttributes?.reason?.StringValue?.length, 1024);
   });
+
+  it('keeps a body with characters SQS refuses as base64, and cleans its reason', async () => {
+    // Not JSON, so rejected; SQS takes no control characters (it refused the message, and the
+    // event was lost, before the body was encoded).
+    const body = '\u0010\u0003 not json \u0000 €';
+    await keepRejected(endpoint.queueUrl('rejected'), {
+      body,
+      reason: 'INVALID_ENVELOPE: Unrecognized key: "\u0003"',
+      snsMessageId: 'm-3',
+      topicArn: 'arn:aws:sns:us-east-1:000000000000:t',
+    });
+
+    const message = await receiveOne();
+    assert.equal(message.MessageAttributes?.encoding?.StringValue, 'base64');
+    assert.equal(Buffer.from(message.Body ?? '', 'base64').toString('utf8'), body);
+    assert.equal(
+      message.MessageAttributes?.reason?.StringValue,
+      'INVALID_ENVELOPE: Unrecognized key: "\uFFFD"',
+    );
+    assert.equal(message.MessageAttributes?.truncated, undefined);
+  });
 });
