@@ -15,6 +15,8 @@ export interface MintOptions {
   readonly expiresInSeconds?: number;
   /** `iss` claim. @default 'pushline-local' */
   readonly issuer?: string;
+  /** `aud` claim. @default none */
+  readonly audience?: string;
   /** `topics` claim: the topics (names or prefixes ending in `*`) the user may subscribe to. */
   readonly topics?: readonly string[];
   /** Claim `topics` goes under, for a stack whose construct names another topic claim. @default DEFAULT_TOPIC_CLAIM */
@@ -27,11 +29,12 @@ export async function mintLocalToken(userId: string, options: MintOptions = {}):
   const now = Math.floor(Date.now() / 1000);
   const claims =
     options.topics !== undefined ? { [options.topicClaim ?? DEFAULT_TOPIC_CLAIM]: [...options.topics] } : {};
-  return new SignJWT(claims)
+  const token = new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(userId)
     .setIssuer(options.issuer ?? 'pushline-local')
     .setIssuedAt(now)
-    .setExpirationTime(now + (options.expiresInSeconds ?? 3600))
-    .sign(new TextEncoder().encode(options.secret ?? LOCAL_JWT_SECRET));
+    .setExpirationTime(now + (options.expiresInSeconds ?? 3600));
+  if (options.audience !== undefined) token.setAudience(options.audience);
+  return token.sign(new TextEncoder().encode(options.secret ?? LOCAL_JWT_SECRET));
 }

@@ -50,8 +50,15 @@ export async function startTarget(options: LocalStackOptions = {}): Promise<Targ
   const sns = new SNSClient(config);
   const sqs = new SQSClient(config);
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(config));
+  // A local stack that checks the audience (context `audience`) gets tokens for its first one.
+  const audience = options.context?.audience?.split(',')[0]?.trim();
   const token = (userId: string, expiresInSeconds?: number, topics?: readonly string[]) =>
-    mintLocalToken(userId, { expiresInSeconds, topics, ...(secret ? { secret } : {}) });
+    mintLocalToken(userId, {
+      expiresInSeconds,
+      topics,
+      ...(secret ? { secret } : {}),
+      ...(audience ? { audience } : {}),
+    });
 
   return {
     outputs,
