@@ -262,6 +262,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       try {
         parsed = JSON.parse(answer.toString('utf8')) as Record<string, unknown>;
       } catch {
+        log(`[aws] DynamoDB ${operation}: the engine's answer is not JSON; its capacity is not counted`);
         return undefined;
       }
       if (status >= 400) {
@@ -292,6 +293,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   ): void {
     const headers = { ...req.headers, host: dynamo.host, 'content-length': String(body.length) };
     delete headers['transfer-encoding'];
+    // An answer to be read and rewritten must come as plain JSON, not compressed.
+    if (rewrite !== undefined) delete headers['accept-encoding'];
     const upstream = request(
       {
         protocol: dynamo.protocol,
