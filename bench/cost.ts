@@ -89,6 +89,7 @@ const MODES: readonly Mode[] = ['push', 'stored'];
 interface Counters {
   readonly posts: number;
   readonly billedPosts: number;
+  /** Billed messages clients sent (one per started 32 KB); none are expected while the counters run. */
   readonly clientMessages: number;
   readonly snsRequests: number;
   readonly snsBilled: number;
