@@ -37,20 +37,27 @@ import { intEnv, machineFacts } from './env.ts';
 import { barChart } from './plot.ts';
 
 /**
- * Published prices, us-east-1, on-demand, in USD (read December 2026; the free tiers are left out):
+ * Published prices, us-east-1, on-demand, in USD, free tiers left out. The pages named are the
+ * sources; they were checked in December 2026 through the project's search of stored pages, which
+ * holds copies of some of them and third-party restatements of others (noted where so):
  * - API Gateway WebSocket APIs, https://aws.amazon.com/api-gateway/pricing/ : $1.00 per million
- *   messages (first billion a month; a message is metered in 32 KB increments, both directions) and
- *   $0.25 per million connection minutes.
+ *   messages (first billion a month; metered in 32 KB increments, both directions) and $0.25 per
+ *   million connection minutes.
  * - AWS Lambda, https://aws.amazon.com/lambda/pricing/ : arm64 $0.0000133334 per GB-second (first
- *   7.5 billion GB-s a month), $0.20 per million requests.
- * - Amazon SNS, https://aws.amazon.com/sns/pricing/ : standard topics $0.50 per million requests
- *   (each 64 KB chunk of a request's payload one request); deliveries to Lambda cost nothing.
+ *   7.5 billion GB-s a month), $0.20 per million requests. The INIT phase of a cold start is billed
+ *   since August 2025 (AWS Compute Blog, "AWS Lambda standardizes billing for INIT Phase"); the
+ *   figures here are measured warm.
+ * - Amazon SNS, https://aws.amazon.com/sns/pricing/ : standard topics $0.50 per million requests,
+ *   each 64 KB chunk of a request's payload one request; deliveries to Lambda cost nothing. That a
+ *   PublishBatch is billed on its total payload is inferred from the SNS guide's "Amazon SNS message
+ *   batching" page ("reduce costs … by a factor of up to 10"), not quoted (docs/local-runtime.md).
  * - Amazon DynamoDB on-demand, https://aws.amazon.com/dynamodb/pricing/on-demand/ : $0.625 per
- *   million write request units, $0.125 per million read request units (the prices since the
- *   November 2024 cut; older pages say $1.25 and $0.25).
+ *   million write request units, $0.125 per million read request units, the prices since the
+ *   November 2024 cut; pages written before it say $1.25 and $0.25 (these are the ones used here).
  * - AWS AppSync Events, https://aws.amazon.com/appsync/pricing/ : $1.00 per million Event API
- *   operations (a publish is one, each message delivered to a subscriber one), $0.08 per million
- *   connection minutes.
+ *   operations (AWS's price list); that a publish is one operation and each message delivered to a
+ *   subscriber one is from third-party restatements ("published + delivered operations"). $0.08 per
+ *   million connection minutes is the AppSync pricing page's figure for real-time connections.
  */
 const PRICE = {
   apiGatewayMessage: 1.0 / 1e6,
