@@ -53,7 +53,7 @@ import { barChart } from './plot.ts';
  *   batching" page ("reduce costs … by a factor of up to 10"), not quoted (docs/local-runtime.md).
  * - Amazon DynamoDB on-demand, https://aws.amazon.com/dynamodb/pricing/on-demand/ : $0.625 per
  *   million write request units, $0.125 per million read request units, the prices since the
- *   November 2024 cut; pages written before it say $1.25 and $0.25 (these are the ones used here).
+ *   November 2024 cut, used here; pages written before it say $1.25 and $0.25.
  * - AWS AppSync Events, https://aws.amazon.com/appsync/pricing/ : $1.00 per million Event API
  *   operations (AWS's price list); that a publish is one operation and each message delivered to a
  *   subscriber one is from third-party restatements ("published + delivered operations"). $0.08 per
