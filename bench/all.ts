@@ -35,6 +35,11 @@ const SUB_RUNS: readonly SubRun[] = [
   { name: 'overhead', script: 'overhead.ts', what: "Pushline's overhead over raw posting, same concurrency" },
   { name: 'broadcast', script: 'broadcast.ts', what: 'one broadcast to 100,000 simulated connections' },
   {
+    name: 'costmodel',
+    script: 'cost.ts',
+    what: '$ per million deliveries at AWS prices, from the counted requests',
+  },
+  {
     name: 'peer',
     script: 'peer.ts',
     what: 'Socket.IO + Redis adapter at 1, 2, 4 nodes',

@@ -128,6 +128,7 @@ class TemplateReader {
       const handler = handlerKey === undefined ? undefined : resource.Metadata?.[handlerKey];
       const props = resource.Properties ?? {};
       const timeout = props.Timeout;
+      const memory = props.MemorySize;
       const reserved = props.ReservedConcurrentExecutions;
       specs.push({
         name,
@@ -135,6 +136,7 @@ class TemplateReader {
         ...(typeof handler === 'string' ? { handler } : {}),
         environment: this.environment(name, props),
         ...(typeof timeout === 'number' ? { timeoutSeconds: timeout } : {}),
+        ...(typeof memory === 'number' ? { memorySizeMb: memory } : {}),
         ...(typeof reserved === 'number' && reserved > 0 ? { maxConcurrency: reserved } : {}),
       });
     }

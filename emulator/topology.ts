@@ -16,6 +16,8 @@ export interface FunctionSpec {
   readonly environment?: Readonly<Record<string, string>>;
   /** Invocation timeout. @default 3 (Lambda's default) */
   readonly timeoutSeconds?: number;
+  /** Memory size, as the template's `MemorySize`: reported to the function and billed in GB-seconds. @default 128 (Lambda's default) */
+  readonly memorySizeMb?: number;
   /** Maximum concurrent instances (each handles one invocation at a time). @default 4 */
   readonly maxConcurrency?: number;
 }

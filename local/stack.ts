@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { createTables, startDynamo } from '../emulator/aws/dynamodb.ts';
 import { type AwsEndpoint, startAwsEndpoint } from '../emulator/aws/endpoint.ts';
-import { type SimulatedConnectionsControl, startGateway } from '../emulator/gateway/gateway.ts';
+import { type Gateway, type SimulatedConnectionsControl, startGateway } from '../emulator/gateway/gateway.ts';
 import { LambdaRuntime } from '../emulator/lambda/lambda-runtime.ts';
 import {
   type LocalAddresses,
@@ -64,10 +64,15 @@ export interface LocalStack {
   connectionIds(): string[];
   /** Local only: the gateway's simulated connections, ids whose posts are counted (docs/local-runtime.md). */
   readonly simulatedConnections: SimulatedConnectionsControl;
-  /** Function statistics (invocations, busy time) from the Lambda runtime. */
+  /** Function statistics (invocations, busy time, billed duration and GB-seconds) from the Lambda runtime. */
   functionStats(name: string): ReturnType<LambdaRuntime['stats']>;
-  /** Counters of the AWS endpoint (SNS messages, invocations, DynamoDB requests by operation). */
+  /**
+   * Counters of the AWS endpoint (SNS messages and billed requests, invocations, DynamoDB requests
+   * by operation and the capacity units they consumed).
+   */
   awsStats(): ReturnType<AwsEndpoint['stats']>;
+  /** The gateway's billed messages (posts, client messages) and connection minutes. */
+  gatewayStats(): ReturnType<Gateway['stats']>;
   /** Local-only SNS controls: mobile pushes recorded instead of sent, disabling an endpoint. */
   readonly sns: AwsEndpoint['sns'];
   /** Resolves when no asynchronous invocation is pending (bounded by `timeoutMs`). */
@@ -205,6 +210,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       simulatedConnections: gateway.simulated,
       functionStats: (name) => runtime.stats(name),
       awsStats: () => aws.stats(),
+      gatewayStats: () => gateway.stats(),
       sns: aws.sns,
       idle: (timeoutMs = 10_000) => aws.idle(timeoutMs),
       stop,

@@ -1,8 +1,10 @@
 /**
  * One HTTP endpoint for every AWS SDK client of the local runtime, so a single
  * `AWS_ENDPOINT_URL` serves them all:
- * - `X-Amz-Target: DynamoDB_20120810.*` (and DynamoDB Streams) is proxied, body and headers as-is,
- *   to the DynamoDB engine;
+ * - `X-Amz-Target: DynamoDB_20120810.*` (and DynamoDB Streams) is proxied to the DynamoDB engine,
+ *   body and headers as-is, except that item and query operations are asked for their consumed
+ *   capacity, which is counted (see `DynamoCapacity`) and taken out of the answer again unless the
+ *   caller asked for it;
  * - `X-Amz-Target: AmazonSQS.*` (awsJson1_0, what @aws-sdk/client-sqs sends) goes to the SQS emulator;
  * - form-encoded awsQuery requests (what @aws-sdk/client-sns and the AWS CLI send for SNS) go to the
  *   SNS emulator, which invokes Lambda subscribers asynchronously.
@@ -15,7 +17,7 @@ import type { Invoke, TopicSpec } from '../topology.ts';
 import { AsyncInvoker } from './async-invoker.ts';
 import { PortInUseError } from './errors.ts';
 import { QueryParams, queryErrorResponse } from './query-protocol.ts';
-import { SnsEmulator, type SnsLocalControls } from './sns.ts';
+import { SnsEmulator, type SnsLocalControls, type SnsRequestCounts } from './sns.ts';
 import { SqsEmulator } from './sqs.ts';
 
 /** Options of `startAwsEndpoint`. */
@@ -58,6 +60,25 @@ export interface AwsEndpointStats {
   readonly dropped: number;
   /** DynamoDB requests passed through, by operation (`PutItem`, `Query`, …). */
   readonly dynamoRequests: Readonly<Record<string, number>>;
+  /** Read and write units the DynamoDB engine reported for them (what on-demand tables bill). */
+  readonly dynamoCapacity: DynamoCapacity;
+  /** SNS Publish and PublishBatch requests, and the requests AWS would bill for them. */
+  readonly snsRequests: SnsRequestCounts;
+}
+
+/** Capacity units consumed, as the DynamoDB engine reported them (`ReturnConsumedCapacity: 'TOTAL'`). */
+export interface DynamoCapacity {
+  /** Read units (request units on an on-demand table) of GetItem, Query, Scan, BatchGetItem, TransactGetItems. */
+  readonly readUnits: number;
+  /** Write units of PutItem, UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems. */
+  readonly writeUnits: number;
+  /** Units by operation (`{ Query: 12, PutItem: 10 }`). */
+  readonly unitsByOperation: Readonly<Record<string, number>>;
+  /**
+   * Requests answered with an error, by operation and error (`PutItem ConditionalCheckFailedException`).
+   * The engine reports no capacity for them, but AWS bills a failed conditional write (at least 1 unit).
+   */
+  readonly failedRequests: Readonly<Record<string, number>>;
 }
 
 /** A running AWS endpoint. */
@@ -85,6 +106,19 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** How long close() lets in-flight requests finish before cutting their connections. */
 const CLOSE_GRACE_MS = 2000;
 const SNS_XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
+/** DynamoDB operations that take `ReturnConsumedCapacity`, and which kind of unit each consumes. */
+const CAPACITY_OPERATIONS: Readonly<Record<string, 'read' | 'write'>> = {
+  GetItem: 'read',
+  Query: 'read',
+  Scan: 'read',
+  BatchGetItem: 'read',
+  TransactGetItems: 'read',
+  PutItem: 'write',
+  UpdateItem: 'write',
+  DeleteItem: 'write',
+  BatchWriteItem: 'write',
+  TransactWriteItems: 'write',
+};
 const SQS_QUERY_ACTIONS = new Set([
   'CreateQueue',
   'GetQueueUrl',
@@ -136,6 +170,17 @@ function send(
   res.end(body);
 }
 
+/** Units in a `ConsumedCapacity` answer: one object, or one per table (batch and transaction operations). */
+function consumedUnits(consumed: unknown): number {
+  const entries = Array.isArray(consumed) ? consumed : consumed === undefined ? [] : [consumed];
+  let units = 0;
+  for (const entry of entries) {
+    const value = (entry as { CapacityUnits?: unknown } | null)?.CapacityUnits;
+    if (typeof value === 'number') units += value;
+  }
+  return units;
+}
+
 function hostForUrl(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
@@ -181,6 +226,130 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   });
 
   const dynamoRequests: Record<string, number> = {};
+  const capacity = {
+    readUnits: 0,
+    writeUnits: 0,
+    unitsByOperation: {} as Record<string, number>,
+    failedRequests: {} as Record<string, number>,
+  };
+
+  /**
+   * Proxies an item or query operation with `ReturnConsumedCapacity: 'TOTAL'` added (unless the
+   * caller asked for capacity itself), counts the units the engine reports, and answers the caller
+   * what it asked for: the injected `ConsumedCapacity` is removed, and with it the body's CRC32
+   * header, which no longer matches.
+   */
+  async function proxyCountingCapacity(
+    operation: string,
+    kind: 'read' | 'write',
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const raw = await readBody(req);
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      // Not JSON: the engine answers it as it would answer the caller.
+      forwardToDynamo(req, raw, res, undefined);
+      return;
+    }
+    const asked = body.ReturnConsumedCapacity;
+    const injected = asked === undefined || asked === 'NONE';
+    if (injected) body.ReturnConsumedCapacity = 'TOTAL';
+    forwardToDynamo(req, Buffer.from(JSON.stringify(body)), res, (status, answer) => {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(answer.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        log(`[aws] DynamoDB ${operation}: the engine's answer is not JSON; its capacity is not counted`);
+        return undefined;
+      }
+      if (status >= 400) {
+        const type = typeof parsed.__type === 'string' ? parsed.__type.split('#').pop() : 'Error';
+        const key = `${operation} ${type}`;
+        capacity.failedRequests[key] = (capacity.failedRequests[key] ?? 0) + 1;
+        return undefined;
+      }
+      const units = consumedUnits(parsed.ConsumedCapacity);
+      if (kind === 'read') capacity.readUnits += units;
+      else capacity.writeUnits += units;
+      capacity.unitsByOperation[operation] = (capacity.unitsByOperation[operation] ?? 0) + units;
+      if (!injected) return undefined;
+      delete parsed.ConsumedCapacity;
+      return Buffer.from(JSON.stringify(parsed));
+    });
+  }
+
+  /**
+   * Sends `body` to the engine. Without `rewrite` the answer is piped back as it comes; with it the
+   * answer is read whole, and a body `rewrite` returns replaces it (undefined keeps it as it is).
+   */
+  function forwardToDynamo(
+    req: IncomingMessage,
+    body: Buffer,
+    res: ServerResponse,
+    rewrite: ((status: number, answer: Buffer) => Buffer | undefined) | undefined,
+  ): void {
+    const headers = { ...req.headers, host: dynamo.host, 'content-length': String(body.length) };
+    delete headers['transfer-encoding'];
+    // An answer to be read and rewritten must come as plain JSON, not compressed.
+    if (rewrite !== undefined) delete headers['accept-encoding'];
+    const upstream = request(
+      {
+        protocol: dynamo.protocol,
+        hostname: dynamo.hostname,
+        port: dynamo.port,
+        method: req.method,
+        path: req.url,
+        headers,
+        agent: dynamoAgent,
+      },
+      (upstreamRes) => {
+        const status = upstreamRes.statusCode ?? 502;
+        if (rewrite === undefined) {
+          res.writeHead(status, upstreamRes.headers);
+          upstreamRes.pipe(res);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
+        upstreamRes.on('error', (error) => res.destroy(error));
+        upstreamRes.on('end', () => {
+          const answer = Buffer.concat(chunks);
+          const replaced = rewrite(status, answer);
+          const headers = { ...upstreamRes.headers };
+          if (replaced !== undefined) {
+            delete headers['x-amz-crc32'];
+            delete headers['transfer-encoding'];
+            headers['content-length'] = String(replaced.length);
+          }
+          res.writeHead(status, headers);
+          res.end(replaced ?? answer);
+        });
+      },
+    );
+    upstream.on('error', (error) => answerEngineFailure(res, error));
+    upstream.end(body);
+  }
+
+  function answerEngineFailure(res: ServerResponse, error: Error): void {
+    log(`[aws] DynamoDB engine at ${options.dynamoEndpoint} failed: ${error.message}`);
+    if (!res.headersSent) {
+      send(
+        res,
+        500,
+        'application/x-amz-json-1.0',
+        JSON.stringify({
+          __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+          message: `Local DynamoDB engine at ${options.dynamoEndpoint} is unreachable: ${error.message}`,
+        }),
+        randomUUID(),
+      );
+    } else {
+      res.destroy(error);
+    }
+  }
 
   function proxyToDynamo(req: IncomingMessage, res: ServerResponse): void {
     const upstream = request(
@@ -198,23 +367,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
         upstreamRes.pipe(res);
       },
     );
-    upstream.on('error', (error) => {
-      log(`[aws] DynamoDB engine at ${options.dynamoEndpoint} failed: ${error.message}`);
-      if (!res.headersSent) {
-        send(
-          res,
-          500,
-          'application/x-amz-json-1.0',
-          JSON.stringify({
-            __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
-            message: `Local DynamoDB engine at ${options.dynamoEndpoint} is unreachable: ${error.message}`,
-          }),
-          randomUUID(),
-        );
-      } else {
-        res.destroy(error);
-      }
-    });
+    upstream.on('error', (error) => answerEngineFailure(res, error));
     req.pipe(upstream);
   }
 
@@ -273,7 +426,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     ) {
       const operation = targetValue.slice(targetValue.indexOf('.') + 1);
       dynamoRequests[operation] = (dynamoRequests[operation] ?? 0) + 1;
-      proxyToDynamo(req, res);
+      const kind = targetValue.startsWith('DynamoDB_') ? CAPACITY_OPERATIONS[operation] : undefined;
+      if (kind === undefined) proxyToDynamo(req, res);
+      else await proxyCountingCapacity(operation, kind, req, res);
       return;
     }
     if (targetValue?.startsWith('AmazonSQS.')) {
@@ -356,7 +511,18 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     port,
     topicArn: (name) => sns.topicArn(name),
     queueUrl: (name) => sqs.queueUrl(name),
-    stats: () => ({ published: sns.published(), ...invoker.stats(), dynamoRequests: { ...dynamoRequests } }),
+    stats: () => ({
+      published: sns.published(),
+      ...invoker.stats(),
+      dynamoRequests: { ...dynamoRequests },
+      dynamoCapacity: {
+        readUnits: capacity.readUnits,
+        writeUnits: capacity.writeUnits,
+        unitsByOperation: { ...capacity.unitsByOperation },
+        failedRequests: { ...capacity.failedRequests },
+      },
+      snsRequests: sns.requestCounts(),
+    }),
     sns,
     idle: (timeoutMs = 30_000) => invoker.idle(timeoutMs),
     close: () => {

@@ -34,6 +34,26 @@ const DEFAULT_MAX_MESSAGE_BYTES = 262_144;
 const TOPIC_NAME = /^[A-Za-z0-9_-]{1,256}$/;
 const BATCH_ID = /^[A-Za-z0-9_-]{1,80}$/;
 const MAX_BATCH_ENTRIES = 10;
+/**
+ * SNS bills each 64 KB chunk of a request's payload as one request; a PublishBatch is billed on the
+ * payload of all its messages together (docs/local-runtime.md, "Counters").
+ */
+const BILLED_CHUNK_BYTES = 65_536;
+
+/** Publish requests SNS accepted, and the requests AWS would bill for them. */
+export interface SnsRequestCounts {
+  /** Publish requests answered 200 (to a topic or a platform endpoint). */
+  readonly publish: number;
+  /** PublishBatch requests answered 200 (whatever share of their entries failed). */
+  readonly publishBatch: number;
+  /** Billed requests: per accepted request, one per started 64 KB of its accepted messages' payload. */
+  readonly billed: number;
+}
+
+/** Billed SNS requests for one request carrying `payloadBytes` of messages (at least one). */
+export function billedSnsRequests(payloadBytes: number): number {
+  return Math.max(1, Math.ceil(payloadBytes / BILLED_CHUNK_BYTES));
+}
 
 /** A subscription: a Lambda function from the template, or an SQS queue subscribed at run time. */
 interface Subscription {
@@ -107,6 +127,7 @@ export class SnsEmulator implements SnsLocalControls {
   private readonly topics = new Map<string, Topic>();
   private readonly mobile: SnsMobilePush;
   private publishedCount = 0;
+  private requests = { publish: 0, publishBatch: 0, billed: 0 };
 
   constructor(private readonly options: SnsEmulatorOptions) {
     this.mobile = new SnsMobilePush({ region: options.region, accountId: options.accountId });
@@ -134,6 +155,11 @@ export class SnsEmulator implements SnsLocalControls {
   /** Messages accepted so far (Publish, to a topic or an endpoint, and each successful PublishBatch entry). */
   published(): number {
     return this.publishedCount;
+  }
+
+  /** Publish and PublishBatch requests accepted so far, and what AWS would bill for them. */
+  requestCounts(): SnsRequestCounts {
+    return { ...this.requests };
   }
 
   mobileDeliveries(filter?: MobileDeliveryFilter): MobileDelivery[] {
@@ -439,18 +465,28 @@ export class SnsEmulator implements SnsLocalControls {
     }
     const topic = this.topicFromParams(params);
     const input = this.readTopicMessage(params, '');
-    if (this.messageBytes(input) > this.maxMessageBytes(topic)) throw invalidParameter('Message too long');
-    return this.accept(topic, input);
+    const bytes = this.messageBytes(input);
+    if (bytes > this.maxMessageBytes(topic)) throw invalidParameter('Message too long');
+    const messageId = this.accept(topic, input);
+    this.countRequest('publish', bytes);
+    return messageId;
   }
 
   /** Publish to a platform endpoint: recorded as the push SNS would have sent, not sent. */
   private publishToEndpoint(endpointArn: string, params: QueryParams): string {
     const endpoint = this.mobile.publishTarget(endpointArn);
     const input = this.readMessage(params, '');
-    if (this.messageBytes(input) > DEFAULT_MAX_MESSAGE_BYTES) throw invalidParameter('Message too long');
+    const bytes = this.messageBytes(input);
+    if (bytes > DEFAULT_MAX_MESSAGE_BYTES) throw invalidParameter('Message too long');
     const messageId = this.mobile.publish(endpoint, input);
     this.publishedCount += 1;
+    this.countRequest('publish', bytes);
     return messageId;
+  }
+
+  private countRequest(kind: 'publish' | 'publishBatch', payloadBytes: number): void {
+    this.requests[kind] += 1;
+    this.requests.billed += billedSnsRequests(payloadBytes);
   }
 
   // PublishBatch takes a topic ARN only (AWS's API has no TargetArn for it), so an endpoint ARN is
@@ -513,6 +549,8 @@ export class SnsEmulator implements SnsLocalControls {
       const messageId = this.accept(topic, input);
       return `<member>${xmlText('Id', successful[i] ?? '')}${xmlText('MessageId', messageId)}</member>`;
     });
+    // One request, billed on the payload of the messages it published together.
+    this.countRequest('publishBatch', total);
     return `<Successful>${succeededXml.join('')}</Successful><Failed>${failed.join('')}</Failed>`;
   }
 

@@ -61,6 +61,28 @@ export interface SimulatedConnectionsControl {
   clear(): void;
 }
 
+/**
+ * What API Gateway bills, counted since the gateway started: messages in 32 KB increments (each
+ * started 32 KB of a message is one), both ways, and connection minutes.
+ */
+export interface GatewayStats {
+  /** Management API posts answered 200, to open and to simulated connections. */
+  readonly posts: number;
+  /** Bytes of those posts. */
+  readonly postedBytes: number;
+  /** Billed messages of those posts: one per started 32 KB of each. */
+  readonly billedPosts: number;
+  /** Text messages received from clients on open connections. */
+  readonly clientMessages: number;
+  /** Billed messages of those: one per started 32 KB of each. */
+  readonly billedClientMessages: number;
+  /** Minutes real connections were open, those still open counted up to now (simulated ones not included). */
+  readonly connectionMinutes: number;
+}
+
+/** API Gateway bills a message per started 32 KB. */
+const BILLED_MESSAGE_BYTES = 32 * 1024;
+
 /** API Gateway's limits; the defaults are AWS's, smaller values make tests fast. */
 export interface GatewayLimits {
   /** Largest message in either direction; bigger client messages close the socket with 1009, bigger posts get 413. @default 131072 */
@@ -124,6 +146,8 @@ export interface Gateway {
   connections(): ConnectionInfo[];
   /** Local only: simulated connections, see {@link SimulatedConnectionsControl}. */
   readonly simulated: SimulatedConnectionsControl;
+  /** Billed messages and connection minutes so far. */
+  stats(): GatewayStats;
   /** Closes every connection (each gets its `$disconnect`), then the server. */
   close(): Promise<void>;
 }
@@ -137,6 +161,8 @@ interface Connection {
   readonly context: ConnectionContext;
   readonly ws: WebSocket;
   state: 'open' | 'closing' | 'closed';
+  /** Epoch milliseconds the connection opened (the 101), for connection minutes. */
+  readonly openedAt: number;
   lastActiveAt: number;
   /** Last data frame in either direction: what the idle timeout measures. */
   lastTrafficAt: number;
@@ -208,6 +234,14 @@ class GatewayServer {
   readonly #management: ManagementApi;
   readonly #simulated = new SimulatedConnections((id) => this.#connections.get(id)?.state === 'open');
   #faults: GatewayFaults;
+  readonly #counts = {
+    posts: 0,
+    postedBytes: 0,
+    billedPosts: 0,
+    clientMessages: 0,
+    billedClientMessages: 0,
+    closedConnectionMs: 0,
+  };
   #port = 0;
   #closing = false;
 
@@ -302,8 +336,18 @@ class GatewayServer {
         stats: (withCounts) => this.#simulated.stats(withCounts),
         clear: () => this.#simulated.clear(),
       },
+      stats: () => this.#stats(),
       close: () => this.#close(),
     };
+  }
+
+  #stats(): GatewayStats {
+    const { closedConnectionMs, ...counts } = this.#counts;
+    const now = Date.now();
+    let openMs = 0;
+    for (const connection of this.#connections.values())
+      if (connection.state !== 'closed') openMs += now - connection.openedAt;
+    return { ...counts, connectionMinutes: (closedConnectionMs + openMs) / 60_000 };
   }
 
   // ---- handshake --------------------------------------------------------------------------
@@ -444,6 +488,7 @@ class GatewayServer {
       context,
       ws,
       state: 'open',
+      openedAt: now,
       lastActiveAt: now,
       lastTrafficAt: now,
       closeInfo: undefined,
@@ -500,6 +545,8 @@ class GatewayServer {
       return;
     }
     const buffer = rawToBuffer(data);
+    this.#counts.clientMessages += 1;
+    this.#counts.billedClientMessages += billedMessages(buffer.length);
     const text = buffer.toString('utf8');
     const routeKey = this.#selectRoute({ text });
     const connectionId = connection.context.connectionId;
@@ -561,6 +608,7 @@ class GatewayServer {
     clearTimeout(connection.idleTimer);
     clearTimeout(connection.maxTimer);
     connection.state = 'closed';
+    this.#counts.closedConnectionMs += Date.now() - connection.openedAt;
     this.#connections.delete(connection.context.connectionId);
     const close = connection.closeInfo ?? { statusCode: code, reason };
     this.#log(
@@ -596,8 +644,16 @@ class GatewayServer {
       },
       post: (id, data, binary) => {
         const connection = find(id);
-        if (connection !== undefined) return this.#send(connection, data, binary);
-        return this.#simulated.post(id, data.length);
+        const posted =
+          connection !== undefined
+            ? this.#send(connection, data, binary)
+            : this.#simulated.post(id, data.length);
+        if (posted) {
+          this.#counts.posts += 1;
+          this.#counts.postedBytes += data.length;
+          this.#counts.billedPosts += billedMessages(data.length);
+        }
+        return posted;
       },
       disconnect: (id) => {
         const connection = find(id);
@@ -711,6 +767,11 @@ function refuse(
   }
   // A client that never reads must not keep the socket open.
   setTimeout(() => socket.destroy(), 1_000).unref();
+}
+
+/** Messages API Gateway bills for one message of `bytes` (at least one). */
+function billedMessages(bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / BILLED_MESSAGE_BYTES));
 }
 
 /** The status of a Lambda proxy response; a missing one counts as 200, a malformed one is undefined. */

@@ -58,10 +58,21 @@ export interface FunctionStats {
    * for a core and the cold-start import.
    */
   readonly cpuMs: number;
+  /** The function's configured memory (the template's `MemorySize`, else Lambda's 128 MB). */
+  readonly memorySizeMb: number;
+  /**
+   * Wall time of the invocations in milliseconds, from the event handed to an instance to its
+   * result, error or timeout (Lambda's `Duration`; queueing for a free instance not included).
+   */
+  readonly durationMs: number;
+  /** The same, each invocation rounded up to a whole millisecond, as Lambda bills it. */
+  readonly billedDurationMs: number;
+  /** Billed duration times memory: GB-seconds, Lambda's duration meter (cold-start init not included). */
+  readonly gbSeconds: number;
 }
 
-/** Memory size reported to functions; workers are not limited to it. */
-const MEMORY_LIMIT_MB = 128;
+/** Lambda's memory size when a function sets none; workers are not limited to it. */
+const DEFAULT_MEMORY_MB = 128;
 /** Lambda allows 10 s for the init phase; a worker also has to compile TypeScript, hence the margin. */
 const INIT_LIMIT_MS = 10_000;
 /** Lambda's default when a function sets no timeout (a template without `Timeout`). */
@@ -81,6 +92,8 @@ interface Instance {
   state: 'starting' | 'idle' | 'busy' | 'dead';
   current: PendingInvocation | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** performance.now() when the invocation in flight was handed to the instance. */
+  invokedAt: number;
   /** Last known event-loop active time, kept because a terminated worker reports zero. */
   lastActiveMs: number;
   /** Called once the module has loaded (used by `warm`). */
@@ -101,6 +114,9 @@ interface Pool {
   retiredBusyMs: number;
   /** CPU time of the invocations, where the platform reports it. */
   cpuNs: number;
+  readonly memorySizeMb: number;
+  durationMs: number;
+  billedDurationMs: number;
 }
 
 /** Runs Lambda handlers locally, each function instance in its own worker thread. */
@@ -120,6 +136,9 @@ export class LambdaRuntime {
       const maxConcurrency = spec.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
       if (!(timeoutSeconds > 0))
         throw new FunctionSpecError(`'${spec.name}': timeoutSeconds must be positive.`);
+      const memory = spec.memorySizeMb;
+      if (memory !== undefined && !(Number.isInteger(memory) && memory >= 128 && memory <= 10_240))
+        throw new FunctionSpecError(`'${spec.name}': memorySizeMb must be an integer from 128 to 10240.`);
       if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
         throw new FunctionSpecError(`'${spec.name}': maxConcurrency must be a positive integer.`);
       }
@@ -135,6 +154,9 @@ export class LambdaRuntime {
         coldStarts: 0,
         retiredBusyMs: 0,
         cpuNs: 0,
+        memorySizeMb: spec.memorySizeMb ?? DEFAULT_MEMORY_MB,
+        durationMs: 0,
+        billedDurationMs: 0,
       });
     }
   }
@@ -177,6 +199,10 @@ export class LambdaRuntime {
       coldStarts: pool.coldStarts,
       busyMs,
       cpuMs: pool.cpuNs / 1e6,
+      memorySizeMb: pool.memorySizeMb,
+      durationMs: pool.durationMs,
+      billedDurationMs: pool.billedDurationMs,
+      gbSeconds: (pool.billedDurationMs / 1000) * (pool.memorySizeMb / 1024),
     };
   }
 
@@ -250,7 +276,7 @@ export class LambdaRuntime {
       entryUrl: pathToFileURL(resolvePath(spec.entry)).href,
       handler: spec.handler ?? 'handler',
       functionName: spec.name,
-      memoryLimitInMB: MEMORY_LIMIT_MB,
+      memoryLimitInMB: pool.memorySizeMb,
       invokedFunctionArn: `arn:aws:lambda:${pool.environment.AWS_REGION}:${LOCAL_ACCOUNT}:function:${spec.name}`,
       logGroupName: pool.environment.AWS_LAMBDA_LOG_GROUP_NAME ?? '',
       logStreamName: pool.environment.AWS_LAMBDA_LOG_STREAM_NAME ?? '',
@@ -267,6 +293,7 @@ export class LambdaRuntime {
       state: 'starting',
       current: undefined,
       timer: undefined,
+      invokedAt: 0,
       lastActiveMs: 0,
     };
     pool.instances.add(instance);
@@ -321,6 +348,7 @@ export class LambdaRuntime {
         const current = instance.current;
         if (current === undefined || current.requestId !== message.requestId) return;
         if (message.cpuNs !== undefined) pool.cpuNs += message.cpuNs;
+        recordDuration(pool, instance);
         clearTimeout(instance.timer);
         instance.current = undefined;
         instance.state = 'idle';
@@ -336,6 +364,7 @@ export class LambdaRuntime {
   #run(pool: Pool, instance: Instance, pending: PendingInvocation): void {
     instance.state = 'busy';
     instance.current = pending;
+    instance.invokedAt = performance.now();
     const message: InvokeMessage = {
       type: 'invoke',
       requestId: pending.requestId,
@@ -357,6 +386,8 @@ export class LambdaRuntime {
     if (instance.state === 'dead') return;
     // An init failure fails the invocation that was waiting for this instance, as on Lambda,
     // instead of starting instance after instance for it.
+    // An invocation cut by a timeout or a crash is billed up to that moment, as on Lambda.
+    if (instance.current !== undefined) recordDuration(pool, instance);
     const current = instance.current ?? (instance.state === 'starting' ? pool.queue.shift() : undefined);
     instance.current = undefined;
     current?.reject(toFunctionError(pool.spec.name, error));
@@ -421,11 +452,18 @@ function functionEnvironment(
     AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
     AWS_LAMBDA_FUNCTION_NAME: spec.name,
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(MEMORY_LIMIT_MB),
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(spec.memorySizeMb ?? DEFAULT_MEMORY_MB),
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${spec.name}`,
     AWS_LAMBDA_LOG_STREAM_NAME: logStream,
     _HANDLER: `${basename(spec.entry).replace(/\.[cm]?[jt]s$/, '')}.${spec.handler ?? 'handler'}`,
   };
+}
+
+/** Adds the invocation in flight on `instance`, ending now, to the function's duration totals. */
+function recordDuration(pool: Pool, instance: Instance): void {
+  const ms = performance.now() - instance.invokedAt;
+  pool.durationMs += ms;
+  pool.billedDurationMs += Math.max(1, Math.ceil(ms));
 }
 
 function activeMs(instance: Instance): number {
