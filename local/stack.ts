@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 import { createTables, startDynamo } from '../emulator/aws/dynamodb.ts';
-import { type AwsEndpoint, startAwsEndpoint } from '../emulator/aws/endpoint.ts';
+import { type AwsEndpoint, type DynamoFaults, startAwsEndpoint } from '../emulator/aws/endpoint.ts';
 import { type Gateway, type SimulatedConnectionsControl, startGateway } from '../emulator/gateway/gateway.ts';
-import { LambdaRuntime } from '../emulator/lambda/lambda-runtime.ts';
+import { type FunctionFaults, LambdaRuntime } from '../emulator/lambda/lambda-runtime.ts';
 import {
   type LocalAddresses,
   outputsFromTemplate,
@@ -58,6 +58,10 @@ export interface LocalStack {
   readonly topology: Topology;
   /** Fault knobs on the management API (for tests and benchmarks). */
   setFaults(faults: { latencyMs?: number; errorRate?: number; errorStatus?: 429 | 500 }): void;
+  /** Fault knob on DynamoDB: a share of table requests answered with an error (see `DynamoFaults`). */
+  setTableFaults(faults: DynamoFaults): void;
+  /** Fault knob on a function (by its name in the topology): crashes part way through invocations. */
+  setFunctionFaults(name: string, faults: FunctionFaults): void;
   /** Invokes a function directly, as Lambda's Invoke API would (tests use it to replay events). */
   invoke(functionName: string, event: unknown): Promise<unknown>;
   /** Ids of the connections the WebSocket emulator holds open. */
@@ -208,6 +212,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       invoke: (functionName, event) => runtime.invoke(functionName, event),
       connectionIds: () => gateway.connections().map((connection) => connection.id),
       simulatedConnections: gateway.simulated,
+      setTableFaults: (faults) => aws.setDynamoFaults(faults),
+      setFunctionFaults: (name, faults) => runtime.setFaults(name, faults),
       functionStats: (name) => runtime.stats(name),
       awsStats: () => aws.stats(),
       gatewayStats: () => gateway.stats(),

@@ -46,6 +46,17 @@ export interface AwsEndpointOptions {
   readonly log?: (line: string) => void;
 }
 
+/** Errors injected into DynamoDB requests, for fault tests (`AwsEndpoint.setDynamoFaults`). */
+export interface DynamoFaults {
+  /** Share of requests (0 to 1) answered with `errorType` instead of reaching the engine. @default 0 */
+  readonly errorRate?: number;
+  /**
+   * The error DynamoDB answers: `InternalServerError` (500) or a throttling error (400); the SDK
+   * retries all three. @default 'InternalServerError'
+   */
+  readonly errorType?: 'InternalServerError' | 'ProvisionedThroughputExceededException' | 'ThrottlingException';
+}
+
 /** Counters of the endpoint, for tests and the developer console. */
 export interface AwsEndpointStats {
   /** Messages accepted by SNS (Publish, and each successful PublishBatch entry). */
@@ -60,6 +71,8 @@ export interface AwsEndpointStats {
   readonly dropped: number;
   /** DynamoDB requests passed through, by operation (`PutItem`, `Query`, …). */
   readonly dynamoRequests: Readonly<Record<string, number>>;
+  /** DynamoDB requests answered with an injected error (see `setDynamoFaults`). */
+  readonly dynamoFaultsInjected: number;
   /** Read and write units the DynamoDB engine reported for them (what on-demand tables bill). */
   readonly dynamoCapacity: DynamoCapacity;
   /** SNS Publish and PublishBatch requests, and the requests AWS would bill for them. */
@@ -93,6 +106,8 @@ export interface AwsEndpoint {
   stats(): AwsEndpointStats;
   /** Local-only controls of SNS for tests: recorded mobile pushes, disabling an endpoint. */
   readonly sns: SnsLocalControls;
+  /** Sets (or, with `{}`, clears) the errors injected into DynamoDB requests. */
+  setDynamoFaults(faults: DynamoFaults): void;
   /** Resolves when no asynchronous invocation or retry is pending; rejects with `IdleTimeoutError` after `timeoutMs`. */
   idle(timeoutMs?: number): Promise<void>;
   /** Stops accepting requests, cancels pending retries, ends long polls and closes the server. */
@@ -226,6 +241,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   });
 
   const dynamoRequests: Record<string, number> = {};
+  let dynamoFaults: DynamoFaults = {};
+  let dynamoFaultsInjected = 0;
   const capacity = {
     readUnits: 0,
     writeUnits: 0,
@@ -333,6 +350,28 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     upstream.end(body);
   }
 
+  /** Answers an injected error once the request is read, as DynamoDB does, without calling the engine. */
+  function answerInjectedFault(
+    req: IncomingMessage,
+    res: ServerResponse,
+    errorType: NonNullable<DynamoFaults['errorType']>,
+  ): void {
+    dynamoFaultsInjected += 1;
+    req.resume();
+    req.on('end', () =>
+      send(
+        res,
+        errorType === 'InternalServerError' ? 500 : 400,
+        'application/x-amz-json-1.0',
+        JSON.stringify({
+          __type: `com.amazonaws.dynamodb.v20120810#${errorType}`,
+          message: 'Injected fault (local runtime)',
+        }),
+        randomUUID(),
+      ),
+    );
+  }
+
   function answerEngineFailure(res: ServerResponse, error: Error): void {
     log(`[aws] DynamoDB engine at ${options.dynamoEndpoint} failed: ${error.message}`);
     if (!res.headersSent) {
@@ -426,6 +465,10 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     ) {
       const operation = targetValue.slice(targetValue.indexOf('.') + 1);
       dynamoRequests[operation] = (dynamoRequests[operation] ?? 0) + 1;
+      if (Math.random() < (dynamoFaults.errorRate ?? 0)) {
+        answerInjectedFault(req, res, dynamoFaults.errorType ?? 'InternalServerError');
+        return;
+      }
       const kind = targetValue.startsWith('DynamoDB_') ? CAPACITY_OPERATIONS[operation] : undefined;
       if (kind === undefined) proxyToDynamo(req, res);
       else await proxyCountingCapacity(operation, kind, req, res);
@@ -522,8 +565,14 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
         failedRequests: { ...capacity.failedRequests },
       },
       snsRequests: sns.requestCounts(),
+      dynamoFaultsInjected,
     }),
     sns,
+    setDynamoFaults: (faults) => {
+      const rate = faults.errorRate ?? 0;
+      if (!(rate >= 0 && rate <= 1)) throw new RangeError('errorRate must be from 0 to 1.');
+      dynamoFaults = { ...faults };
+    },
     idle: (timeoutMs = 30_000) => invoker.idle(timeoutMs),
     close: () => {
       closing ??= new Promise<void>((resolve) => {

@@ -80,6 +80,17 @@ const DEFAULT_TIMEOUT_SECONDS = 3;
 const DEFAULT_MAX_CONCURRENCY = 4;
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 
+/** Faults injected into a function's invocations, for fault tests (`LambdaRuntime.setFaults`). */
+export interface FunctionFaults {
+  /**
+   * Share of invocations (0 to 1) whose instance crashes part way, as a process killed mid-work:
+   * the invocation fails with `Runtime.ExitError` and the instance is replaced. @default 0
+   */
+  readonly crashRate?: number;
+  /** A crashing invocation dies at a random moment within this many ms of its start. @default 50 */
+  readonly crashWithinMs?: number;
+}
+
 interface PendingInvocation {
   readonly requestId: string;
   readonly payload: string;
@@ -117,6 +128,7 @@ interface Pool {
   readonly memorySizeMb: number;
   durationMs: number;
   billedDurationMs: number;
+  faults: FunctionFaults;
 }
 
 /** Runs Lambda handlers locally, each function instance in its own worker thread. */
@@ -157,6 +169,7 @@ export class LambdaRuntime {
         memorySizeMb: spec.memorySizeMb ?? DEFAULT_MEMORY_MB,
         durationMs: 0,
         billedDurationMs: 0,
+        faults: {},
       });
     }
   }
@@ -186,6 +199,15 @@ export class LambdaRuntime {
       this.#pump(pool);
     });
   };
+
+  /** Sets (or, with `{}`, clears) the faults injected into a function's invocations. */
+  setFaults(functionName: string, faults: FunctionFaults): void {
+    const pool = this.#pools.get(functionName);
+    if (pool === undefined) throw new UnknownFunctionError(functionName);
+    const rate = faults.crashRate ?? 0;
+    if (!(rate >= 0 && rate <= 1)) throw new FunctionSpecError('crashRate must be from 0 to 1.');
+    pool.faults = { ...faults };
+  }
 
   /** Counters of one function. */
   stats(functionName: string): FunctionStats {
@@ -379,6 +401,17 @@ export class LambdaRuntime {
       });
     }, pool.timeoutMs);
     instance.worker.postMessage(message);
+    if (Math.random() < (pool.faults.crashRate ?? 0)) {
+      const crashAfterMs = Math.random() * (pool.faults.crashWithinMs ?? 50);
+      setTimeout(() => {
+        if (instance.current !== pending) return; // It finished first.
+        this.#fail(pool, instance, {
+          errorType: 'Runtime.ExitError',
+          errorMessage: 'RequestId: ' + pending.requestId + ' Error: Runtime exited with error: signal: killed (injected crash)',
+          trace: [],
+        });
+      }, crashAfterMs).unref();
+    }
   }
 
   /** Fails the instance's invocation in flight (if any) and replaces the instance, as Lambda does. */

@@ -6,8 +6,9 @@
  *
  * Options (environment): CHAOS_SEED (a fixed seed reproduces a run; default: the time),
  * CHAOS_FRAMES (10000), CHAOS_FRAME_CONNECTIONS (16), CHAOS_ENVELOPES (10000), CHAOS_ENVELOPE_USERS
- * (20), CHAOS_ISOLATION_USERS (50), CHAOS_ISOLATION_MESSAGES (1000), CHAOS_ONLY (comma list of
- * parts: tokens, frames, envelopes, isolation). Loopback only; every part is bounded in count and
+ * (20), CHAOS_ISOLATION_USERS (50), CHAOS_ISOLATION_MESSAGES (1000), CHAOS_FAULT_USERS (100),
+ * CHAOS_FAULT_MESSAGES (10000), CHAOS_ONLY (comma list of parts: tokens, frames, envelopes,
+ * isolation, faults). Loopback only; every part is bounded in count and
  * time. Exits 1 when any part failed.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,11 +16,12 @@ import { intEnv, machineFacts } from '../../bench/env.ts';
 import { startTarget } from '../support/target.ts';
 import { runCrossUser } from './cross-user.ts';
 import { runEnvelopes } from './envelopes.ts';
+import { runFaults } from './faults.ts';
 import { runFrames } from './frames.ts';
 import { formatReports, type SectionReport } from './report.ts';
 import { CHAOS_AUTH_CONTEXT, runTokens } from './tokens.ts';
 
-const PARTS = ['tokens', 'frames', 'envelopes', 'isolation'] as const;
+const PARTS = ['tokens', 'frames', 'envelopes', 'isolation', 'faults'] as const;
 type Part = (typeof PARTS)[number];
 
 const seed = intEnv('CHAOS_SEED', Date.now() % 2 ** 31);
@@ -60,6 +62,14 @@ try {
         messages: intEnv('CHAOS_ISOLATION_MESSAGES', 1_000),
         seed,
         settleTimeoutMs: 300_000,
+      }),
+    );
+  if (runs('faults'))
+    reports.push(
+      await runFaults(target, {
+        users: intEnv('CHAOS_FAULT_USERS', 100),
+        messages: intEnv('CHAOS_FAULT_MESSAGES', 10_000),
+        seed,
       }),
     );
 } finally {
