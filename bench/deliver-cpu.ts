@@ -1,5 +1,6 @@
 /**
- * `npm run bench:cpu`: the deliver function's thread CPU per delivered message, with each
+ * `npm run bench:cpu`: the deliver function's thread CPU per delivered message across fan-out 1 to
+ * 1,000 (users × devices: 1×1, 1×10, 10×1, 10×10, 100×1, 100×10), with each
  * management API client (PUSHLINE_MANAGEMENT_CLIENT) in the same run: `sdk`, the SDK's
  * ApiGatewayManagementApiClient (the baseline), and `http`, SigV4-signed requests over a keep-alive
  * agent. One local stack (gateway, DynamoDB, SNS) serves both; each client gets its own Lambda
@@ -11,8 +12,10 @@
  * the posting share.
  *
  * Options (environment): BENCH_CPU_ROUNDS (20: in each, one message per shape and one batch of
- * 200 posts per client), BENCH_CPU_TIME_LIMIT_S (600). Loopback only. Writes
- * bench/results/deliver-cpu.json.
+ * 200 posts per client), BENCH_CPU_MAX_FAN_OUT (1000: shapes above it are left out, to shorten a
+ * run), BENCH_CPU_TIME_LIMIT_S (600: past it, no new round starts and the rounds measured so far
+ * are reported). Loopback only. Writes bench/results/deliver-cpu.json and deliver-cpu.svg (CPU per
+ * delivery against fan-out).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -25,8 +28,10 @@ import type { ManagementClient } from '../functions/shared/management-client.ts'
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { mintLocalToken } from '../local/tokens.ts';
 import { intEnv, machineFacts } from './env.ts';
+import { type ChartSeries, lineChart } from './svg-chart.ts';
 
 const ROUNDS = intEnv('BENCH_CPU_ROUNDS', 20);
+const MAX_FAN_OUT = intEnv('BENCH_CPU_MAX_FAN_OUT', 1000);
 const TIME_LIMIT_MS = intEnv('BENCH_CPU_TIME_LIMIT_S', 600) * 1000;
 const WARM_UP_ROUNDS = 2;
 const POSTS_PER_INVOCATION = 200;
@@ -45,11 +50,15 @@ interface Shape {
   readonly users: number;
   readonly devices: number;
 }
+/** The sweep: one device per user and ten, so that per-user work (table requests) and per-connection work (posts) show apart. */
 const SHAPES: readonly Shape[] = [
+  { users: 1, devices: 1 },
   { users: 1, devices: 10 },
   { users: 10, devices: 1 },
   { users: 10, devices: 10 },
-];
+  { users: 100, devices: 1 },
+  { users: 100, devices: 10 },
+].filter((shape) => shape.users * shape.devices <= MAX_FAN_OUT);
 
 /** One client's figures for one shape. */
 interface Measured {
@@ -67,6 +76,8 @@ interface Measured {
 interface Row {
   readonly name: string;
   readonly fanOut: number;
+  /** The deliver rows' recipients; absent for the posts-only row. */
+  readonly shape?: Shape;
   readonly clients: Record<ManagementClient, Measured>;
 }
 
@@ -77,11 +88,7 @@ const startedAt = Date.now();
 const progress = (line: string) =>
   process.stderr.write(`[bench:cpu ${((Date.now() - startedAt) / 1000).toFixed(0)} s] ${line}\n`);
 
-function checkTime(what: string): void {
-  if (Date.now() - startedAt > TIME_LIMIT_MS) {
-    throw new Error(`time limit (${TIME_LIMIT_MS / 1000} s) reached during ${what}`);
-  }
-}
+const pastTimeLimit = () => Date.now() - startedAt > TIME_LIMIT_MS;
 
 /** One benchmark client: counts the frames it receives by message id. */
 class Receiver {
@@ -203,8 +210,13 @@ async function main() {
     progress(`warm-up done (${WARM_UP_ROUNDS} rounds)`);
     // Every round runs every shape and a posts-only batch with both clients, each client first in
     // every other round (ABBA): a change in the machine's load falls on every figure alike.
+    let rounds = 0;
     for (let round = 0; round < ROUNDS; round++) {
-      checkTime(`round ${round + 1}`);
+      // A long run keeps what it measured: rounds end, not the run.
+      if (pastTimeLimit()) {
+        progress(`time limit (${TIME_LIMIT_MS / 1000} s) reached: ${round} rounds measured`);
+        break;
+      }
       const order = round % 2 === 0 ? CLIENTS : [...CLIENTS].reverse();
       for (const [index, { shape, users }] of shapes.entries()) {
         for (const client of order) {
@@ -212,6 +224,7 @@ async function main() {
         }
       }
       for (const client of order) postSamples[client].push(await postOnce(client));
+      rounds = round + 1;
       if ((round + 1) % 5 === 0 || round + 1 === ROUNDS) progress(`round ${round + 1}/${ROUNDS}`);
     }
 
@@ -221,6 +234,7 @@ async function main() {
       return {
         name: `deliver, ${shape.users} user${shape.users > 1 ? 's' : ''} × ${devices} (stored)`,
         fanOut: shape.users * shape.devices,
+        shape,
         clients: { sdk: summarize(samples.sdk), http: summarize(samples.http) },
       };
     });
@@ -230,7 +244,7 @@ async function main() {
       clients: { sdk: summarize(postSamples.sdk), http: summarize(postSamples.http) },
     });
 
-    await report(rows, { engine: stack.outputs.DynamoDbEngine, loadBefore, loadAfter: loadavg() });
+    await report(rows, rounds, { engine: stack.outputs.DynamoDbEngine, loadBefore, loadAfter: loadavg() });
   } finally {
     for (const receiver of receivers) receiver.socket.terminate();
     for (const runtime of runtimes) await runtime.close();
@@ -305,6 +319,7 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
 
 async function report(
   rows: readonly Row[],
+  rounds: number,
   machine: { engine: string; loadBefore: number[]; loadAfter: number[] },
 ): Promise<void> {
   const ms = (value: number) => value.toFixed(3);
@@ -328,7 +343,7 @@ async function report(
   const header = [
     `Deliver CPU per delivered message, ${new Date().toISOString()}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
     `Load average ${machine.loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${machine.loadAfter.map((l) => l.toFixed(2)).join(' ')} after; local table: ${machine.engine}.`,
-    `${ROUNDS} rounds (after ${WARM_UP_ROUNDS} of warm-up), each one message per shape and ${POSTS_PER_INVOCATION} posts-only posts per client; ${CONCURRENCY} posts in flight.`,
+    `${rounds} rounds (after ${WARM_UP_ROUNDS} of warm-up), each one message per shape and ${POSTS_PER_INVOCATION} posts-only posts per client; ${CONCURRENCY} posts in flight.`,
     'CPU: the invocations’ own thread (Linux schedstat), cold starts excluded; both clients measured in turns in the same run.',
     'Posting’s share: the posts-only CPU per post over the delivery’s CPU per delivered message; the rest is table requests (SDK DynamoDB client) and per-invocation work.',
   ].join('\n');
@@ -349,7 +364,7 @@ async function report(
         ...machineFacts(),
         loadAverage: { before: machine.loadBefore, after: machine.loadAfter },
         table: machine.engine,
-        rounds: ROUNDS,
+        rounds,
         warmUpRounds: WARM_UP_ROUNDS,
         postsPerInvocation: POSTS_PER_INVOCATION,
         concurrency: CONCURRENCY,
@@ -361,7 +376,62 @@ async function report(
       2,
     )}\n`,
   );
-  console.log('written to bench/results/deliver-cpu.json');
+  await writeFile('bench/results/deliver-cpu.svg', chart(rows, rounds));
+  console.log('written to bench/results/deliver-cpu.json and deliver-cpu.svg');
 }
 
 await main();
+
+/** CPU per delivery against fan-out: per client, one line per devices-per-user, beside posting alone and the target. */
+function chart(rows: readonly Row[], rounds: number): string {
+  const deliverRows = rows.filter((row) => row.shape !== undefined);
+  const postsOnly = rows.find((row) => row.shape === undefined);
+  const fanOuts = deliverRows.map((row) => row.fanOut);
+  const xTicks = [...new Set(fanOuts)].sort((a, b) => a - b);
+  const span = [Math.min(...fanOuts), Math.max(...fanOuts)] as const;
+  const flat = (y: number) => span.map((x) => [x, y] as const);
+  const colors: Record<ManagementClient, string> = { sdk: '#d62728', http: '#1f77b4' };
+  const series: ChartSeries[] = [];
+  for (const client of CLIENTS) {
+    for (const devices of [...new Set(deliverRows.map((row) => row.shape?.devices ?? 0))].sort(
+      (a, b) => a - b,
+    )) {
+      const points = deliverRows
+        .filter((row) => row.shape?.devices === devices)
+        .sort((a, b) => a.fanOut - b.fanOut)
+        .map((row) => [row.fanOut, row.clients[client].cpuMsPerDelivery] as const);
+      series.push({
+        name: `${CLIENT_LABEL[client]}, ${devices} device${devices > 1 ? 's' : ''}/user`,
+        points,
+        color: colors[client],
+        // One device per user: the per-user table work weighs most; drawn lighter to tell the lines apart.
+        dashed: devices === 1,
+      });
+    }
+  }
+  if (postsOnly !== undefined)
+    for (const client of CLIENTS)
+      series.push({
+        name: `posting alone, ${client === 'sdk' ? 'SDK' : 'HTTP'}`,
+        points: flat(postsOnly.clients[client].cpuMsPerDelivery),
+        color: client === 'sdk' ? '#ff9896' : '#9ecae1',
+        markers: false,
+      });
+  series.push({
+    name: `target ${TARGET_MS} ms`,
+    points: flat(TARGET_MS),
+    color: '#2ca02c',
+    dashed: true,
+    markers: false,
+  });
+  return lineChart({
+    title: 'Deliver CPU per delivered message against fan-out',
+    subtitle: `stored messages, users × devices; ${rounds} rounds, clients in turns; ${cpus().length} shared cores, node ${process.version}`,
+    xLabel: 'fan-out (connections per message, log scale)',
+    yLabel: 'deliver thread CPU, ms per delivery (log scale)',
+    xTicks,
+    series,
+    logX: true,
+    logY: true,
+  });
+}

@@ -16,7 +16,7 @@
  *
  * Options (environment): BENCH_OVERHEAD_USERS (100), BENCH_OVERHEAD_DEVICES (3),
  * BENCH_OVERHEAD_ROUNDS (10), BENCH_OVERHEAD_MESSAGES (5 per mode per round), BENCH_CONCURRENCY (32).
- * Progress on stderr; writes bench/results/overhead.json.
+ * Progress on stderr; writes bench/results/overhead.json and overhead.svg (deliveries/s by round).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -31,6 +31,7 @@ import { mintLocalToken } from '../local/tokens.ts';
 import { Publisher } from '../publisher/index.ts';
 import { intEnv, machineFacts } from './env.ts';
 import { median } from './plot.ts';
+import { lineChart } from './svg-chart.ts';
 
 const USERS = intEnv('BENCH_OVERHEAD_USERS', 100);
 const DEVICES = intEnv('BENCH_OVERHEAD_DEVICES', 3);
@@ -348,7 +349,28 @@ async function report(
       2,
     )}\n`,
   );
-  console.log('written to bench/results/overhead.json');
+  await writeFile('bench/results/overhead.svg', chart(rounds, fanOut));
+  console.log('written to bench/results/overhead.json and overhead.svg');
+}
+
+/** Deliveries/s of each mode round by round: the modes took turns, so a load change shows on all three. */
+function chart(rounds: Record<Mode, readonly RoundFigures[]>, fanOut: number): string {
+  const colors: Record<Mode, string> = { raw: '#7f7f7f', push: '#1f77b4', stored: '#d62728' };
+  const count = Math.max(...MODES.map((mode) => rounds[mode].length));
+  return lineChart({
+    title: 'Pushline beside raw posting, deliveries/s by round',
+    subtitle: `fan-out ${fanOut} (${USERS} users × ${DEVICES} devices), ${CONCURRENCY} posts in flight; modes in turns; ${cpus().length} shared cores`,
+    xLabel: 'round',
+    yLabel: 'deliveries/s (log scale)',
+    xTicks: Array.from({ length: count }, (_, i) => i + 1),
+    series: MODES.map((mode) => ({
+      name: mode === 'raw' ? 'raw posting' : mode === 'push' ? 'push-only' : 'stored',
+      points: rounds[mode].map((r, i) => [i + 1, r.perSecond] as const),
+      color: colors[mode],
+      dashed: mode === 'raw',
+    })),
+    logY: true,
+  });
 }
 
 async function open(url: string, user: string): Promise<WebSocket> {

@@ -7,7 +7,7 @@
 import { PushlineError } from '../shared/errors.ts';
 import { messageFrameText } from '../shared/message-frame.ts';
 import { isMuted, type Preferences } from '../shared/preferences.ts';
-import { fanOut, type PostOutcome, settleBounded } from './fan-out.ts';
+import { createLimiter, fanOut, type PostOutcome, settleBounded, type TargetOutcome } from './fan-out.ts';
 import { DEDUPE_WINDOW_SECONDS, type InboxStore } from './inbox.ts';
 import { newSeq } from './seq.ts';
 
@@ -151,6 +151,10 @@ interface Recipient {
  * 3. post to every connection; prune those that answer 410, except connections still in their
  *    `$connect` (see CONNECT_WINDOW_MS), which get a push-only message re-posted a few times.
  *
+ * A user's posts start as soon as that user's connections are known, while the other users' table
+ * requests go on (`tableConcurrency` of those and `postConcurrency` posts in flight at once): the
+ * first frames do not wait for the last user's claim.
+ *
  * A failure for one user (a table error, a post that kept failing, the deadline) never holds up the
  * others: that user's row is handed back and listed in `retryUsers`, and the caller retries the event.
  */
@@ -166,6 +170,21 @@ export async function deliver(
   const retry = new Set<string>();
   let duplicates = 0;
   let muted = 0;
+  type Target = { readonly recipient: Recipient; readonly connection: ConnectionRef };
+  const postLimit = createLimiter(options.postConcurrency);
+  /** Every post started, in the order started; none rejects (a thrown post is 'failed', as in fanOut). */
+  const posting: Promise<TargetOutcome<Target>>[] = [];
+  const startPosts = (recipient: Recipient) => {
+    for (const connection of recipient.connections) {
+      const target = { recipient, connection };
+      posting.push(
+        postLimit(() => ports.poster.post(connection.connectionId, recipient.text)).then(
+          (outcome): TargetOutcome<Target> => ({ target, outcome }),
+          (error: unknown): TargetOutcome<Target> => ({ target, outcome: 'failed', error }),
+        ),
+      );
+    }
+  };
 
   const claimed = await settleBounded(
     users,
@@ -214,7 +233,9 @@ export async function deliver(
         muted++;
         return undefined;
       }
-      return { userId, text, connections };
+      const recipient = { userId, text, connections };
+      startPosts(recipient);
+      return recipient;
     },
     options.tableConcurrency,
   );
@@ -229,20 +250,13 @@ export async function deliver(
     }
   });
 
-  const targets = recipients.flatMap((recipient) =>
-    recipient.connections.map((connection) => ({ recipient, connection })),
-  );
-  const summary = await fanOut(
-    targets,
-    (target) => ports.poster.post(target.connection.connectionId, target.recipient.text),
-    options.postConcurrency,
-  );
+  const outcomes = await Promise.all(posting);
 
-  let delivered = summary.delivered;
+  let delivered = outcomes.filter(({ outcome }) => outcome === 'delivered').length;
   let gone = 0;
-  const connecting: typeof targets = [];
-  const pruning: typeof targets = [];
-  for (const { target, outcome, error } of summary.outcomes) {
+  const connecting: Target[] = [];
+  const pruning: Target[] = [];
+  for (const { target, outcome, error } of outcomes) {
     if (outcome === 'failed') {
       ports.warn('Post failed after retries; the user is retried', {
         connectionId: target.connection.connectionId,
@@ -290,8 +304,7 @@ export async function deliver(
 
   const posted = new Map<string, number>();
   const countPost = (userId: string) => posted.set(userId, (posted.get(userId) ?? 0) + 1);
-  for (const { target, outcome } of summary.outcomes)
-    if (outcome === 'delivered') countPost(target.recipient.userId);
+  for (const { target, outcome } of outcomes) if (outcome === 'delivered') countPost(target.recipient.userId);
   for (const target of connecting) if (!stillConnecting.includes(target)) countPost(target.recipient.userId);
   const reached = recipients
     .filter((recipient) => !retry.has(recipient.userId))

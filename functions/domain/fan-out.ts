@@ -51,6 +51,28 @@ export async function fanOut<T>(
   return { delivered, gone, failed, outcomes };
 }
 
+/**
+ * A limit of `concurrency` tasks in flight shared by tasks started at different times (first come,
+ * first run): e.g. the posts of users whose connections are known one by one.
+ */
+export function createLimiter(concurrency: number): <R>(task: () => Promise<R>) => Promise<R> {
+  const limit = Math.max(1, concurrency);
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <R>(task: () => Promise<R>): Promise<R> => {
+    // A finished task hands its slot straight to the next one waiting, so the limit is never passed.
+    if (active < limit) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next === undefined) active--;
+      else next();
+    }
+  };
+}
+
 /** Runs `task` over items with bounded concurrency and returns results in order; rejects on the first error. */
 export async function mapBounded<T, R>(
   items: readonly T[],

@@ -110,6 +110,34 @@ describe('the delivery sequence', () => {
     );
   });
 
+  it("posts to a user's connections as soon as that user's table work returns, while another user's claim is still in flight", async () => {
+    const ports = memoryPorts();
+    ports.connections.add('alice', 'a1');
+    ports.connections.add('bob', 'b1');
+    const events: string[] = [];
+    let alicePosted = () => {};
+    const posted = new Promise<void>((resolve) => {
+      alicePosted = resolve;
+    });
+    const post = ports.poster.post.bind(ports.poster);
+    ports.poster.post = async (connectionId, text) => {
+      events.push(`post ${connectionId}`);
+      if (connectionId === 'a1') alicePosted();
+      return post(connectionId, text);
+    };
+    const claim = ports.inbox.claim.bind(ports.inbox);
+    ports.inbox.claim = async (userId, row) => {
+      // Bob's claim is answered only once Alice's post started (or after a second: then the posts
+      // waited for every user's table work, and the order below fails).
+      if (userId === 'bob') await Promise.race([posted, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      events.push(`claimed ${userId}`);
+      return claim(userId, row);
+    };
+    const report = await deliver(ports, message({ users: ['alice', 'bob'] }), options());
+    assert.equal(report.delivered, 2);
+    assert.deepEqual(events, ['claimed alice', 'post a1', 'claimed bob', 'post b1']);
+  });
+
   it('costs one table write and one lookup per user for a stored message', async () => {
     const ports = memoryPorts();
     ports.connections.add('alice', 'a1');

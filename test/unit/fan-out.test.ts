@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fanOut, type PostOutcome } from '../../functions/domain/fan-out.ts';
+import { createLimiter, fanOut, type PostOutcome } from '../../functions/domain/fan-out.ts';
 
 describe('fanOut', () => {
   it('never has more posts in flight than the concurrency limit', async () => {
@@ -49,5 +49,30 @@ describe('fanOut', () => {
   it('does nothing for no targets', async () => {
     const summary = await fanOut([], async () => 'delivered', 4);
     assert.equal(summary.outcomes.length, 0);
+  });
+});
+
+describe('createLimiter', () => {
+  it('never runs more tasks at once than its limit, however late they are started, and runs them first come first', async () => {
+    const limit = createLimiter(3);
+    let inFlight = 0;
+    let peak = 0;
+    const started: number[] = [];
+    const task = (n: number) => async () => {
+      started.push(n);
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 1 + (n % 3)));
+      inFlight--;
+      if (n === 4) throw new Error('task 4 fails');
+      return n;
+    };
+    const early = Array.from({ length: 5 }, (_, n) => limit(task(n)).catch(() => -1));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    const late = Array.from({ length: 5 }, (_, n) => limit(task(n + 5)).catch(() => -1));
+    const results = await Promise.all([...early, ...late]);
+    assert.equal(peak, 3);
+    assert.deepEqual(started, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(results, [0, 1, 2, 3, -1, 5, 6, 7, 8, 9], 'a failing task frees its slot too');
   });
 });
