@@ -12,6 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -106,6 +107,7 @@ describe('the packed package installed into a fresh app', () => {
   let work: string;
   let appDir: string;
   let installed: string;
+  let peersInstalled: string[];
 
   before(async () => {
     const started = Date.now();
@@ -145,6 +147,10 @@ describe('the packed package installed into a fresh app', () => {
       { cwd: appDir, env: childEnvironment(), timeout: 180_000, maxBuffer: 16 * 1024 * 1024 },
     );
     installed = await realpath(join(appDir, 'node_modules', 'pushline'));
+    // The CDK is an optional peer: an app that only publishes or connects does not get it.
+    peersInstalled = ['aws-cdk-lib', 'constructs'].filter((peer) =>
+      existsSync(join(appDir, 'node_modules', peer)),
+    );
     for (const peer of ['aws-cdk-lib', 'constructs']) {
       await symlink(
         await realpath(join(ROOT, 'node_modules', peer)),
@@ -175,6 +181,27 @@ describe('the packed package installed into a fresh app', () => {
       [],
       'TypeScript sources in the package',
     );
+  });
+
+  it('leaves the CDK out of an app that installs only pushline', () => {
+    assert.deepEqual(peersInstalled, []);
+  });
+
+  it('runs npx pushline from the package', async () => {
+    const pushline = join(appDir, 'node_modules', '.bin', 'pushline');
+    const help = await run(pushline, ['--help'], { cwd: appDir, env: childEnvironment(), timeout: 30_000 });
+    assert.match(help.stdout, /^Usage: npx pushline <command>/);
+    const token = await run(
+      pushline,
+      ['token', 'alice', '--secret', 'a-secret-of-at-least-32-characters-long'],
+      {
+        cwd: appDir,
+        env: childEnvironment(),
+        timeout: 30_000,
+      },
+    );
+    const [, payload] = token.stdout.trim().split('.');
+    assert.equal(JSON.parse(Buffer.from(String(payload), 'base64url').toString()).sub, 'alice');
   });
 
   it('synthesizes a stack with pushline/cdk whose functions run the package’s prebuilt handlers', async () => {
