@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { App, Stack } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { build } from 'esbuild';
 import { HANDLER, HANDLER_FILE, HANDLER_NAMES } from '../../infra/handler-bundling.ts';
 import { Pushline } from '../../infra/pushline.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
@@ -52,6 +53,32 @@ function childEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv
   }
   return { ...env, ...extra };
 }
+
+/**
+ * Uses each export's types; the `@ts-expect-error` lines fail the check if a declaration is missing
+ * (an import typed `any` accepts anything).
+ */
+const CONSUMER_SOURCE = `
+import { App, Stack } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Pushline } from 'pushline/cdk';
+import { Publisher, type PushMessage } from 'pushline/publisher';
+import { createClient, type PushlineMessage } from 'pushline/client';
+import { PushlineClient } from 'pushline';
+
+const stack = new Stack(new App(), 'Typed');
+const pushline = new Pushline(stack, 'Pushline', { auth: { secret: new secretsmanager.Secret(stack, 'Key') } });
+const url: string = pushline.webSocketUrl;
+// @ts-expect-error: auth is required
+new Pushline(stack, 'Untyped', {});
+const message: PushMessage = { to: { users: ['alice'] }, type: 'greeting', data: { url } };
+// @ts-expect-error: to must name users, a topic or everyone
+const wrong: PushMessage = { to: { people: ['alice'] }, type: 'greeting', data: 1 };
+void new Publisher({ topicArn: 'arn:aws:sns:eu-west-1:111111111111:t' }).publish(message);
+const client: PushlineClient = createClient({ url, token: () => 'token' });
+client.on('message', (received: PushlineMessage) => received.data);
+void wrong;
+`;
 
 /** The app's stack: a Secrets Manager key for the tokens and the construct with its defaults. */
 const SYNTH_SCRIPT = `
@@ -180,6 +207,55 @@ describe('the packed package installed into a fresh app', () => {
       files.filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts')),
       [],
       'TypeScript sources in the package',
+    );
+  });
+
+  it('type-checks an app against the package’s declarations', async () => {
+    await writeFile(join(appDir, 'consumer.ts'), CONSUMER_SOURCE);
+    await writeFile(
+      join(appDir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          target: 'es2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+          // The app's @types/node, borrowed from this repository like the CDK peers.
+          typeRoots: [join(ROOT, 'node_modules', '@types')],
+        },
+        files: ['consumer.ts'],
+      }),
+    );
+    const checked = await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', appDir], {
+      cwd: appDir,
+      env: childEnvironment(),
+      timeout: 120_000,
+    }).catch((error: { stdout?: string }) => ({ stdout: String(error.stdout), failed: true }));
+    assert.ok(!('failed' in checked), checked.stdout);
+  });
+
+  it('bundles pushline/client for a browser: no Node built-in in the client SDK', async () => {
+    const result = await build({
+      entryPoints: [join(installed, 'dist', 'client', 'index.js')],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    assert.ok(
+      inputs.some((input) => input.endsWith('dist/client/pushline-client.js')),
+      inputs.join(', '),
+    );
+    assert.deepEqual(
+      inputs.filter((input) => !input.includes('/dist/')),
+      [],
+      'the browser bundle holds more than the package',
     );
   });
 
