@@ -41,8 +41,9 @@ type Resources = Record<
 
 /**
  * The environment of the npm and node children. npm scripts export their configuration as
- * `npm_*` variables (`npm_config_prefix` is this repository under `npm test`); a child npm that
- * read them would install into the repository, so only the cache and registry are passed on.
+ * `npm_*` variables (under `npm test`, `npm_config_local_prefix` is this repository and
+ * `npm_config_prefix` the global prefix); a child npm must not take either for the app's, so only
+ * the cache and registry are passed on (and the install also names its `--prefix`).
  */
 function childEnvironment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
