@@ -1,4 +1,5 @@
-import { dirname, relative, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat, CfnAccount } from 'aws-cdk-lib/aws-apigateway';
@@ -44,9 +45,30 @@ import {
   SERVICE_NAME_PATTERN,
   topicPatternProblem,
 } from '../functions/shared/topics.ts';
+import { HANDLER, HANDLER_BUNDLING, HANDLER_FILE, type HandlerName } from './handler-bundling.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FUNCTIONS_DIR = resolve(PROJECT_ROOT, 'functions');
+/**
+ * Where the handlers come from. The installed package runs this module as `dist/infra/pushline.js`,
+ * with the handlers `npm run build` prebuilt beside it in `dist/handlers/<name>/`: those folders are
+ * the code assets, and nothing is bundled in the user's app. A checkout runs `infra/pushline.ts`,
+ * which has no `handlers/` folder beside `infra/`, and bundles `functions/<name>.ts` with esbuild at
+ * synth (same settings, from ./handler-bundling.ts), so the tests and `cdk synth` see the sources.
+ */
+const PREBUILT_HANDLERS_DIR = resolve(PROJECT_ROOT, 'handlers');
+const PREBUILT = existsSync(PREBUILT_HANDLERS_DIR);
+
+/** A prebuilt handler's folder in the package; a missing bundle fails the synth with its path. */
+function prebuiltHandlerDir(name: HandlerName): string {
+  const dir = join(PREBUILT_HANDLERS_DIR, name);
+  if (!existsSync(join(dir, HANDLER_FILE))) {
+    throw new Error(
+      `Pushline: the prebuilt handler ${join(dir, HANDLER_FILE)} is missing (npm run build makes it).`,
+    );
+  }
+  return dir;
+}
 
 /** Tokens signed by an identity provider (Cognito, Auth0, …) and checked against its public keys. */
 export interface PushlineJwksAuth {
@@ -277,13 +299,13 @@ export interface PushlineFanout {
 
 /** The handlers, by name. */
 export interface PushlineFunctions {
-  readonly authorizer: NodejsFunction;
-  readonly connect: NodejsFunction;
-  readonly disconnect: NodejsFunction;
-  readonly message: NodejsFunction;
-  readonly deliver: NodejsFunction;
+  readonly authorizer: lambda.Function;
+  readonly connect: lambda.Function;
+  readonly disconnect: lambda.Function;
+  readonly message: lambda.Function;
+  readonly deliver: lambda.Function;
   /** Runs the parts of topic and broadcast messages from the fan-out topic. */
-  readonly fanout: NodejsFunction;
+  readonly fanout: lambda.Function;
 }
 
 /** The alarms the construct creates. */
@@ -337,10 +359,6 @@ export function addLocalSource(fn: lambda.Function, entry: string, handler = 'ha
 
 /** Client actions with their own route (per-route metrics and throttling); others reach `$default`. */
 export const MESSAGE_ROUTE_KEYS = ['ping', 'resume', 'ack'] as const;
-
-// esbuild's ESM output has no `require`; CommonJS dependencies inside the bundle still call it.
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __pushlineCreateRequire } from 'node:module'; const require = __pushlineCreateRequire(import.meta.url);";
 
 /**
  * Everything Pushline needs in one construct: the WebSocket API with its `$connect` authorizer,
@@ -586,7 +604,7 @@ export class Pushline extends Construct {
 
     // Least privilege per function: exactly the DynamoDB operations its code issues
     // (test/infra/grants.test.ts checks these lists against the bundled handlers).
-    for (const [name, fn] of Object.entries(this.functions) as [keyof PushlineFunctions, NodejsFunction][]) {
+    for (const [name, fn] of Object.entries(this.functions) as [keyof PushlineFunctions, lambda.Function][]) {
       const actions = TABLE_ACTIONS[name];
       if (actions.length > 0) this.table.grant(fn, ...actions);
     }
@@ -631,7 +649,7 @@ export class Pushline extends Construct {
    * endpoint ids exist only at run time), and Publish to them for the deliver function.
    */
   private grantMobilePush(
-    fn: NodejsFunction,
+    fn: lambda.Function,
     applications: PushlineMobilePush['applications'],
     options: { publish: boolean },
   ): void {
@@ -718,7 +736,7 @@ export class Pushline extends Construct {
       environment: Record<string, string>;
       reservedConcurrentExecutions?: number;
     },
-  ): NodejsFunction {
+  ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, {
       retention: options.logRetention,
       removalPolicy: options.removalPolicy,
@@ -729,11 +747,7 @@ export class Pushline extends Construct {
       description: `Pushline ${name} function`,
     });
     logGroup.grantWrite(role);
-    const entry = resolve(FUNCTIONS_DIR, `${name}.ts`);
-    const fn = new NodejsFunction(this, id, {
-      entry,
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
+    const props: lambda.FunctionOptions = {
       architecture: options.architecture,
       memorySize: options.memorySize,
       timeout: options.timeout,
@@ -741,8 +755,6 @@ export class Pushline extends Construct {
       role,
       logGroup,
       description: `Pushline ${name}`,
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
       environment: {
         ...options.environment,
         POWERTOOLS_SERVICE_NAME: 'pushline',
@@ -750,13 +762,40 @@ export class Pushline extends Construct {
         // Stack traces point into the TypeScript sources through the bundled source maps.
         NODE_OPTIONS: '--enable-source-maps',
       },
+    };
+    const fn = PREBUILT
+      ? new lambda.Function(this, id, {
+          ...props,
+          runtime: lambda.Runtime.NODEJS_22_X,
+          code: lambda.Code.fromAsset(prebuiltHandlerDir(name)),
+          handler: HANDLER,
+        })
+      : this.bundledFunction(id, name, props);
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'nodejs22.x is the runtime Pushline is built and tested for; moving to a newer one is a deliberate upgrade.',
+    });
+    return fn;
+  }
+
+  /** A function bundled from its TypeScript source at synth (a checkout; see PREBUILT_HANDLERS_DIR). */
+  private bundledFunction(id: string, name: HandlerName, props: lambda.FunctionOptions): NodejsFunction {
+    const entry = resolve(FUNCTIONS_DIR, `${name}.ts`);
+    const fn = new NodejsFunction(this, id, {
+      ...props,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      entry,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
+        target: HANDLER_BUNDLING.target,
+        minify: HANDLER_BUNDLING.minify,
+        sourceMap: HANDLER_BUNDLING.sourceMap,
+        mainFields: [...HANDLER_BUNDLING.mainFields],
+        banner: HANDLER_BUNDLING.banner,
         // The SDK is bundled so the deployed code runs the versions the tests ran.
         bundleAwsSDK: true,
         externalModules: [],
@@ -765,11 +804,6 @@ export class Pushline extends Construct {
       },
     });
     addLocalSource(fn, entry);
-    Validations.of(fn).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason:
-        'nodejs22.x is the runtime Pushline is built and tested for; moving to a newer one is a deliberate upgrade.',
-    });
     return fn;
   }
 
@@ -900,7 +934,7 @@ export class Pushline extends Construct {
     const stack = Stack.of(this);
     const tableArn = `<${stack.resolve((this.table.node.defaultChild as dynamodb.CfnTable).logicalId)}.Arn>`;
     const apiId = `<${stack.resolve((this.api.node.defaultChild as CfnApi).logicalId)}>`;
-    for (const [name, fn] of Object.entries(this.functions) as [keyof PushlineFunctions, NodejsFunction][]) {
+    for (const [name, fn] of Object.entries(this.functions) as [keyof PushlineFunctions, lambda.Function][]) {
       const policy = fn.role?.node.tryFindChild('DefaultPolicy');
       if (!policy) continue;
       if (TABLE_ACTIONS[name].length > 0) {

@@ -8,14 +8,14 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { ENV } from '../../functions/shared/environment.ts';
+import { HANDLER_NAMES, type HandlerName } from '../../infra/handler-bundling.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The handlers of the construct, named like their source files. */
-export const HANDLERS = ['authorizer', 'connect', 'disconnect', 'message', 'deliver', 'fanout'] as const;
+export const HANDLERS = HANDLER_NAMES;
 
-/** One of the handlers. */
-export type HandlerName = (typeof HANDLERS)[number];
+export type { HandlerName };
 
 /** What the analysis found in one handler. */
 export interface HandlerCode {
