@@ -54,7 +54,10 @@ export interface DynamoFaults {
    * The error DynamoDB answers: `InternalServerError` (500) or a throttling error (400); the SDK
    * retries all three. @default 'InternalServerError'
    */
-  readonly errorType?: 'InternalServerError' | 'ProvisionedThroughputExceededException' | 'ThrottlingException';
+  readonly errorType?:
+    | 'InternalServerError'
+    | 'ProvisionedThroughputExceededException'
+    | 'ThrottlingException';
 }
 
 /** Counters of the endpoint, for tests and the developer console. */

@@ -407,7 +407,7 @@ export class LambdaRuntime {
         if (instance.current !== pending) return; // It finished first.
         this.#fail(pool, instance, {
           errorType: 'Runtime.ExitError',
-          errorMessage: 'RequestId: ' + pending.requestId + ' Error: Runtime exited with error: signal: killed (injected crash)',
+          errorMessage: `RequestId: ${pending.requestId} Error: Runtime exited with error: signal: killed (injected crash)`,
           trace: [],
         });
       }, crashAfterMs).unref();
