@@ -41,6 +41,13 @@ export interface LocalStackOptions {
   readonly connectHoldMs?: number;
   /** Serve the message-center page. @default true */
   readonly console?: boolean;
+  /**
+   * Keep the tables (inboxes, preferences, devices, connection rows) in files under this folder,
+   * so a restart finds them. Queues and subscriptions stay in memory. @default in memory
+   */
+  readonly persistDir?: string;
+  /** Pick up a changed handler (any file under the functions' folders) without a restart. @default false */
+  readonly reloadOnChange?: boolean;
   /** Only warnings and errors reach the log. */
   readonly quiet?: boolean;
   readonly log?: (line: string) => void;
@@ -119,7 +126,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const templateOutputs = outputsFromTemplate(template, addresses, PUSHLINE_TEMPLATE_OPTIONS);
 
-    const dynamo = await startDynamo({ engine: options.dynamo ?? dynamoFromEnvironment(), log: quietLog });
+    const dynamo = await startDynamo({
+      engine: options.dynamo ?? dynamoFromEnvironment(),
+      log: quietLog,
+      dataDir: options.persistDir,
+    });
     stops.push(() => dynamo.close());
     await createTables(dynamo.endpoint, topology.tables, LOCAL_REGION);
 
@@ -137,6 +148,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       },
       log: quietLog,
+      reloadOnChange: options.reloadOnChange,
     });
     stops.push(() => runtime.close());
     // Cold starts run while the other services start, so the first connections find warm functions.

@@ -7,7 +7,8 @@ import { LOCAL_DEMO_CONTEXT, startLocalStack } from './stack.ts';
  * Flags: --gateway-port, --aws-port, --console-port (defaults 3001, 4566, 3000),
  * --dynamo auto|dynamodb-local|dynalite, --idle-timeout-ms, --max-connection-ms, --quiet,
  * --fault-latency-ms and --fault-error-percent (on the @connections management API),
- * --connect-hold-ms (holds each $connect open that long before the handshake completes).
+ * --connect-hold-ms (holds each $connect open that long before the handshake completes),
+ * --persist (tables kept in .pushline/data across restarts), --no-reload (no hot reload).
  */
 // Lambda runs Node 22; the SDK's notice about Node 20 only applies to this machine.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -23,6 +24,10 @@ const USAGE = `Usage: npm start [-- <options>]: the whole Pushline stack on this
   --connect-hold-ms <n>     hold each handshake n ms after $connect (a fault knob)
   --fault-latency-ms <n>    add n ms to every @connections call (a fault knob)
   --fault-error-percent <n> answer n % of @connections calls with 429 (a fault knob)
+  --persist                 keep the tables (inboxes, preferences, devices) in .pushline/data
+                            across restarts; queues stay in memory
+  --no-reload               do not pick up changed handlers (by default a change under
+                            functions/ reaches the next invocation without a restart)
   --quiet                   no log line per request
   --help, -h                this text
 
@@ -38,7 +43,9 @@ const VALUE_OPTIONS = [
   'fault-latency-ms',
   'fault-error-percent',
 ];
-const FLAG_OPTIONS = ['quiet', 'help'];
+const FLAG_OPTIONS = ['quiet', 'help', 'persist', 'no-reload'];
+/** Where --persist keeps the tables. */
+const PERSIST_DIR = '.pushline/data';
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(USAGE);
@@ -76,6 +83,8 @@ try {
     connectHoldMs: args.optionalInt('connect-hold-ms'),
     context: LOCAL_DEMO_CONTEXT,
     quiet: args.flag('quiet'),
+    persistDir: args.flag('persist') ? PERSIST_DIR : undefined,
+    reloadOnChange: !args.flag('no-reload'),
   });
   const stack = await starting;
   const connectHoldMs = args.optionalInt('connect-hold-ms');
@@ -112,6 +121,8 @@ Pushline is running (${((Date.now() - started) / 1000).toFixed(1)} s, DynamoDB: 
   Table            ${o.TableName}
   Rejected queue   ${o.RejectedQueueUrl}
   Message center   ${o.ConsoleUrl ?? '(not served)'}
+  Data             ${args.flag('persist') ? `tables kept in ${PERSIST_DIR}` : 'in memory (npm start -- --persist keeps the tables)'}
+  Handlers         ${args.flag('no-reload') ? 'loaded once (--no-reload)' : 'a change under functions/ reaches the next invocation'}
 
 Outputs written to ${OUTPUTS_FILE}. Try, in another terminal:
   npx pushline listen alice

@@ -5,10 +5,11 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -32,6 +33,11 @@ export interface StartDynamoOptions {
   readonly log?: (line: string) => void;
   /** How long to wait for the engine to answer. @default 30000 */
   readonly startTimeoutMs?: number;
+  /**
+   * Keep the tables in files under this folder (a sub-folder per engine, as their formats differ)
+   * so they outlive a restart. @default in memory
+   */
+  readonly dataDir?: string;
 }
 
 /** A running DynamoDB engine. */
@@ -164,13 +170,13 @@ interface JavaStart {
   exited(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
 }
 
-function spawnDynamoDbLocal(port: number): JavaStart {
+function spawnDynamoDbLocal(port: number, dataDir: string | undefined): JavaStart {
   const dir = jarDirectory();
   const args = [
     `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
     '-jar',
     join(dir, 'DynamoDBLocal.jar'),
-    '-inMemory',
+    ...(dataDir === undefined ? ['-inMemory'] : ['-dbPath', dataDir]),
     // One database whatever the credentials and region of the client: every function sees the same tables.
     '-sharedDb',
     // No network here, and a local runtime has no business sending telemetry.
@@ -231,6 +237,7 @@ async function startDynamoDbLocal(
   requestedPort: number | undefined,
   timeoutMs: number,
   log: (line: string) => void,
+  dataDir: string | undefined,
 ): Promise<DynamoServer> {
   const fixedPort = requestedPort !== undefined && requestedPort !== 0;
   if (fixedPort && !(await portIsFree(requestedPort))) {
@@ -239,7 +246,7 @@ async function startDynamoDbLocal(
   // A random port can be taken between the probe and Java's bind: try a few.
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = fixedPort ? requestedPort : await freePort();
-    const start = spawnDynamoDbLocal(port);
+    const start = spawnDynamoDbLocal(port, dataDir);
     const onParentExit = (): void => {
       // Synchronous last resort; the watchdog also fires when our pipe closes.
       const pid = start.javaPid();
@@ -310,11 +317,20 @@ interface DynaliteServer {
 }
 type DynaliteFactory = (options: Record<string, unknown>) => DynaliteServer;
 
-async function startDynalite(requestedPort: number | undefined): Promise<DynamoServer> {
+async function startDynalite(
+  requestedPort: number | undefined,
+  dataDir: string | undefined,
+): Promise<DynamoServer> {
   // dynalite ships no types; its factory returns a plain http.Server.
   const dynalite = require('dynalite') as DynaliteFactory;
   // Tables become ACTIVE at once, like DynamoDB Local, so setup does not wait half a second per table.
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  // With a path, dynalite keeps its tables in a LevelDB database there instead of in memory.
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(dataDir === undefined ? {} : { path: dataDir }),
+  });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       reject(
@@ -350,9 +366,17 @@ export async function startDynamo(options: StartDynamoOptions = {}): Promise<Dyn
   const engine = options.engine ?? 'auto';
   const log = options.log ?? (() => {});
   const timeoutMs = options.startTimeoutMs ?? 30_000;
+  const kept = options.dataDir === undefined ? 'in memory' : `kept in ${options.dataDir}`;
+  const folderFor = async (name: string) => {
+    if (options.dataDir === undefined) return undefined;
+    const folder = resolvePath(options.dataDir, name);
+    await mkdir(folder, { recursive: true });
+    return folder;
+  };
+  const dynalite = async () => startDynalite(options.port, await folderFor('dynalite'));
   if (engine === 'dynalite') {
-    log('[dynamodb] using dynalite (in-process), as requested');
-    return startDynalite(options.port);
+    log(`[dynamodb] using dynalite (in-process), as requested, ${kept}`);
+    return dynalite();
   }
   const java = probeJava();
   if (!java.found) {
@@ -360,21 +384,21 @@ export async function startDynamo(options: StartDynamoOptions = {}): Promise<Dyn
       throw new DynamoStartError(`DynamoDB Local was requested but cannot run: ${java.reason}`);
     }
     log(
-      `[dynamodb] using dynalite (in-process): ${java.reason}; install Java ${MIN_JAVA_MAJOR}+ to use DynamoDB Local`,
+      `[dynamodb] using dynalite (in-process), ${kept}: ${java.reason}; install Java ${MIN_JAVA_MAJOR}+ to use DynamoDB Local`,
     );
-    return startDynalite(options.port);
+    return dynalite();
   }
   let server: DynamoServer;
   try {
-    server = await startDynamoDbLocal(options.port, timeoutMs, log);
+    server = await startDynamoDbLocal(options.port, timeoutMs, log, await folderFor('dynamodb-local'));
   } catch (error) {
     // 'auto' promises a working engine: a JVM that cannot run the jar falls back, loudly.
     if (engine !== 'auto' || !(error instanceof DynamoStartError)) throw error;
-    log(`[dynamodb] using dynalite (in-process): DynamoDB Local failed to start: ${error.message}`);
-    return startDynalite(options.port);
+    log(`[dynamodb] using dynalite (in-process), ${kept}: DynamoDB Local failed to start: ${error.message}`);
+    return dynalite();
   }
   log(
-    `[dynamodb] using DynamoDB Local at ${server.endpoint} (${engine === 'auto' ? `Java ${java.version} found` : 'as requested'}, in memory)`,
+    `[dynamodb] using DynamoDB Local at ${server.endpoint} (${engine === 'auto' ? `Java ${java.version} found` : 'as requested'}, ${kept})`,
   );
   return server;
 }

@@ -5,7 +5,8 @@
  * It knows nothing of the app it runs.
  */
 import { randomUUID } from 'node:crypto';
-import { basename, resolve as resolvePath } from 'node:path';
+import { type FSWatcher, watch } from 'node:fs';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { type FunctionSpec, type Invoke, LOCAL_ACCOUNT, LOCAL_REGION } from '../topology.ts';
@@ -35,6 +36,11 @@ export interface LambdaRuntimeOptions {
    * @default 'UTC'
    */
   readonly timeZone?: 'UTC' | 'host';
+  /**
+   * Watch the folders of the functions' entries (recursively) and {@link LambdaRuntime.reload} on
+   * any change, so an edited handler runs from its next invocation on. @default false
+   */
+  readonly reloadOnChange?: boolean;
 }
 
 /** Counters of one function since the runtime started. */
@@ -109,6 +115,8 @@ interface Instance {
   lastActiveMs: number;
   /** Called once the module has loaded (used by `warm`). */
   onReady?: () => void;
+  /** The pool's code generation it loaded; an older one is replaced when it next goes idle. */
+  readonly generation: number;
 }
 
 interface Pool {
@@ -129,18 +137,22 @@ interface Pool {
   durationMs: number;
   billedDurationMs: number;
   faults: FunctionFaults;
+  /** Bumped by `reload()`: instances of an older generation run old code. */
+  generation: number;
 }
 
 /** Runs Lambda handlers locally, each function instance in its own worker thread. */
 export class LambdaRuntime {
   readonly #pools = new Map<string, Pool>();
   readonly #log: (line: string) => void;
+  readonly #watchers: FSWatcher[] = [];
   #closed = false;
 
   constructor(options: LambdaRuntimeOptions) {
     this.#log = options.log ?? ((line) => process.stdout.write(`${line}\n`));
     const utc = (options.timeZone ?? 'UTC') === 'UTC';
     if (utc) useUtc();
+    if (options.reloadOnChange === true) this.#watch(options.functions);
     for (const spec of options.functions) {
       if (this.#pools.has(spec.name))
         throw new FunctionSpecError(`Function '${spec.name}' is defined twice.`);
@@ -170,6 +182,7 @@ export class LambdaRuntime {
         durationMs: 0,
         billedDurationMs: 0,
         faults: {},
+        generation: 0,
       });
     }
   }
@@ -209,6 +222,18 @@ export class LambdaRuntime {
     pool.faults = { ...faults };
   }
 
+  /**
+   * The functions' code changed: idle instances are replaced now, busy ones once their invocation
+   * ends (with the old code), and instances still loading once loaded; every later invocation runs
+   * the code on disk. Warm state (module scope, caches) starts afresh, as after a deployment.
+   */
+  reload(): void {
+    for (const pool of this.#pools.values()) {
+      pool.generation += 1;
+      for (const instance of [...pool.instances]) this.#retireIfStale(pool, instance);
+    }
+  }
+
   /** Counters of one function. */
   stats(functionName: string): FunctionStats {
     const pool = this.#pools.get(functionName);
@@ -228,10 +253,31 @@ export class LambdaRuntime {
     };
   }
 
+  /** Reloads on any change under the entries' folders; a burst of saves makes one reload. */
+  #watch(functions: readonly FunctionSpec[]): void {
+    const folders = new Set(functions.map((spec) => dirname(resolvePath(spec.entry))));
+    let pending: NodeJS.Timeout | undefined;
+    for (const folder of folders) {
+      const watcher = watch(folder, { recursive: true }, (_event, file) => {
+        clearTimeout(pending);
+        pending = setTimeout(() => {
+          this.#log(
+            `[lambda] ${file ?? folder} changed: functions load the new code on their next invocation`,
+          );
+          this.reload();
+        }, RELOAD_DEBOUNCE_MS);
+        pending.unref();
+      });
+      watcher.on('error', (error) => this.#log(`[lambda] watching ${folder} failed: ${error.message}`));
+      this.#watchers.push(watcher);
+    }
+  }
+
   /** Terminates every instance; queued and running invocations reject. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const watcher of this.#watchers.splice(0)) watcher.close();
     // Terminating a worker while it evaluates its ES modules can abort the whole process on Node 22
     // (a V8 check failure), so instances still starting are given a bounded time to finish first.
     await Promise.all(
@@ -317,6 +363,7 @@ export class LambdaRuntime {
       timer: undefined,
       invokedAt: 0,
       lastActiveMs: 0,
+      generation: pool.generation,
     };
     pool.instances.add(instance);
     pool.coldStarts += 1;
@@ -358,6 +405,7 @@ export class LambdaRuntime {
         clearTimeout(instance.timer);
         instance.state = 'idle';
         instance.onReady?.();
+        this.#retireIfStale(pool, instance);
         this.#pump(pool);
         return;
       }
@@ -377,6 +425,7 @@ export class LambdaRuntime {
         instance.lastActiveMs = activeMs(instance);
         if (message.type === 'result') current.resolve(JSON.parse(message.payload));
         else current.reject(toFunctionError(pool.spec.name, message.error));
+        this.#retireIfStale(pool, instance);
         this.#pump(pool);
         return;
       }
@@ -426,6 +475,12 @@ export class LambdaRuntime {
     current?.reject(toFunctionError(pool.spec.name, error));
     void this.#retire(pool, instance);
     this.#pump(pool);
+  }
+
+  /** Retires an idle instance that loaded code older than `reload()`. */
+  #retireIfStale(pool: Pool, instance: Instance): void {
+    if (instance.state === 'idle' && instance.generation !== pool.generation)
+      void this.#retire(pool, instance);
   }
 
   /** Terminates an instance, keeping its busy time in the function's totals. */
@@ -512,6 +567,9 @@ function activeMs(instance: Instance): number {
 function toFunctionError(functionName: string, error: ErrorPayload): LambdaFunctionError {
   return new LambdaFunctionError(functionName, error.errorType, error.errorMessage, error.trace);
 }
+
+/** Saves within this long of each other (an editor writing several files) make one reload. */
+const RELOAD_DEBOUNCE_MS = 100;
 
 /** Most time close() gives an instance still loading its module before terminating it. */
 const CLOSE_INIT_WAIT_MS = 15_000;

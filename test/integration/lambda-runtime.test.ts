@@ -342,3 +342,75 @@ describe('LambdaRuntime: the AWS SDK the Node.js runtime provides', () => {
     }
   });
 });
+
+describe('LambdaRuntime: new code without a restart', () => {
+  let dir: string;
+  const write = (version: string, delayMs = 0) =>
+    writeFile(
+      join(dir, 'versioned.mjs'),
+      `export const handler = async () => { await new Promise((r) => setTimeout(r, ${delayMs})); return '${version}'; };\n`,
+    );
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pushline-reload-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs the code on disk after reload(), letting an invocation in flight finish on the old code', async () => {
+    await write('v1', 300);
+    const runtime = new LambdaRuntime({
+      log: () => {},
+      functions: [{ name: 'versioned', entry: join(dir, 'versioned.mjs') }],
+    });
+    try {
+      assert.equal(await runtime.invoke('versioned', {}), 'v1');
+      const inFlight = runtime.invoke('versioned', {});
+      await write('v2');
+      // Without reload the warm instance keeps the module it loaded.
+      runtime.reload();
+      assert.equal(await inFlight, 'v1');
+      assert.equal(await runtime.invoke('versioned', {}), 'v2');
+      assert.equal(runtime.stats('versioned').coldStarts, 2);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('keeps the loaded code until told: a warm instance does not see a changed file by itself', async () => {
+    await write('v1');
+    const runtime = new LambdaRuntime({
+      log: () => {},
+      functions: [{ name: 'versioned', entry: join(dir, 'versioned.mjs') }],
+    });
+    try {
+      assert.equal(await runtime.invoke('versioned', {}), 'v1');
+      await write('v2');
+      assert.equal(await runtime.invoke('versioned', {}), 'v1');
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('reloads by itself on a file change with reloadOnChange', async () => {
+    await write('v1');
+    const logs: string[] = [];
+    const runtime = new LambdaRuntime({
+      log: (line) => logs.push(line),
+      reloadOnChange: true,
+      functions: [{ name: 'versioned', entry: join(dir, 'versioned.mjs') }],
+    });
+    try {
+      assert.equal(await runtime.invoke('versioned', {}), 'v1');
+      await write('v2');
+      await eventually(async () => (await runtime.invoke('versioned', {})) === 'v2', 10_000, 'the new code');
+      assert.ok(
+        logs.some((line) => /versioned\.mjs changed/.test(line)),
+        logs.join('\n'),
+      );
+    } finally {
+      await runtime.close();
+    }
+  });
+});
