@@ -561,6 +561,7 @@ async function rejected(parsed: Parsed): Promise<void> {
     for (const message of messages) {
       seen.add(message.MessageId as string);
       const attributes = message.MessageAttributes ?? {};
+      console.log(`code: ${attributes.code?.StringValue ?? '(none: kept by an earlier version)'}`);
       console.log(`reason: ${attributes.reason?.StringValue ?? '(none)'}`);
       console.log(`sns message: ${attributes.snsMessageId?.StringValue ?? '?'}`);
       if (attributes.truncated?.StringValue === 'true')

@@ -104,11 +104,16 @@ async function deliverRecord(
     if (!(error instanceof InvalidEnvelopeError)) throw error;
     await keepRejected(config.rejectedQueueUrl, {
       body: sns.Message,
+      code: error.rejection,
       reason: error.reason,
       snsMessageId: sns.MessageId,
       topicArn: sns.TopicArn,
     });
-    logger.warn('Envelope rejected', { snsMessageId: sns.MessageId, reason: error.reason });
+    logger.warn('Envelope rejected', {
+      snsMessageId: sns.MessageId,
+      code: error.rejection,
+      reason: error.reason,
+    });
     count('rejected', 1);
     const messageId = envelopeIdOf(sns.Message);
     await events.emit([
@@ -116,6 +121,7 @@ async function deliverRecord(
         event: 'rejected',
         snsMessageId: sns.MessageId,
         ...(messageId !== undefined ? { messageId } : {}),
+        code: error.rejection,
         reason: error.reason,
         ts: Date.now(),
       },
@@ -306,7 +312,7 @@ function validate(sns: SNSEventRecord['Sns']): Validated {
         : control.control === 'register-device'
           ? registrationProblem(config.mobilePush, control.platform)
           : undefined;
-    if (problem !== undefined) throw new InvalidEnvelopeError(problem);
+    if (problem !== undefined) throw new InvalidEnvelopeError(problem, 'NOT_ALLOWED');
     return published;
   }
   const { envelope, dataJson } = published;
@@ -314,7 +320,7 @@ function validate(sns: SNSEventRecord['Sns']): Validated {
   const id = envelope.id ?? sns.MessageId;
   const { to } = envelope;
   const tooLarge = envelopeSizeProblem(envelope, id, dataJson);
-  if (tooLarge !== undefined) throw new InvalidEnvelopeError(tooLarge);
+  if (tooLarge !== undefined) throw new InvalidEnvelopeError(tooLarge, 'TOO_LARGE');
   const fields = {
     id,
     type: envelope.type,

@@ -1,4 +1,5 @@
 import { type MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { RejectionCode } from '../shared/errors.ts';
 
 const sqs = new SQSClient({});
 
@@ -18,6 +19,8 @@ const NOT_FOR_SQS_ALL = new RegExp(NOT_FOR_SQS.source, 'gu');
 /** What is kept of a rejected message: the body exactly as published, and why it was refused. */
 export interface RejectedMessage {
   readonly body: string;
+  /** Why, as a stable code, kept as the attribute `code`. */
+  readonly code: RejectionCode;
   readonly reason: string;
   readonly snsMessageId: string;
   readonly topicArn: string;
@@ -42,6 +45,7 @@ export function rejectedQueueMessage(rejected: RejectedMessage): {
   // SQS refuses empty bodies; an empty SNS message is kept as a visible placeholder.
   const body = rejected.body === '' ? '(empty message)' : rejected.body;
   const attributes: Record<string, MessageAttributeValue> = {
+    code: { DataType: 'String', StringValue: rejected.code },
     reason: {
       DataType: 'String',
       StringValue: rejected.reason.slice(0, 1024).replace(NOT_FOR_SQS_ALL, '\uFFFD'),

@@ -152,7 +152,7 @@ export function parseEnvelope(body: string): ParsedEnvelope {
   try {
     json = JSON.parse(body);
   } catch {
-    throw new InvalidEnvelopeError('message body is not JSON');
+    throw new InvalidEnvelopeError('message body is not JSON', 'NOT_JSON');
   }
   const envelope = checkEnvelope(json);
   // checkEnvelope requires `data`, so the member is there.
@@ -170,7 +170,7 @@ export function parsePublished(body: string): Published {
   try {
     json = JSON.parse(body);
   } catch {
-    throw new InvalidEnvelopeError('message body is not JSON');
+    throw new InvalidEnvelopeError('message body is not JSON', 'NOT_JSON');
   }
   if (typeof json === 'object' && json !== null && 'control' in json) {
     return { kind: 'control', control: checkControlEnvelope(json) };

@@ -18,8 +18,19 @@ export class ConfigError extends PushlineError {
 }
 
 /** A published envelope failed validation; `reason` says why (kept with the rejected message). */
+/**
+ * Why an envelope was refused, a stable code beside the reason text: `NOT_JSON` (the SNS message is
+ * not JSON), `INVALID_FIELDS` (a field is missing, unknown or wrong), `TOO_LARGE` (its frame would
+ * pass API Gateway's 128 KB, or its stored row DynamoDB's item size), `NOT_ALLOWED` (a valid
+ * order this deployment refuses: muting a mandatory type, a push platform it does not serve).
+ */
+export type RejectionCode = 'NOT_JSON' | 'INVALID_FIELDS' | 'TOO_LARGE' | 'NOT_ALLOWED';
+
 export class InvalidEnvelopeError extends PushlineError {
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    readonly rejection: RejectionCode = 'INVALID_FIELDS',
+  ) {
     super('INVALID_ENVELOPE', `Invalid envelope: ${reason}`);
   }
 }

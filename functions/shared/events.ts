@@ -4,6 +4,7 @@
  * message is one event; deliveries are summed per user and per fan-out part, never one event per
  * connection, so a broadcast costs a handful of events, not one per device.
  */
+import type { RejectionCode } from './errors.ts';
 
 /** One user's share of a delivery. */
 export interface DeliveredUser {
@@ -53,6 +54,8 @@ export type PushlineEvent =
       readonly snsMessageId: string;
       /** The envelope's `id`, when it could be read. */
       readonly messageId?: string;
+      /** Why, as a stable code (see `RejectionCode`); `reason` says it in words. */
+      readonly code: RejectionCode;
       readonly reason: string;
       readonly ts: number;
     }

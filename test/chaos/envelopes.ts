@@ -13,6 +13,9 @@ import type { Target } from '../support/target.ts';
 import type { TestSocket } from '../support/ws-client.ts';
 import { progressPrinter, SectionRecorder, type SectionReport } from './report.ts';
 
+/** The stable codes of the rejected queue's `code` attribute. */
+const REJECTION_CODES = new Set(['NOT_JSON', 'INVALID_FIELDS', 'TOO_LARGE', 'NOT_ALLOWED']);
+
 /** A body to publish; `users` is set for a valid envelope (whom it must reach), absent for a bad one. */
 export interface GeneratedEnvelope {
   readonly body: string;
@@ -142,9 +145,12 @@ export async function runEnvelopes(target: Target, options: EnvelopeOptions): Pr
   );
   const received = (): Map<string, number> => deliveries(sockets);
   const kept = new Map<string, string>(); // key → reason
-  const onKept = (snsMessageId: string, reason: string) => {
+  const onKept = (snsMessageId: string, reason: string, code: string) => {
     const key = snsIdOfBad.get(snsMessageId);
-    if (key !== undefined) kept.set(key, reason);
+    if (key === undefined) return;
+    kept.set(key, reason);
+    recorder.count(`kept ${code || '(no code)'}`);
+    if (!REJECTION_CODES.has(code)) recorder.fail(`bad envelope ${key} kept with code "${code}": ${reason}`);
   };
   const deadline = Date.now() + (options.settleTimeoutMs ?? 120_000);
   for (;;) {
@@ -250,7 +256,7 @@ function deliveries(sockets: readonly TestSocket[]): Map<string, number> {
 /** Reads and deletes every message of the rejected queue, until it answers empty (or the deadline). */
 async function drainRejected(
   target: Target,
-  onKept: (snsMessageId: string, reason: string) => void,
+  onKept: (snsMessageId: string, reason: string, code: string) => void,
   deadline = Date.now() + 10_000,
 ): Promise<void> {
   for (;;) {
@@ -268,6 +274,7 @@ async function drainRejected(
       onKept(
         message.MessageAttributes?.snsMessageId?.StringValue ?? '',
         message.MessageAttributes?.reason?.StringValue ?? '',
+        message.MessageAttributes?.code?.StringValue ?? '',
       );
     await target.sqs.send(
       new DeleteMessageBatchCommand({

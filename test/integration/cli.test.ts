@@ -139,6 +139,7 @@ describe('the pushline command line, tried as a new user would', () => {
       listed = (await pushline(target, queue)).stdout;
     }
     assert.match(listed, /reason: type: /);
+    assert.match(listed, /code: INVALID_FIELDS/);
     assert.ok(listed.includes(marker), 'the rejected body is printed');
     assert.match(listed, /y{1000,}… \(\d+ more characters\)/, 'a long body is cut on screen');
     assert.ok(!listed.includes(long), 'not printed whole');

@@ -128,6 +128,7 @@ describe('receipts and lifecycle events', () => {
     await target.publish({ v: 1, id: unique('bad'), to: { users: [user] }, type: 'note' }); // no data
     const rejected = await eventMatching(all, (e) => e.event === 'rejected');
     assert.match(rejected.event === 'rejected' ? rejected.reason : '', /data/);
+    assert.equal(rejected.event === 'rejected' ? rejected.code : '', 'INVALID_FIELDS');
 
     await phone.close();
     const gone = await eventMatching(all, (e) => e.event === 'disconnected' && e.user === user);

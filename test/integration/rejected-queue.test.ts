@@ -60,6 +60,7 @@ describe('the rejected queue', () => {
   it('keeps a small rejected body exactly, with its reason', async () => {
     await keepRejected(endpoint.queueUrl('rejected'), {
       body: '{"to":',
+      code: 'NOT_JSON',
       reason: 'INVALID_ENVELOPE: not JSON',
       snsMessageId: 'm-1',
       topicArn: 'arn:aws:sns:us-east-1:000000000000:t',
@@ -67,6 +68,7 @@ describe('the rejected queue', () => {
     const message = await receiveOne();
     assert.equal(message.Body, '{"to":');
     assert.equal(message.MessageAttributes?.reason?.StringValue, 'INVALID_ENVELOPE: not JSON');
+    assert.equal(message.MessageAttributes?.code?.StringValue, 'NOT_JSON');
     assert.equal(message.MessageAttributes?.truncated, undefined);
   });
 
@@ -76,6 +78,7 @@ describe('the rejected queue', () => {
     assert.equal(Buffer.byteLength(body), 262_144);
     await keepRejected(endpoint.queueUrl('rejected'), {
       body,
+      code: 'INVALID_FIELDS',
       reason: `INVALID_ENVELOPE: ${'r'.repeat(2_000)}`,
       snsMessageId: 'm-2',
       topicArn: 'arn:aws:sns:us-east-1:000000000000:t',
@@ -98,6 +101,7 @@ describe('the rejected queue', () => {
     const body = '\u0010\u0003 not json \u0000 €';
     await keepRejected(endpoint.queueUrl('rejected'), {
       body,
+      code: 'INVALID_FIELDS',
       reason: 'INVALID_ENVELOPE: Unrecognized key: "\u0003"',
       snsMessageId: 'm-3',
       topicArn: 'arn:aws:sns:us-east-1:000000000000:t',
