@@ -185,6 +185,22 @@ describe('strict IAM policies', () => {
     assert.ok(evaluator.check(worker(), [{ action, resource: `${arn}/DELETE/@connections/abc=` }]));
   });
 
+  it('applies an Allow with a condition as if it held, and leaves out a Deny with one', () => {
+    const evaluator = new AccessEvaluator({ accountId: '000000000000', callers: {} });
+    const caller: CallerIdentity = {
+      roleName: 'r',
+      sessionName: 's',
+      statements: [
+        { effect: 'Allow', actions: ['sqs:*'], resources: ['*'], conditional: true },
+        { effect: 'Deny', actions: ['sqs:SendMessage'], resources: ['*'], conditional: true },
+      ],
+    };
+    assert.equal(
+      evaluator.check(caller, [{ action: 'sqs:SendMessage', resource: 'arn:aws:sqs:x' }]),
+      undefined,
+    );
+  });
+
   it('does not check a caller signing with a key it does not know', () => {
     const evaluator = new AccessEvaluator({ accountId: '000000000000', callers: { key: worker() } });
     assert.equal(
