@@ -380,10 +380,10 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     req: IncomingMessage,
     res: ServerResponse,
     errorType: NonNullable<DynamoFaults['errorType']>,
+    bodyRead = false,
   ): void {
     dynamoFaultsInjected += 1;
-    req.resume();
-    req.on('end', () =>
+    const answer = () =>
       send(
         res,
         errorType === 'InternalServerError' ? 500 : 400,
@@ -393,8 +393,13 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
           message: 'Injected fault (local runtime)',
         }),
         randomUUID(),
-      ),
-    );
+      );
+    if (bodyRead) {
+      answer();
+      return;
+    }
+    req.resume();
+    req.on('end', answer);
   }
 
   function answerEngineFailure(res: ServerResponse, error: Error): void {
@@ -534,16 +539,13 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     ) {
       const operation = targetValue.slice(targetValue.indexOf('.') + 1);
       dynamoRequests[operation] = (dynamoRequests[operation] ?? 0) + 1;
-      if (Math.random() < (dynamoFaults.errorRate ?? 0)) {
-        answerInjectedFault(req, res, dynamoFaults.errorType ?? 'InternalServerError');
-        return;
-      }
       const kind = targetValue.startsWith('DynamoDB_') ? CAPACITY_OPERATIONS[operation] : undefined;
       const caller = targetValue.startsWith('DynamoDB_')
         ? access?.callerOf(req.headers.authorization)
         : undefined;
       if (caller !== undefined) {
-        // Strict IAM needs the body to know the tables; the request is read whole first.
+        // Strict IAM needs the body to know the tables; the request is read whole first. AWS
+        // authorizes before anything else, so a denial comes before an injected fault.
         const raw = await readBody(req);
         const denial = access?.check(caller, dynamoAccessRequests(operation, parseJson(raw), scope));
         if (denial !== undefined) {
@@ -559,8 +561,16 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
           );
           return;
         }
+        if (Math.random() < (dynamoFaults.errorRate ?? 0)) {
+          answerInjectedFault(req, res, dynamoFaults.errorType ?? 'InternalServerError', true);
+          return;
+        }
         if (kind === undefined) forwardToDynamo(req, raw, res, undefined);
         else await proxyCountingCapacity(operation, kind, req, res, raw);
+        return;
+      }
+      if (Math.random() < (dynamoFaults.errorRate ?? 0)) {
+        answerInjectedFault(req, res, dynamoFaults.errorType ?? 'InternalServerError');
         return;
       }
       if (kind === undefined) proxyToDynamo(req, res);

@@ -109,6 +109,20 @@ describe('strict IAM on the real template', () => {
     management.destroy();
   });
 
+  it("still answers an injected table fault to a function's allowed call", async () => {
+    const local = target.local ?? assert.fail('needs the local stack');
+    const before = local.awsStats().dynamoFaultsInjected;
+    const deniedBefore = local.accessDenials().length;
+    local.setTableFaults({ errorRate: 1, errorType: 'InternalServerError' });
+    try {
+      await assert.rejects(target.connect(unique('carol')), HandshakeRefused);
+    } finally {
+      local.setTableFaults({});
+    }
+    assert.ok(local.awsStats().dynamoFaultsInjected > before);
+    assert.equal(local.accessDenials().length, deniedBefore);
+  });
+
   it('does not check calls signed with other keys (tests, the CLI)', async () => {
     const id = await target.publish({ v: 1, to: { users: [unique('nobody')] }, type: 'greeting', data: 1 });
     assert.ok(id);
@@ -117,9 +131,15 @@ describe('strict IAM on the real template', () => {
 
 describe('strict IAM with a grant taken out of a role', () => {
   let target: Target;
+  const lines: string[] = [];
 
   before(async () => {
-    target = await startTarget({ strictIam: true, revokeGrants: { connect: ['dynamodb:PutItem'] } });
+    target = await startTarget({
+      strictIam: true,
+      revokeGrants: { connect: ['dynamodb:PutItem'] },
+      quiet: false,
+      log: (line) => lines.push(line),
+    });
   });
   after(async () => {
     await target.stop();
@@ -140,5 +160,14 @@ describe('strict IAM with a grant taken out of a role', () => {
     assert.equal(denial?.action, 'dynamodb:PutItem');
     assert.match(denial?.principal ?? '', /assumed-role\/PushlineConnectRole[A-Z0-9]*\/connect$/);
     assert.equal(denial?.explicit, false);
+    // The function's SDK threw what it would throw on AWS, and the gateway logged it.
+    assert.ok(
+      lines.some((line) =>
+        /\$connect connect failed: .*AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role\/PushlineConnectRole[A-Z0-9]*\/connect is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:/.test(
+          line,
+        ),
+      ),
+      lines.filter((line) => line.includes('connect failed')).join('\n'),
+    );
   });
 });
