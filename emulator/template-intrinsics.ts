@@ -15,6 +15,11 @@ export interface LocalAddresses {
   topicArn(topicName: string): string;
   /** URL of a local queue. */
   queueUrl(queueName: string): string;
+  /**
+   * Id of a WebSocket API outside its stage URLs, e.g. in an `execute-api` ARN of a policy.
+   * @default - such a value is an error
+   */
+  apiId?(apiName: string): string;
 }
 /** A template the local runtime cannot run as is; the message names the resource and what to change. */
 export class TemplateTopologyError extends Error {
@@ -251,6 +256,12 @@ export class TemplateValues {
       const stage = match[3] as string;
       if (match[1] === 'https') return this.local.callbackUrl(api, stage);
       if (this.local.webSocketUrl) return this.local.webSocketUrl(api, stage);
+    }
+    const apiId = this.local.apiId;
+    if (!match && apiId !== undefined) {
+      return value.replace(new RegExp(`${MARK}(\\d+)${MARK}`, 'g'), (_mark, index: string) =>
+        apiId(this.apiMarks[Number(index)] ?? ''),
+      );
     }
     throw new TemplateTopologyError(
       'UNRESOLVABLE_VALUE',

@@ -4,6 +4,7 @@
  * there runs locally with no other change.
  */
 import { basename, extname, resolve as resolvePath } from 'node:path';
+import type { CallerIdentity, PolicyStatement } from './access-policy.ts';
 import {
   type CfnResource,
   type CfnTemplate,
@@ -89,6 +90,23 @@ export function outputsFromTemplate(
     }
   }
   return outputs;
+}
+
+/**
+ * Each local function's execution role and the identity-based policies attached to it in the
+ * template (the role's inline `Policies`, `AWS::IAM::Policy` and `AWS::IAM::ManagedPolicy`
+ * resources naming the role or named by its `ManagedPolicyArns`), by function name, for strict IAM
+ * (access-policy.ts). Resources resolve to the local ARNs the topology uses; a resource with no
+ * local value (a log group, a secret) matches nothing. AWS managed policies (`arn:aws:iam::aws:…`)
+ * are not in the template and grant nothing here. Give `local.apiId` so that `execute-api` ARNs
+ * resolve.
+ */
+export function rolePoliciesFromTemplate(
+  template: object,
+  local: LocalAddresses,
+  options: TemplateTopologyOptions,
+): Record<string, CallerIdentity> {
+  return new TemplateReader(template as CfnTemplate, local, options).rolePolicies();
 }
 
 class TemplateReader {
@@ -283,6 +301,68 @@ class TemplateReader {
       });
   }
 
+  rolePolicies(): Record<string, CallerIdentity> {
+    const identities: Record<string, CallerIdentity> = {};
+    for (const [id, resource] of this.ofType('AWS::Lambda::Function')) {
+      if (typeof resource.Metadata?.[this.options.sourceMetadata.entry] !== 'string') continue;
+      const name = this.functionName(id);
+      const roleId = this.values
+        .referencedIds(resource.Properties?.Role)
+        .find((ref) => this.resources[ref]?.Type === 'AWS::IAM::Role');
+      if (roleId === undefined) {
+        // A role from outside the template: its policies are unknown, so nothing is granted.
+        identities[name] = { roleName: name, sessionName: name, statements: [] };
+        continue;
+      }
+      const role = this.resources[roleId]?.Properties ?? {};
+      const documents: unknown[] = [];
+      for (const inline of asList(role.Policies))
+        documents.push((inline as Record<string, unknown>).PolicyDocument);
+      const managed = new Set(this.values.referencedIds(role.ManagedPolicyArns));
+      for (const [policyId, policy] of Object.entries(this.resources)) {
+        if (policy.Type !== 'AWS::IAM::Policy' && policy.Type !== 'AWS::IAM::ManagedPolicy') continue;
+        const props = policy.Properties ?? {};
+        if (managed.has(policyId) || this.values.referencedIds(props.Roles).includes(roleId))
+          documents.push(props.PolicyDocument);
+      }
+      identities[name] = {
+        roleName: this.values.physicalName(roleId, 'RoleName'),
+        sessionName: name,
+        statements: documents.flatMap((document) => this.statements(document, `role ${roleId}`)),
+      };
+    }
+    return identities;
+  }
+
+  private statements(document: unknown, where: string): PolicyStatement[] {
+    const statements: PolicyStatement[] = [];
+    for (const raw of asList((document as { Statement?: unknown } | undefined)?.Statement)) {
+      const statement = raw as Record<string, unknown>;
+      const effect = statement.Effect === 'Deny' ? 'Deny' : 'Allow';
+      const strings = (value: unknown) =>
+        asList(value).filter((item): item is string => typeof item === 'string');
+      const resources = (value: unknown) =>
+        asList(value).flatMap((item) => {
+          try {
+            const resolved = this.values.resolveString(item, `${where}, policy resource`);
+            return resolved === undefined ? [] : [resolved];
+          } catch (error) {
+            if (error instanceof TemplateTopologyError) return [];
+            throw error;
+          }
+        });
+      statements.push({
+        effect,
+        ...('Action' in statement ? { actions: strings(statement.Action) } : {}),
+        ...('NotAction' in statement ? { notActions: strings(statement.NotAction) } : {}),
+        ...('Resource' in statement ? { resources: resources(statement.Resource) } : {}),
+        ...('NotResource' in statement ? { notResources: resources(statement.NotResource) } : {}),
+        ...(statement.Condition !== undefined ? { conditional: true } : {}),
+      });
+    }
+    return statements;
+  }
+
   private environment(name: string, props: Record<string, unknown>): Record<string, string> {
     const variables = ((props.Environment as { Variables?: Record<string, unknown> } | undefined)
       ?.Variables ?? {}) as Record<string, unknown>;
@@ -406,6 +486,12 @@ class TemplateReader {
     const props = resource.Properties ?? {};
     return [props.ApiId, props.RouteId].some((value) => this.values.referencedIds(value).includes(id));
   }
+}
+
+/** A policy field that is one value or a list of them. */
+function asList(value: unknown): unknown[] {
+  if (value === undefined || value === null) return [];
+  return Array.isArray(value) ? value : [value];
 }
 
 function unsupported(message: string): TemplateTopologyError {

@@ -1,11 +1,23 @@
 import { createServer } from 'node:net';
+import {
+  type AccessDenial,
+  AccessEvaluator,
+  type CallerIdentity,
+  denialMessage,
+} from '../emulator/access-policy.ts';
 import { createTables, startDynamo } from '../emulator/aws/dynamodb.ts';
 import { type AwsEndpoint, type DynamoFaults, startAwsEndpoint } from '../emulator/aws/endpoint.ts';
-import { type Gateway, type SimulatedConnectionsControl, startGateway } from '../emulator/gateway/gateway.ts';
+import {
+  type Gateway,
+  type SimulatedConnectionsControl,
+  stableApiId,
+  startGateway,
+} from '../emulator/gateway/gateway.ts';
 import { type FunctionFaults, LambdaRuntime } from '../emulator/lambda/lambda-runtime.ts';
 import {
   type LocalAddresses,
   outputsFromTemplate,
+  rolePoliciesFromTemplate,
   topologyFromTemplate,
 } from '../emulator/template-topology.ts';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type Topology } from '../emulator/topology.ts';
@@ -48,7 +60,18 @@ export interface LocalStackOptions {
   readonly persistDir?: string;
   /** Pick up a changed handler (any file under the functions' folders) without a restart. @default false */
   readonly reloadOnChange?: boolean;
-  /** Only warnings and errors reach the log. */
+  /**
+   * Strict IAM: each function signs with its own access key, and its calls to DynamoDB, SNS, SQS and
+   * the management API are authorized against its role's policies in the template, refused with
+   * AccessDenied as on AWS when no statement allows them (docs/local-runtime.md). @default false
+   */
+  readonly strictIam?: boolean;
+  /**
+   * With `strictIam`, actions taken out of a function's Allow statements (by function name, exact
+   * action names such as `dynamodb:PutItem`), to see how a missing grant fails. @default none
+   */
+  readonly revokeGrants?: Readonly<Record<string, readonly string[]>>;
+  /** Only warnings and errors reach the log (strict IAM's denials are among them). */
   readonly quiet?: boolean;
   readonly log?: (line: string) => void;
 }
@@ -86,6 +109,8 @@ export interface LocalStack {
   gatewayStats(): ReturnType<Gateway['stats']>;
   /** Local-only SNS controls: mobile pushes recorded instead of sent, disabling an endpoint. */
   readonly sns: AwsEndpoint['sns'];
+  /** Calls strict IAM refused so far, oldest first (the last 1,000); always empty without `strictIam`. */
+  accessDenials(): readonly AccessDenial[];
   /** Resolves when no asynchronous invocation is pending (bounded by `timeoutMs`). */
   idle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -125,6 +150,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       managementClient: options.managementClient,
     });
     const templateOutputs = outputsFromTemplate(template, addresses, PUSHLINE_TEMPLATE_OPTIONS);
+    const denials: AccessDenial[] = [];
+    const onDenial = (denial: AccessDenial) => {
+      if (denials.push(denial) > MAX_DENIALS_KEPT) denials.shift();
+      log(`[iam] AccessDenied: ${denialMessage(denial)}`);
+    };
+    const strict = options.strictIam
+      ? strictIam(template, addresses, options.revokeGrants ?? {}, topology, onDenial)
+      : undefined;
+    const functions = strict?.functions ?? topology.functions;
 
     const dynamo = await startDynamo({
       engine: options.dynamo ?? dynamoFromEnvironment(),
@@ -135,7 +169,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await createTables(dynamo.endpoint, topology.tables, LOCAL_REGION);
 
     const runtime = new LambdaRuntime({
-      functions: topology.functions,
+      functions,
       baseEnvironment: {
         AWS_REGION: LOCAL_REGION,
         AWS_DEFAULT_REGION: LOCAL_REGION,
@@ -165,6 +199,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       invoke: runtime.invoke,
       retryDelaysMs: options.retryDelaysMs,
       log: quietLog,
+      ...(strict ? { access: strict.access } : {}),
     });
     stops.push(() => aws.close());
     // Mobile push: the platform applications the template names exist on the local SNS.
@@ -182,6 +217,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       limits: { idleTimeoutMs: options.idleTimeoutMs, maxConnectionMs: options.maxConnectionMs },
       faults: { connectHoldMs: options.connectHoldMs },
       log: quietLog,
+      ...(strict ? { access: strict.access } : {}),
     });
     stops.push(() => gateway.close());
 
@@ -230,6 +266,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       awsStats: () => aws.stats(),
       gatewayStats: () => gateway.stats(),
       sns: aws.sns,
+      accessDenials: () => [...denials],
       idle: (timeoutMs = 10_000) => aws.idle(timeoutMs),
       stop,
     };
@@ -237,6 +274,63 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw error;
   }
+}
+
+/** How many of strict IAM's denials `accessDenials()` keeps. */
+const MAX_DENIALS_KEPT = 1000;
+
+/**
+ * Access key id a function signs with under strict IAM; the AWS endpoint and gateway know it by it.
+ * Letters and digits only: DynamoDB Local refuses any other key as UnrecognizedClientException.
+ */
+export function functionAccessKeyId(functionName: string): string {
+  return `localfn${functionName.replace(/[^A-Za-z0-9]/g, '')}`;
+}
+
+/**
+ * Strict IAM: the functions with their own access keys, and the evaluator that knows each key's
+ * role policies from the template (with `revoke`'s actions taken out of their Allow statements).
+ */
+function strictIam(
+  template: object,
+  addresses: LocalAddresses,
+  revoke: Readonly<Record<string, readonly string[]>>,
+  topology: Topology,
+  onDenial: (denial: AccessDenial) => void,
+): { functions: Topology['functions']; access: AccessEvaluator } {
+  const identities = rolePoliciesFromTemplate(
+    template,
+    { ...addresses, apiId: stableApiId },
+    PUSHLINE_TEMPLATE_OPTIONS,
+  );
+  const callers: Record<string, CallerIdentity> = {};
+  for (const [name, identity] of Object.entries(identities)) {
+    const revoked = new Set((revoke[name] ?? []).map((action) => action.toLowerCase()));
+    const key = functionAccessKeyId(name);
+    if (callers[key] !== undefined) throw new Error(`Two functions would sign with access key ${key}.`);
+    callers[key] = {
+      ...identity,
+      statements: identity.statements.map((statement) =>
+        statement.effect === 'Allow' && statement.actions
+          ? {
+              ...statement,
+              actions: statement.actions.filter((action) => !revoked.has(action.toLowerCase())),
+            }
+          : statement,
+      ),
+    };
+  }
+  for (const name of Object.keys(revoke)) {
+    if (identities[name] === undefined)
+      throw new Error(`revokeGrants names ${name}, which is not a function of the template.`);
+  }
+  return {
+    functions: topology.functions.map((spec) => ({
+      ...spec,
+      environment: { ...spec.environment, AWS_ACCESS_KEY_ID: functionAccessKeyId(spec.name) },
+    })),
+    access: new AccessEvaluator({ accountId: LOCAL_ACCOUNT, callers, onDenial }),
+  };
 }
 
 function required(outputs: Record<string, string>, key: string): string {

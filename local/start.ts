@@ -8,7 +8,8 @@ import { LOCAL_DEMO_CONTEXT, startLocalStack } from './stack.ts';
  * --dynamo auto|dynamodb-local|dynalite, --idle-timeout-ms, --max-connection-ms, --quiet,
  * --fault-latency-ms and --fault-error-percent (on the @connections management API),
  * --connect-hold-ms (holds each $connect open that long before the handshake completes),
- * --persist (tables kept in .pushline/data across restarts), --no-reload (no hot reload).
+ * --persist (tables kept in .pushline/data across restarts), --no-reload (no hot reload),
+ * --strict-iam (each function's calls authorized against its role's policies in the template).
  */
 // Lambda runs Node 22; the SDK's notice about Node 20 only applies to this machine.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -28,6 +29,9 @@ const USAGE = `Usage: npm start [-- <options>]: the whole Pushline stack on this
                             across restarts; queues stay in memory
   --no-reload               do not pick up changed handlers (by default a change under
                             functions/ reaches the next invocation without a restart)
+  --strict-iam              authorize each function's DynamoDB, SNS, SQS and @connections
+                            calls against its role's policies in the template; a missing
+                            grant fails with AccessDenied, as on AWS
   --quiet                   no log line per request
   --help, -h                this text
 
@@ -43,7 +47,7 @@ const VALUE_OPTIONS = [
   'fault-latency-ms',
   'fault-error-percent',
 ];
-const FLAG_OPTIONS = ['quiet', 'help', 'persist', 'no-reload'];
+const FLAG_OPTIONS = ['quiet', 'help', 'persist', 'no-reload', 'strict-iam'];
 /** Where --persist keeps the tables. */
 const PERSIST_DIR = '.pushline/data';
 
@@ -85,6 +89,7 @@ try {
     quiet: args.flag('quiet'),
     persistDir: args.flag('persist') ? PERSIST_DIR : undefined,
     reloadOnChange: !args.flag('no-reload'),
+    strictIam: args.flag('strict-iam'),
   });
   const stack = await starting;
   const connectHoldMs = args.optionalInt('connect-hold-ms');
@@ -123,6 +128,7 @@ Pushline is running (${((Date.now() - started) / 1000).toFixed(1)} s, DynamoDB: 
   Message center   ${o.ConsoleUrl ?? '(not served)'}
   Data             ${args.flag('persist') ? `tables kept in ${PERSIST_DIR}` : 'in memory (npm start -- --persist keeps the tables)'}
   Handlers         ${args.flag('no-reload') ? 'loaded once (--no-reload)' : 'a change under functions/ reaches the next invocation'}
+  IAM              ${args.flag('strict-iam') ? "each function's calls checked against its role's policies" : 'not checked (npm start -- --strict-iam checks each grant)'}
 
 Outputs written to ${OUTPUTS_FILE}. Try, in another terminal:
   npx pushline listen alice

@@ -8,12 +8,17 @@
  * - `X-Amz-Target: AmazonSQS.*` (awsJson1_0, what @aws-sdk/client-sqs sends) goes to the SQS emulator;
  * - form-encoded awsQuery requests (what @aws-sdk/client-sns and the AWS CLI send for SNS) go to the
  *   SNS emulator, which invokes Lambda subscribers asynchronously.
- * Signatures are not checked: any credentials work.
+ * Signatures are not checked: any credentials work. With `access` (strict IAM), a request signed
+ * with the access key of a caller it names is authorized against that caller's policies first and
+ * refused as AWS refuses it (DynamoDB 400 AccessDeniedException, SNS 403 AuthorizationError, SQS 403
+ * AccessDenied); requests signed with other keys are not checked.
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type AccessEvaluator, type CallerIdentity, denialMessage } from '../access-policy.ts';
 import type { Invoke, TopicSpec } from '../topology.ts';
+import { dynamoAccessRequests, snsAccessRequests, sqsAccessRequests } from './access-requests.ts';
 import { AsyncInvoker } from './async-invoker.ts';
 import { PortInUseError } from './errors.ts';
 import { QueryParams, queryErrorResponse } from './query-protocol.ts';
@@ -44,6 +49,8 @@ export interface AwsEndpointOptions {
   readonly retryDelaysMs?: readonly number[];
   /** Receives one line per notable event (failed invocations, dead letters, proxy errors). */
   readonly log?: (line: string) => void;
+  /** Strict IAM: the callers whose requests are authorized against their policies. @default - nothing is checked */
+  readonly access?: AccessEvaluator;
 }
 
 /** Errors injected into DynamoDB requests, for fault tests (`AwsEndpoint.setDynamoFaults`). */
@@ -199,6 +206,18 @@ function consumedUnits(consumed: unknown): number {
   return units;
 }
 
+/** A request body as an object for authorization; what is not a JSON object authorizes as empty. */
+function parseJson(raw: Buffer): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(raw.toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
 function hostForUrl(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
@@ -208,6 +227,8 @@ function hostForUrl(host: string): string {
 export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<AwsEndpoint> {
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? (() => {});
+  const access = options.access;
+  const scope = { region: options.region, accountId: options.accountId };
   let baseUrl = '';
   const dynamo = new URL(options.dynamoEndpoint);
   const dynamoAgent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -264,8 +285,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     kind: 'read' | 'write',
     req: IncomingMessage,
     res: ServerResponse,
+    read?: Buffer,
   ): Promise<void> {
-    const raw = await readBody(req);
+    const raw = read ?? (await readBody(req));
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
@@ -358,10 +380,10 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     req: IncomingMessage,
     res: ServerResponse,
     errorType: NonNullable<DynamoFaults['errorType']>,
+    bodyRead = false,
   ): void {
     dynamoFaultsInjected += 1;
-    req.resume();
-    req.on('end', () =>
+    const answer = () =>
       send(
         res,
         errorType === 'InternalServerError' ? 500 : 400,
@@ -371,8 +393,13 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
           message: 'Injected fault (local runtime)',
         }),
         randomUUID(),
-      ),
-    );
+      );
+    if (bodyRead) {
+      answer();
+      return;
+    }
+    req.resume();
+    req.on('end', answer);
   }
 
   function answerEngineFailure(res: ServerResponse, error: Error): void {
@@ -413,8 +440,32 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     req.pipe(upstream);
   }
 
-  async function handleSqs(operation: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handleSqs(
+    operation: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: CallerIdentity | undefined,
+  ): Promise<void> {
     const body = (await readBody(req)).toString('utf8');
+    const denial =
+      caller === undefined
+        ? undefined
+        : access?.check(caller, sqsAccessRequests(operation, parseJson(Buffer.from(body)), scope));
+    if (denial !== undefined) {
+      // SQS writes the action in lower case in its message; the SDK names the error after x-amzn-query-error.
+      const json = JSON.stringify({
+        __type: 'com.amazon.coral.service#AccessDeniedException',
+        message: denialMessage(denial, denial.action.toLowerCase()),
+      });
+      res.writeHead(403, {
+        'x-amzn-query-error': 'AccessDenied;Sender',
+        'content-type': 'application/x-amz-json-1.0',
+        'content-length': Buffer.byteLength(json),
+        'x-amzn-requestid': randomUUID(),
+      });
+      res.end(json);
+      return;
+    }
     const abort = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) abort.abort();
@@ -455,6 +506,26 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       );
       return;
     }
+    const caller = access?.callerOf(req.headers.authorization);
+    const denial = caller === undefined ? undefined : access?.check(caller, snsAccessRequests(query, scope));
+    if (denial !== undefined) {
+      // SNS writes the service prefix in capitals in its message (`SNS:Publish`).
+      const shown = denial.action.replace(/^sns:/, 'SNS:');
+      send(
+        res,
+        403,
+        'text/xml',
+        queryErrorResponse(
+          SNS_XMLNS,
+          'Sender',
+          'AuthorizationError',
+          denialMessage(denial, shown),
+          requestId,
+        ),
+        requestId,
+      );
+      return;
+    }
     const result = sns.handle(query, requestId);
     send(res, result.status, 'text/xml', result.xml, requestId);
   }
@@ -468,17 +539,51 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     ) {
       const operation = targetValue.slice(targetValue.indexOf('.') + 1);
       dynamoRequests[operation] = (dynamoRequests[operation] ?? 0) + 1;
+      const kind = targetValue.startsWith('DynamoDB_') ? CAPACITY_OPERATIONS[operation] : undefined;
+      const caller = targetValue.startsWith('DynamoDB_')
+        ? access?.callerOf(req.headers.authorization)
+        : undefined;
+      if (caller !== undefined) {
+        // Strict IAM needs the body to know the tables; the request is read whole first. AWS
+        // authorizes before anything else, so a denial comes before an injected fault.
+        const raw = await readBody(req);
+        const denial = access?.check(caller, dynamoAccessRequests(operation, parseJson(raw), scope));
+        if (denial !== undefined) {
+          send(
+            res,
+            400,
+            'application/x-amz-json-1.0',
+            JSON.stringify({
+              __type: 'com.amazon.coral.service#AccessDeniedException',
+              Message: denialMessage(denial),
+            }),
+            randomUUID(),
+          );
+          return;
+        }
+        if (Math.random() < (dynamoFaults.errorRate ?? 0)) {
+          answerInjectedFault(req, res, dynamoFaults.errorType ?? 'InternalServerError', true);
+          return;
+        }
+        if (kind === undefined) forwardToDynamo(req, raw, res, undefined);
+        else await proxyCountingCapacity(operation, kind, req, res, raw);
+        return;
+      }
       if (Math.random() < (dynamoFaults.errorRate ?? 0)) {
         answerInjectedFault(req, res, dynamoFaults.errorType ?? 'InternalServerError');
         return;
       }
-      const kind = targetValue.startsWith('DynamoDB_') ? CAPACITY_OPERATIONS[operation] : undefined;
       if (kind === undefined) proxyToDynamo(req, res);
       else await proxyCountingCapacity(operation, kind, req, res);
       return;
     }
     if (targetValue?.startsWith('AmazonSQS.')) {
-      await handleSqs(targetValue.slice('AmazonSQS.'.length), req, res);
+      await handleSqs(
+        targetValue.slice('AmazonSQS.'.length),
+        req,
+        res,
+        access?.callerOf(req.headers.authorization),
+      );
       return;
     }
     const contentType = req.headers['content-type'] ?? '';

@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'n
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import type { AccessEvaluator } from '../access-policy.ts';
 import {
   FunctionError,
   type Invoke,
@@ -128,6 +129,8 @@ export interface GatewayOptions {
   readonly apiId?: string;
   readonly limits?: GatewayLimits;
   readonly faults?: GatewayFaults;
+  /** Strict IAM: management API callers it names are authorized against their policies. @default - nothing is checked */
+  readonly access?: AccessEvaluator;
   /** Receives the gateway's log lines. @default stdout */
   readonly log?: (line: string) => void;
 }
@@ -276,6 +279,14 @@ class GatewayServer {
       simulated: this.#simulated,
       faults: () => this.#faults,
       log: this.#log,
+      ...(options.access === undefined
+        ? {}
+        : {
+            access: {
+              evaluator: options.access,
+              connectionArnPrefix: `arn:aws:execute-api:${this.#region}:${options.accountId ?? LOCAL_ACCOUNT}:${this.#apiId}/${api.stage}`,
+            },
+          }),
     });
     this.#http = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) =>
       this.#management.onRequest(req, res),
@@ -857,7 +868,8 @@ function normalizeIp(address: string | undefined): string {
 }
 
 /** A 10-character lowercase id like API Gateway's, stable for a given API name. */
-function stableApiId(name: string): string {
+/** The id a gateway gives its API when none is set: 10 characters derived from the API's name. */
+export function stableApiId(name: string): string {
   let hash = 0x811c9dc5;
   let id = '';
   for (let round = 0; id.length < 10; round += 1) {

@@ -10,6 +10,7 @@
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type AccessEvaluator, denialMessage } from '../access-policy.ts';
 import { SimulatedConnectionsError } from './errors.ts';
 import type { SimulatedConnections } from './simulated-connections.ts';
 
@@ -60,6 +61,12 @@ export interface ManagementApiOptions {
   /** Read on every request, so faults can change while the gateway runs. */
   readonly faults: () => ManagementApiFaults;
   readonly log: (line: string) => void;
+  /**
+   * Strict IAM: callers it names need `execute-api:ManageConnections` on
+   * `{connectionArnPrefix}/{METHOD}/@connections/{id}`, else 403 AccessDeniedException.
+   * @default - nothing is checked
+   */
+  readonly access?: { readonly evaluator: AccessEvaluator; readonly connectionArnPrefix: string };
 }
 
 /** Where a request goes, from its path alone. */
@@ -138,6 +145,16 @@ export class ManagementApi {
       // Not an AWS call: no injected faults.
       this.#control(req, res, target.withCounts, body, tooLarge);
       return;
+    }
+    const access = this.#options.access;
+    const caller = access?.evaluator.callerOf(req.headers.authorization);
+    if (access !== undefined && caller !== undefined) {
+      const resource = `${access.connectionArnPrefix}/${req.method ?? 'GET'}/@connections/${target.connectionId}`;
+      const denial = access.evaluator.check(caller, [{ action: 'execute-api:ManageConnections', resource }]);
+      if (denial !== undefined) {
+        sendError(res, 403, 'AccessDeniedException', denialMessage(denial));
+        return;
+      }
     }
     const faults = this.#options.faults();
     const latencyMs = faults.latencyMs ?? 0;

@@ -12,6 +12,7 @@ import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import {
   type LocalAddresses,
   outputsFromTemplate,
+  rolePoliciesFromTemplate,
   TemplateTopologyError,
   type TemplateTopologyOptions,
   topologyFromTemplate,
@@ -159,6 +160,29 @@ describe('the local topology read from the synthesized template', () => {
         rejected: LOCAL.queueUrl(String(rejected)),
       },
     );
+  });
+
+  it("reads each function's role policies with the table, queue, topic and execute-api ARNs resolved", () => {
+    const topology = topologyFromTemplate(template, LOCAL, SOURCES);
+    const identities = rolePoliciesFromTemplate(template, { ...LOCAL, apiId: (api) => `id-${api}` }, SOURCES);
+    assert.deepEqual(Object.keys(identities).sort(), topology.functions.map((fn) => fn.name).sort());
+    const deliver = identities.deliver;
+    const [table] = topology.tables;
+    const [api] = topology.webSocketApis;
+    assert.ok(deliver && table && api);
+    assert.match(deliver.roleName, /^PushlineDeliverRole/);
+    const granted = (action: string) =>
+      deliver.statements
+        .filter((statement) => statement.effect === 'Allow' && statement.actions?.includes(action))
+        .flatMap((statement) => statement.resources ?? []);
+    const tableArn = `arn:aws:dynamodb:us-east-1:000000000000:table/${table.name}`;
+    assert.deepEqual(granted('dynamodb:Query'), [tableArn, `${tableArn}/index/*`]);
+    assert.deepEqual(granted('execute-api:ManageConnections'), [
+      `arn:aws:execute-api:us-east-1:000000000000:id-${api.name}/${api.stage}/*/@connections/*`,
+    ]);
+    const rejected = topology.queues.find((queue) => queue.includes('Rejected'));
+    assert.ok(granted('sqs:SendMessage').includes(`arn:aws:sqs:us-east-1:000000000000:${rejected}`));
+    assert.ok(granted('sns:Publish').every((arn) => arn.startsWith('arn:aws:sns:us-east-1:000000000000:')));
   });
 
   it("has the template's table keys, TTL attribute and indexes", () => {

@@ -32,12 +32,25 @@ export interface Target {
   stop(): Promise<void>;
 }
 
+/**
+ * PUSHLINE_STRICT_IAM=1 runs every local stack of the suite with strict IAM, and a stack whose
+ * functions were refused a call fails when it stops: the template's grants are checked by every
+ * scenario, not only by strict-iam.test.ts.
+ */
+const STRICT_IAM = process.env.PUSHLINE_STRICT_IAM === '1';
+
 /** Starts (or attaches to) the target. */
 export async function startTarget(options: LocalStackOptions = {}): Promise<Target> {
   const external = process.env.PUSHLINE_TARGET === 'external';
   const local = external
     ? undefined
-    : await startLocalStack({ quiet: true, console: false, retryDelaysMs: [100, 200], ...options });
+    : await startLocalStack({
+        quiet: true,
+        console: false,
+        retryDelaysMs: [100, 200],
+        ...(STRICT_IAM ? { strictIam: true } : {}),
+        ...options,
+      });
   const outputs = local?.outputs ?? (await readOutputs(process.env.PUSHLINE_OUTPUTS_FILE));
   const secret = process.env.PUSHLINE_JWT_SECRET;
   const config = external
@@ -107,6 +120,12 @@ export async function startTarget(options: LocalStackOptions = {}): Promise<Targ
       sqs.destroy();
       dynamo.destroy();
       await local?.stop();
+      // Only where strict mode came from PUSHLINE_STRICT_IAM: strict-iam.test.ts is refused on purpose.
+      const denials = STRICT_IAM && options.strictIam === undefined ? (local?.accessDenials() ?? []) : [];
+      if (denials.length > 0) {
+        const lines = denials.map((denial) => `${denial.principal}: ${denial.action} on ${denial.resource}`);
+        throw new Error(`Strict IAM refused ${denials.length} call(s):\n${lines.join('\n')}`);
+      }
     },
   };
 }
