@@ -87,12 +87,3 @@ export function progressPrinter(section: string): (text: string, force?: boolean
     process.stderr.write(`[chaos] ${section}: ${text}\n`);
   };
 }
-
-/** Waits until `done()` or the deadline; true when done. Polls every 50 ms. */
-export async function waitUntil(done: () => boolean, deadline: number): Promise<boolean> {
-  while (!done()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return true;
-}
