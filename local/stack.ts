@@ -132,8 +132,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   try {
-    const gatewayPort = await resolvePort(options.ports?.gateway ?? 0, host);
-    const awsPort = await resolvePort(options.ports?.aws ?? 0, host);
+    // Free ports are held until their server binds them, so nothing started meanwhile (DynamoDB
+    // Local picks a free port of its own) can be handed the same one.
+    const gatewayReservation = await reservePort(options.ports?.gateway ?? 0, host);
+    stops.push(() => gatewayReservation.release());
+    const awsReservation = await reservePort(options.ports?.aws ?? 0, host);
+    stops.push(() => awsReservation.release());
+    const gatewayPort = gatewayReservation.port;
+    const awsPort = awsReservation.port;
     const awsUrl = `http://${host}:${awsPort}`;
     const addresses: LocalAddresses = {
       callbackUrl: (_api, stage) => `http://${host}:${gatewayPort}/${stage}`,
@@ -188,6 +194,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // Cold starts run while the other services start, so the first connections find warm functions.
     const warming = runtime.warm();
 
+    await awsReservation.release();
     const aws = await startAwsEndpoint({
       host,
       port: awsPort,
@@ -207,6 +214,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const api = topology.webSocketApis[0];
     if (!api) throw new Error('The topology has no WebSocket API.');
+    await gatewayReservation.release();
     const gateway = await startGateway({
       api,
       invoke: runtime.invoke,
@@ -341,18 +349,33 @@ function required(outputs: Record<string, string>, key: string): string {
 }
 
 /** A fixed port is used as given; 0 asks the OS for a free one now, so every URL is known up front. */
-async function resolvePort(port: number, host: string): Promise<number> {
-  if (port !== 0) return port;
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
+/** A port chosen now and held by a placeholder listener until `release()` (idempotent). */
+export interface PortReservation {
+  readonly port: number;
+  release(): Promise<void>;
+}
+
+/**
+ * A given port as it is (its server reports it if taken), or a free one for port 0, held until
+ * released: the release comes right before the real server binds it.
+ */
+export async function reservePort(port: number, host: string): Promise<PortReservation> {
+  if (port !== 0) return { port, release: async () => {} };
+  const holder = createServer();
+  await new Promise<void>((resolve, reject) => {
+    holder.once('error', reject);
+    holder.listen(0, host, () => resolve());
   });
+  const address = holder.address();
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  let released: Promise<void> | undefined;
+  return {
+    port: address.port,
+    release: () => {
+      released ??= new Promise<void>((resolve) => holder.close(() => resolve()));
+      return released;
+    },
+  };
 }
 
 async function startConsoleIfPresent(
