@@ -28,6 +28,7 @@ import { startLocalStack } from '../local/stack.ts';
 import { mintLocalToken } from '../local/tokens.ts';
 import { Publisher } from '../publisher/index.ts';
 import { intEnv, machineFacts } from './env.ts';
+import { nearestRank } from './plot.ts';
 import { type ChartSeries, lineChart } from './svg-chart.ts';
 
 const MESSAGES = intEnv('BENCH_LATENCY_MESSAGES', 500);
@@ -214,8 +215,7 @@ async function main() {
 
 function summarize(values: readonly number[]): Summary {
   const sorted = [...values].sort((a, b) => a - b);
-  // Nearest rank: the smallest value with at least q of the samples at or below it.
-  const pick = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
+  const pick = (q: number) => nearestRank(sorted, q);
   return {
     samples: sorted.length,
     p50Ms: pick(0.5),

@@ -10,6 +10,14 @@ export function median(values: readonly number[]): number {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
+/**
+ * The nearest-rank `q` quantile of values sorted ascending: the smallest value with at least `q`
+ * of the samples at or below it; NaN for none.
+ */
+export function nearestRank(sorted: readonly number[], q: number): number {
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
+}
+
 /** A bar chart: groups of bars, one colour per series, with optional horizontal reference lines. */
 export interface BarChart {
   readonly title: string;

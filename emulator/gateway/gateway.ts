@@ -223,6 +223,8 @@ class GatewayServer {
   readonly #apiId: string;
   readonly #methodArn: string;
   readonly #region: string;
+  /** Length of `wss://{apiId}.execute-api.{region}.amazonaws.com`, the API's URL on AWS before the path. */
+  readonly #awsHostLength: number;
   readonly #limits: Required<GatewayLimits>;
   readonly #log: (line: string) => void;
   readonly #identitySources: ReturnType<typeof parseIdentitySources> | undefined;
@@ -259,6 +261,7 @@ class GatewayServer {
     this.#requestedPort = options.port ?? 0;
     this.#apiId = options.apiId ?? stableApiId(api.name);
     this.#region = options.region ?? LOCAL_REGION;
+    this.#awsHostLength = `wss://${this.#apiId}.execute-api.${this.#region}.amazonaws.com`.length;
     this.#methodArn = `arn:aws:execute-api:${this.#region}:${options.accountId ?? LOCAL_ACCOUNT}:${this.#apiId}/${api.stage}/$connect`;
     this.#limits = { ...DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
     for (const [name, value] of Object.entries(this.#limits)) {
@@ -484,7 +487,7 @@ class GatewayServer {
 
   /** The length the URL would have on AWS: `wss://{apiId}.execute-api.{region}.amazonaws.com` + path. */
   #awsUrlLength(pathAndQuery: string): number {
-    return `wss://${this.#apiId}.execute-api.${this.#region}.amazonaws.com`.length + pathAndQuery.length;
+    return this.#awsHostLength + pathAndQuery.length;
   }
 
   #isStagePath(pathname: string): boolean {

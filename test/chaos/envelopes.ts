@@ -5,13 +5,12 @@
  * queue with a reason, and reach nobody. Nothing may be dropped: delivered + kept = published.
  */
 import { PublishCommand } from '@aws-sdk/client-sns';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import fc from 'fast-check';
 import { mapBounded } from '../../functions/domain/fan-out.ts';
 import { MAX_USERS_PER_ENVELOPE } from '../../functions/shared/envelope.ts';
 import type { Target } from '../support/target.ts';
 import type { TestSocket } from '../support/ws-client.ts';
-import { progressPrinter, SectionRecorder, type SectionReport } from './report.ts';
+import { drainQueue, preview, progressPrinter, SectionRecorder, type SectionReport } from './report.ts';
 
 /** The stable codes of the rejected queue's `code` attribute. */
 const REJECTION_CODES = new Set(['NOT_JSON', 'INVALID_FIELDS', 'TOO_LARGE', 'NOT_ALLOWED']);
@@ -254,40 +253,20 @@ function deliveries(sockets: readonly TestSocket[]): Map<string, number> {
 }
 
 /** Reads and deletes every message of the rejected queue, until it answers empty (or the deadline). */
-async function drainRejected(
+function drainRejected(
   target: Target,
   onKept: (snsMessageId: string, reason: string, code: string) => void,
-  deadline = Date.now() + 10_000,
+  deadline?: number,
 ): Promise<void> {
-  for (;;) {
-    const answer = await target.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: target.outputs.RejectedQueueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-        MessageAttributeNames: ['All'],
-      }),
-    );
-    const messages = answer.Messages ?? [];
-    if (messages.length === 0 || Date.now() > deadline) return;
-    for (const message of messages)
+  return drainQueue(
+    target.sqs,
+    target.outputs.RejectedQueueUrl,
+    ({ MessageAttributes: attributes }) =>
       onKept(
-        message.MessageAttributes?.snsMessageId?.StringValue ?? '',
-        message.MessageAttributes?.reason?.StringValue ?? '',
-        message.MessageAttributes?.code?.StringValue ?? '',
-      );
-    await target.sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: target.outputs.RejectedQueueUrl,
-        Entries: messages.map((message, i) => ({
-          Id: String(i),
-          ReceiptHandle: message.ReceiptHandle ?? '',
-        })),
-      }),
-    );
-  }
-}
-
-function preview(text: string): string {
-  return JSON.stringify(text.length > 160 ? `${text.slice(0, 160)}…` : text);
+        attributes?.snsMessageId?.StringValue ?? '',
+        attributes?.reason?.StringValue ?? '',
+        attributes?.code?.StringValue ?? '',
+      ),
+    deadline,
+  );
 }

@@ -9,13 +9,12 @@
  * retries are redriven from the dead-letter queue first, as the README tells an operator to.
  * Local stack only: the fault knobs are the local runtime's.
  */
-import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import fc from 'fast-check';
 import type { PushlineClient } from '../../client/index.ts';
 import { mapBounded } from '../../functions/domain/fan-out.ts';
 import { connectWithin, Received, SocketTracker, stackClient } from '../support/client-harness.ts';
 import type { Target } from '../support/target.ts';
-import { progressPrinter, SectionRecorder, type SectionReport } from './report.ts';
+import { drainQueue, progressPrinter, SectionRecorder, type SectionReport } from './report.ts';
 
 export interface FaultOptions {
   readonly users: number;
@@ -208,34 +207,18 @@ async function redriveDeadLetters(target: Target): Promise<number> {
   const local = target.local;
   if (local === undefined) return 0;
   let redriven = 0;
-  for (;;) {
-    const answer = await target.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: target.outputs.DeadLetterQueueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-      }),
-    );
-    const messages = answer.Messages ?? [];
-    if (messages.length === 0) return redriven;
-    for (const message of messages) {
-      const record = JSON.parse(message.Body ?? '{}') as {
-        requestPayload?: unknown;
-        requestContext?: { functionArn?: string };
-      };
-      // Only the deliver function's records: a redrive goes back to the function that failed.
-      if (record.requestPayload !== undefined && /deliver/i.test(record.requestContext?.functionArn ?? '')) {
-        await local.invoke('deliver', record.requestPayload);
-        redriven++;
-      }
-      await target.sqs.send(
-        new DeleteMessageCommand({
-          QueueUrl: target.outputs.DeadLetterQueueUrl,
-          ReceiptHandle: message.ReceiptHandle ?? '',
-        }),
-      );
+  await drainQueue(target.sqs, target.outputs.DeadLetterQueueUrl, async (message) => {
+    const record = JSON.parse(message.Body ?? '{}') as {
+      requestPayload?: unknown;
+      requestContext?: { functionArn?: string };
+    };
+    // Only the deliver function's records: a redrive goes back to the function that failed.
+    if (record.requestPayload !== undefined && /deliver/i.test(record.requestContext?.functionArn ?? '')) {
+      await local.invoke('deliver', record.requestPayload);
+      redriven++;
     }
-  }
+  });
+  return redriven;
 }
 
 function pct(rate: number): string {

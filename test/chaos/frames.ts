@@ -9,7 +9,7 @@ import { mapBounded } from '../../functions/domain/fan-out.ts';
 import { ERROR_CODES } from '../../functions/shared/protocol.ts';
 import type { Target } from '../support/target.ts';
 import type { Frame, TestSocket } from '../support/ws-client.ts';
-import { progressPrinter, SectionRecorder, type SectionReport } from './report.ts';
+import { preview, progressPrinter, SectionRecorder, type SectionReport } from './report.ts';
 
 /** A frame to send and what must come back. */
 interface GeneratedFrame {
@@ -255,8 +255,4 @@ async function sendOne(
     recorder.fail(`bad frame ${preview(frame.text)} accepted as ${String(answer.kind)}`);
   else if (frame.expect !== 'answer' && answer.kind !== frame.expect)
     recorder.fail(`${preview(frame.text)} answered ${String(answer.kind)}, not ${frame.expect}`);
-}
-
-function preview(text: string): string {
-  return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
 }

@@ -2,6 +2,12 @@
  * What each part of the hostile-input and fault suite reports: what it tried, the figures of what
  * happened, and every failure of an invariant (the first few in full, the rest counted).
  */
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 
 /** The outcome of one part of the suite. */
 export interface SectionReport {
@@ -75,6 +81,46 @@ export function formatReports(reports: readonly SectionReport[]): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** `text` as a JSON string a person can read in a failure, cut after `max` characters. */
+export function preview(text: string, max = 160): string {
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
+/**
+ * Receives every message of a queue, 10 at a time, handing each to `handle` and then deleting it,
+ * until a receive comes back empty (each waits up to 1 s) or the deadline passes.
+ */
+export async function drainQueue(
+  sqs: SQSClient,
+  queueUrl: string,
+  handle: (message: Message) => Promise<void> | void,
+  deadline = Date.now() + 10_000,
+): Promise<void> {
+  for (;;) {
+    const answer = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    const messages = answer.Messages ?? [];
+    if (messages.length === 0) return;
+    for (const message of messages) await handle(message);
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: messages.map((message, i) => ({
+          Id: String(i),
+          ReceiptHandle: message.ReceiptHandle ?? '',
+        })),
+      }),
+    );
+    if (Date.now() > deadline) return;
+  }
 }
 
 /** Prints progress on stderr, at most once a second unless `force`. */

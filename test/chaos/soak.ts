@@ -13,6 +13,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { intEnv, machineFacts } from '../../bench/env.ts';
+import { nearestRank } from '../../bench/plot.ts';
 import { lineChart } from '../../bench/svg-chart.ts';
 import { mapBounded } from '../../functions/domain/fan-out.ts';
 import { startTarget } from '../support/target.ts';
@@ -115,13 +116,12 @@ try {
     const open = sockets.filter((socket) => socket.socket.readyState === socket.socket.OPEN).length;
     const minute = minutes[sample - 1] ?? minuteOf(Date.now() - 1);
     const sorted = [...minute.latencies].sort((a, b) => a - b);
-    const rank = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
     const report: MinuteReport = {
       minute: minute.minute,
       published: minute.published,
       received: minute.received,
-      p50Ms: rank(0.5),
-      p99Ms: rank(0.99),
+      p50Ms: nearestRank(sorted, 0.5),
+      p99Ms: nearestRank(sorted, 0.99),
       publishErrors: minute.publishErrors,
       openConnections: open,
       rssMb: Math.round(memory.rss / 2 ** 20),
@@ -180,7 +180,6 @@ try {
     }
   const open = sockets.filter((socket) => socket.socket.readyState === socket.socket.OPEN).length;
   const all = minutes.flatMap((minute) => minute.latencies).sort((a, b) => a - b);
-  const rank = (q: number) => all[Math.max(0, Math.ceil(q * all.length) - 1)] ?? Number.NaN;
   const summary = {
     connections: CONNECTIONS,
     minutes: MINUTES,
@@ -192,8 +191,8 @@ try {
     repeated,
     publishErrors: minutes.reduce((sum, minute) => sum + minute.publishErrors, 0),
     connectionsLost: CONNECTIONS - open,
-    p50Ms: rank(0.5),
-    p99Ms: rank(0.99),
+    p50Ms: nearestRank(all, 0.5),
+    p99Ms: nearestRank(all, 0.99),
     maxMs: all.at(-1) ?? Number.NaN,
     rssMbFirst: reports[0]?.rssMb,
     rssMbLast: reports.at(-1)?.rssMb,
